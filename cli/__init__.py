@@ -1,0 +1,1 @@
+"""The click front end: parse, confirm, call SnapshotManager, render. No storage logic here."""

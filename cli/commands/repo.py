@@ -1,0 +1,76 @@
+"""init, check, unlock: commands about the repository rather than one snapshot."""
+
+from __future__ import annotations
+
+import click
+
+from cli.context import AppContext, confirm, pass_app
+from cli.render import emit_json, lines, size_bytes
+
+
+@click.command("init")
+@click.option("--json", "as_json", is_flag=True, help="Print the new config as JSON.")
+@pass_app
+def init_cmd(app: AppContext, as_json: bool) -> None:
+    """Create an empty repository (create does this on first use too)."""
+    manager = app.manager(json_output=as_json)
+    config = manager.init_repository()
+    if as_json:
+        emit_json({"repository": app.settings.repository, "id": config.id})
+    else:
+        click.echo(f"✓ Repository created at {app.settings.repository} (id {config.id[:12]})")
+
+
+@click.command("check")
+@click.option("--read-data", is_flag=True, help="Read and verify every stored chunk.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_app
+def check_cmd(app: AppContext, read_data: bool, as_json: bool) -> None:
+    """Verify the repository's structure (and with --read-data, every byte)."""
+    report = app.manager(json_output=as_json).check(read_data=read_data)
+    if as_json:
+        emit_json(
+            {
+                "ok": report.ok,
+                "errors": report.errors,
+                "warnings": report.warnings,
+                "snapshots": report.snapshots,
+                "packs": report.packs,
+                "chunks": report.chunks,
+                "bytes_read": report.bytes_read,
+            }
+        )
+    else:
+        for w in report.warnings:
+            click.echo(f"warning: {w}", err=True)
+        for e in report.errors:
+            click.echo(f"error: {e}", err=True)
+        what = f"{report.snapshots} snapshots, {report.packs} packs, {report.chunks} chunks"
+        if read_data:
+            what += f", {size_bytes(report.bytes_read)} read and verified"
+        if report.ok:
+            click.echo(f"✓ Repository is healthy ({what})")
+        else:
+            click.echo(f"✗ {len(report.errors)} problem(s) found ({what})")
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+
+
+@click.command("unlock")
+@click.option("--all", "everything", is_flag=True, help="Remove every lock, not just stale ones.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask before removing live locks.")
+@pass_app
+def unlock_cmd(app: AppContext, everything: bool, yes: bool) -> None:
+    """Remove stale locks left by crashed processes."""
+    manager = app.manager()
+    if everything:
+        held = manager.locks()
+        if held:
+            click.echo("Locks held now:", err=True)
+            lines((lock.describe() for lock in held), "  ")
+            confirm("Removing live locks can corrupt running operations. Type 'yes'", yes)
+    removed = manager.unlock(everything=everything)
+    if not removed:
+        click.echo("No stale locks.")
+    for lock in removed:
+        click.echo(f"✓ Removed lock of {lock.describe()}")

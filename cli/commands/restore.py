@@ -1,0 +1,74 @@
+"""restore: confirm with the seed's prompt, then restore (staged, with a safety snapshot)."""
+
+from __future__ import annotations
+
+import click
+
+from cli.context import AppContext, confirm, pass_app
+from cli.render import emit_json, render_plan
+
+
+@click.command("restore")
+@click.argument("name")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--no-bulk", is_flag=True, help="Restore the database only.")
+@click.option("--no-db", is_flag=True, help="Restore bulk storage only.")
+@click.option("--target", metavar="DIR", help="Restore bulk storage into DIR instead.")
+@click.option("--no-safety-snapshot", is_flag=True, help="Do not snapshot the current state first.")
+@click.option(
+    "--collection",
+    "collections",
+    multiple=True,
+    metavar="NAME",
+    help="Restore only this collection (repeatable).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_app
+def restore_cmd(
+    app: AppContext,
+    name: str,
+    yes: bool,
+    no_bulk: bool,
+    no_db: bool,
+    target: str | None,
+    no_safety_snapshot: bool,
+    collections: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Replace current bulk storage and database with a snapshot."""
+    manager = app.manager(json_output=as_json)
+    options = dict(
+        restore_bulk=not no_bulk,
+        restore_db=not no_db,
+        target=target,
+        safety_snapshot=not no_safety_snapshot,
+        collections=list(collections) or None,
+    )
+    plan = manager.plan_restore(name, **options)  # type: ignore[arg-type]
+    if not yes:
+        render_plan(plan)
+        click.echo("⚠️  WARNING: This will REPLACE current database and bulk storage!", err=True)
+    confirm("Type 'yes' to confirm restoration", yes)
+    if not as_json:
+        click.echo("Restoring snapshot...")
+    result = manager.restore_snapshot(
+        plan.snapshot.snapshot_name,
+        confirm=True,
+        **options,  # type: ignore[arg-type]
+    )
+    if as_json:
+        emit_json(
+            {
+                "snapshot_name": result.snapshot.snapshot_name,
+                "safety_snapshot": result.safety_snapshot,
+                "files": result.files,
+                "bytes": result.bytes,
+                "targets": list(result.targets),
+                "database": result.database,
+                "elapsed_seconds": round(result.elapsed, 3),
+            }
+        )
+    else:
+        if result.safety_snapshot:
+            click.echo(f"  Safety snapshot: {result.safety_snapshot}")
+        click.echo("✓ Snapshot restored successfully")

@@ -1,0 +1,104 @@
+"""create, list, show, delete."""
+
+from __future__ import annotations
+
+import click
+
+from cli.context import AppContext, confirm, pass_app
+from cli.render import emit_json, render_created, render_list, render_show
+from snapstore.errors import PartialSnapshot
+
+
+@click.command("create")
+@click.argument("description")
+@click.option("--permanent", is_flag=True, help="Never delete this snapshot automatically.")
+@click.option("--no-bulk", is_flag=True, help="Skip bulk storage (database only).")
+@click.option("--no-db", is_flag=True, help="Skip the database (bulk storage only).")
+@click.option("--json", "as_json", is_flag=True, help="Print the snapshot as JSON.")
+@pass_app
+def create_cmd(
+    app: AppContext, description: str, permanent: bool, no_bulk: bool, no_db: bool, as_json: bool
+) -> None:
+    """Take a snapshot of bulk storage and the database."""
+    manager = app.manager(json_output=as_json)
+    result = manager.create(
+        description, permanent=permanent, include_bulk=not no_bulk, include_db=not no_db
+    )
+    if as_json:
+        emit_json(
+            {
+                **result.metadata,
+                "added_bytes": result.added_bytes,
+                "new_chunks": result.new_chunks,
+                "read_bytes": result.read_bytes,
+                "reused_files": result.reused_files,
+                "skipped": list(result.skipped),
+                "elapsed_seconds": round(result.elapsed, 3),
+            }
+        )
+    else:
+        render_created(result, app.settings.database_configured, no_db)
+    if result.skipped:
+        raise PartialSnapshot(
+            f"snapshot {result.snapshot.snapshot_name} is partial: "
+            f"{len(result.skipped)} path(s) could not be read"
+        )
+
+
+@click.command("list")
+@click.option("-v", "--verbose", is_flag=True, help="Per-collection counts and stored sizes.")
+@click.option("--json", "as_json", is_flag=True, help="Print an array of metadata objects.")
+@pass_app
+def list_cmd(app: AppContext, verbose: bool, as_json: bool) -> None:
+    """List snapshots, newest first."""
+    manager = app.manager(json_output=as_json)
+    snaps, problems = manager.list_with_problems()
+    usage = manager.usage() if verbose and hasattr(manager, "usage") else None
+    if as_json:
+        emit_json([s.metadata for s in snaps])
+    else:
+        render_list(snaps, verbose, usage)
+    for p in problems:
+        click.echo(f"warning: {p}", err=True)
+    if problems:
+        raise click.exceptions.Exit(1)
+
+
+@click.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print metadata.json's shape.")
+@pass_app
+def show_cmd(app: AppContext, name: str, as_json: bool) -> None:
+    """Show one snapshot's metadata."""
+    manager = app.manager(json_output=as_json)
+    snap = manager.get_snapshot(name)
+    if as_json:
+        emit_json(snap.metadata)
+    else:
+        render_show(snap)
+
+
+@click.command("delete")
+@click.argument("name")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True, help="Allow deleting a permanent snapshot.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was deleted as JSON.")
+@pass_app
+def delete_cmd(app: AppContext, name: str, yes: bool, force: bool, as_json: bool) -> None:
+    """Delete a snapshot (permanent ones need --force)."""
+    manager = app.manager(json_output=as_json)
+    snap = manager.get_snapshot(name)
+    if snap.permanent and not force:
+        raise click.UsageError(f"snapshot {snap.snapshot_name} is permanent; use --force")
+    if not yes:
+        click.echo(f"Delete snapshot: {snap.snapshot_name}", err=True)
+        click.echo(f"  Description: {snap.description}", err=True)
+        click.echo(f"  Created: {snap.timestamp}", err=True)
+        if snap.permanent:
+            click.echo("  ⚠️  This snapshot is PERMANENT.", err=True)
+    confirm("Type 'yes' to confirm deletion", yes)
+    deleted = manager.delete_snapshot(snap.snapshot_name, force=force)
+    if as_json:
+        emit_json({"deleted": deleted.snapshot_name})
+    else:
+        click.echo(f"✓ Snapshot deleted: {deleted.snapshot_name}")

@@ -1,0 +1,46 @@
+"""What every command gets from the global options: settings, a reporter, the manager."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+from cli.progress import ClickReporter
+from snapstore.errors import NotConfirmed
+from snapstore.manager import SnapshotManager
+from snapstore.settings import Settings, load_settings
+
+
+@dataclass
+class AppContext:
+    config_file: str | None
+    overrides: dict[str, Any]
+    quiet: bool
+    _settings: Settings | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_file, self.overrides)
+        return self._settings
+
+    def manager(self, *, json_output: bool = False) -> SnapshotManager:
+        reporter = ClickReporter(quiet=self.quiet or json_output)
+        return SnapshotManager(self.settings, reporter=reporter)
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask for the word ``yes`` unless ``--yes`` was given; anything else cancels."""
+    if yes:
+        return
+    try:
+        answer = click.prompt(question, default="", show_default=False, err=True)
+    except click.Abort:
+        raise NotConfirmed("not confirmed (no answer; pass --yes to skip the prompt)") from None
+    if answer.strip() != "yes":
+        raise NotConfirmed("cancelled: nothing was changed")

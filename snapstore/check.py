@@ -1,0 +1,172 @@
+"""Repository check: is every promise of the format kept?
+
+Structure (always): the config reads; every index object decodes; every indexed pack exists and
+is long enough for its entries; every manifest decodes; every chunk a manifest references is
+indexed. With ``read_data``: every pack is read in full, its name matches its hash, its table of
+contents matches the index, and every chunk decompresses to bytes that match its id.
+
+Problems that lose data are errors (named by snapshot and path); leftovers of interrupted
+writes that only waste space (packs no index names) are warnings that the next gc removes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import blake3
+
+from snapstore.backend import Backend, Kind
+from snapstore.errors import CorruptData, ObjectNotFound, RepositoryError
+from snapstore.manifest.catalog import Catalog
+from snapstore.manifest.refs import iter_references
+from snapstore.reporting import Reporter
+from snapstore.store.cache import Location
+from snapstore.store.chunkstore import ChunkStore
+from snapstore.store.ids import short
+from snapstore.store.index import IndexObject
+from snapstore.store.packs import TRAILER_SIZE, read_whole
+
+MAX_PER_SNAPSHOT = 20
+
+
+@dataclass
+class CheckReport:
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    snapshots: int = 0
+    packs: int = 0
+    chunks: int = 0
+    bytes_read: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _read_index(backend: Backend, report: CheckReport) -> dict[bytes, Location]:
+    objects: dict[str, IndexObject] = {}
+    for obj in backend.list(Kind.INDEX):
+        try:
+            objects[obj.name] = IndexObject.decode(backend.get(Kind.INDEX, obj.name), obj.name)
+        except (CorruptData, ObjectNotFound) as e:
+            report.errors.append(str(e))
+    superseded = {s for o in objects.values() for s in o.supersedes}
+    index: dict[bytes, Location] = {}
+    for name, obj in objects.items():
+        if name in superseded:
+            continue
+        for pack, entries in obj.packs.items():
+            for e in entries:
+                index.setdefault(e.id, Location(pack, e.offset, e.length, e.raw_length, e.method))
+    return index
+
+
+def check_repository(
+    backend: Backend, store: ChunkStore, *, read_data: bool, reporter: Reporter
+) -> CheckReport:
+    report = CheckReport()
+    index = _read_index(backend, report)
+    report.chunks = len(index)
+    pack_sizes = {o.name: o.size for o in backend.list(Kind.PACKS)}
+    needed: dict[str, int] = {}
+    for loc in index.values():
+        needed[loc.pack] = max(needed.get(loc.pack, 0), loc.offset + loc.length)
+    missing_packs = set()
+    for pack, end in sorted(needed.items()):
+        size = pack_sizes.get(pack)
+        if size is None:
+            missing_packs.add(pack)
+            report.errors.append(f"pack {pack[:16]} is indexed but missing")
+        elif size < end + TRAILER_SIZE:
+            report.errors.append(f"pack {pack[:16]} is truncated ({size} bytes)")
+    for pack in sorted(pack_sizes.keys() - needed.keys()):
+        report.warnings.append(
+            f"pack {pack[:16]} is not indexed (left by an interrupted write; gc removes it)"
+        )
+    report.packs = len(pack_sizes)
+
+    bad_chunks: dict[bytes, str] = {}
+    if read_data:
+        bad_chunks = _read_packs(backend, index, pack_sizes, report, reporter)
+
+    catalog = Catalog(backend)
+    names = catalog.names()
+    reporter.start("Checking snapshots", len(names))
+    for name in names:
+        try:
+            manifest = catalog.load(name)
+        except (CorruptData, RepositoryError) as e:
+            report.errors.append(str(e))
+            reporter.advance(1)
+            continue
+        report.snapshots += 1
+        problems = 0
+        try:
+            for ref in iter_references(manifest, store):
+                loc = index.get(ref.chunk)
+                why = None
+                if loc is None:
+                    why = "is missing"
+                elif loc.pack in missing_packs:
+                    why = "is in a missing pack"
+                elif ref.chunk in bad_chunks:
+                    why = bad_chunks[ref.chunk]
+                if why:
+                    problems += 1
+                    if problems <= MAX_PER_SNAPSHOT:
+                        report.errors.append(
+                            f"snapshot {name}: {ref.where}: chunk {short(ref.chunk)} {why}"
+                        )
+        except CorruptData as e:
+            report.errors.append(f"snapshot {name}: {e}")
+        if problems > MAX_PER_SNAPSHOT:
+            report.errors.append(
+                f"snapshot {name}: {problems - MAX_PER_SNAPSHOT} more damaged references"
+            )
+        reporter.advance(1)
+    reporter.finish()
+    return report
+
+
+def _read_packs(
+    backend: Backend,
+    index: dict[bytes, Location],
+    pack_sizes: dict[str, int],
+    report: CheckReport,
+    reporter: Reporter,
+) -> dict[bytes, str]:
+    by_pack: dict[str, list[tuple[bytes, Location]]] = {}
+    for cid, loc in index.items():
+        by_pack.setdefault(loc.pack, []).append((cid, loc))
+    bad: dict[bytes, str] = {}
+    reporter.start("Reading packs", sum(pack_sizes.values()))
+    for pack, size in sorted(pack_sizes.items()):
+        try:
+            data = backend.get(Kind.PACKS, pack)
+        except ObjectNotFound:
+            continue
+        report.bytes_read += len(data)
+        reporter.advance(size)
+        if blake3.blake3(data).hexdigest() != pack:
+            report.errors.append(f"pack {pack[:16]} does not match its name (damaged)")
+        try:
+            toc = {e.id: e for e in read_whole(data, pack[:16])}
+        except CorruptData as e:
+            report.errors.append(str(e))
+            toc = {}
+        for cid, loc in by_pack.get(pack, []):
+            e = toc.get(cid)
+            if toc and (e is None or (e.offset, e.length) != (loc.offset, loc.length)):
+                report.errors.append(
+                    f"pack {pack[:16]}: index entry for chunk {short(cid)} disagrees with the "
+                    "pack's table of contents"
+                )
+            try:
+                ChunkStore.verify(
+                    cid, data[loc.offset : loc.offset + loc.length], loc, f"pack {pack[:16]}"
+                )
+            except CorruptData as err:
+                bad[cid] = "is damaged"
+                report.errors.append(str(err))
+    reporter.finish()
+    return bad

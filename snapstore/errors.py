@@ -1,0 +1,75 @@
+"""Every error snapstore raises on purpose, each with the exit code the CLI maps it to.
+
+The CLI prints ``error: <message>`` on one line and exits with ``exit_code``; anything that is
+not a :class:`SnapstoreError` is a bug (or an OS error the CLI translates, see ``cli.errors``).
+"""
+
+from __future__ import annotations
+
+
+class SnapstoreError(Exception):
+    """Base class: a failure with a message fit to show a user on one line."""
+
+    exit_code = 1
+
+
+class InvalidInput(SnapstoreError):
+    """The user asked for something that cannot be done as asked (bad flag mix, bad name)."""
+
+    exit_code = 2
+
+
+class ConfigError(InvalidInput):
+    """The configuration file, environment or flags do not make a valid configuration."""
+
+
+class SnapshotNotFound(InvalidInput):
+    """No snapshot has the given name (or name prefix)."""
+
+
+class AmbiguousSnapshot(InvalidInput):
+    """A name prefix matches more than one snapshot."""
+
+
+class RepositoryError(SnapstoreError):
+    """The repository is missing, not a repository, or of a format we cannot read."""
+
+
+class ObjectNotFound(SnapstoreError):
+    """A named object is missing from the backend."""
+
+
+class ObjectExists(SnapstoreError):
+    """A create-only put found an object of that name already there."""
+
+
+class CorruptData(SnapstoreError):
+    """Stored data does not match its id or cannot be decoded; the message names what."""
+
+
+class MissingChunk(CorruptData):
+    """A manifest references a chunk that no index knows."""
+
+
+class LockHeld(SnapstoreError):
+    """Another operation holds a conflicting lock on the repository."""
+
+    exit_code = 75  # EX_TEMPFAIL: trying again later may work
+
+
+class SourceError(SnapstoreError):
+    """A live source (bulk tree, database) cannot be read or written."""
+
+
+class DatabaseError(SourceError):
+    """The database is unreachable, refuses us, or answered in a way we cannot use."""
+
+
+class NotConfirmed(SnapstoreError):
+    """A destructive operation was not confirmed."""
+
+
+class PartialSnapshot(SnapstoreError):
+    """The snapshot was created but some files could not be read (restic's exit code 3)."""
+
+    exit_code = 3

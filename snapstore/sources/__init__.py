@@ -1,0 +1,1 @@
+"""Sources: the live systems snapshots are taken of (the bulk file tree, the database)."""

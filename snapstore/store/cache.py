@@ -1,0 +1,156 @@
+"""The local index cache: an SQLite copy of the repository's index, outside the repository.
+
+It exists so that looking up a chunk costs one B-tree probe instead of loading every index
+object into memory (which would not fit for millions of chunks). It can be deleted at any time:
+``sync`` rebuilds it from the index objects, and a damaged cache file is discarded and rebuilt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from snapstore.backend import Backend, Kind
+from snapstore.store.index import IndexObject
+from snapstore.store.packs import PackEntry
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS index_objects (name TEXT PRIMARY KEY, supersedes TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks (
+    id BLOB PRIMARY KEY, pack TEXT NOT NULL, offset INTEGER NOT NULL,
+    length INTEGER NOT NULL, raw_length INTEGER NOT NULL, method INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a chunk is stored."""
+
+    pack: str
+    offset: int
+    length: int
+    raw_length: int
+    method: int
+
+
+def default_cache_root(explicit: str | None = None) -> Path:
+    """The folder that holds one cache folder per repository id."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("SNAPSTORE_CACHE_DIR")
+    return Path(env) if env else Path(platformdirs.user_cache_dir("snapstore"))
+
+
+class IndexCache:
+    """SQLite table chunk id -> location, kept in step with the repository's index objects."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError:
+            self._discard()
+            self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(SCHEMA)
+        return db
+
+    def _discard(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{self.path}{suffix}")
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- keeping in step ----------------------------------------------------------------------
+
+    def sync(self, backend: Backend) -> None:
+        """Bring the cache in line with the index objects the backend has now."""
+        try:
+            self._sync(backend)
+        except sqlite3.DatabaseError:
+            self._db.close()
+            self._discard()
+            self._db = self._open()
+            self._sync(backend)
+
+    def _sync(self, backend: Backend) -> None:
+        present = {o.name for o in backend.list(Kind.INDEX)}
+        cached = dict(self._db.execute("SELECT name, supersedes FROM index_objects"))
+        new = sorted(present - cached.keys())
+        loaded = {name: IndexObject.decode(backend.get(Kind.INDEX, name), name) for name in new}
+        superseded = {s for sup in cached.values() for s in sup.split()}
+        superseded |= {s for obj in loaded.values() for s in obj.supersedes}
+        # A removed or newly superseded object means chunks may have moved: start over.
+        if (cached.keys() - present) or (superseded & cached.keys()):
+            loaded = {
+                name: IndexObject.decode(backend.get(Kind.INDEX, name), name)
+                for name in sorted(present)
+            }
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM chunks")
+            self._db.execute("DELETE FROM index_objects")
+            self._insert(loaded, superseded)
+            self._db.execute("COMMIT")
+        elif loaded:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._insert(loaded, superseded)
+            self._db.execute("COMMIT")
+
+    def _insert(self, objects: dict[str, IndexObject], superseded: set[str]) -> None:
+        for name, obj in objects.items():
+            self._db.execute(
+                "INSERT OR REPLACE INTO index_objects VALUES (?, ?)",
+                (name, " ".join(obj.supersedes)),
+            )
+            if name in superseded:
+                continue
+            for pack, entries in obj.packs.items():
+                self._add_entries(pack, entries)
+
+    def _add_entries(self, pack: str, entries: Iterable[PackEntry]) -> None:
+        self._db.executemany(
+            "INSERT OR IGNORE INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
+            ((e.id, pack, e.offset, e.length, e.raw_length, e.method) for e in entries),
+        )
+
+    def record(self, name: str, obj: IndexObject) -> None:
+        """Add an index object this process has just published."""
+        self._db.execute("BEGIN IMMEDIATE")
+        self._insert({name: obj}, set())
+        self._db.execute("COMMIT")
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    def get(self, cid: bytes) -> Location | None:
+        row = self._db.execute(
+            "SELECT pack, offset, length, raw_length, method FROM chunks WHERE id = ?", (cid,)
+        ).fetchone()
+        return Location(*row) if row else None
+
+    def __contains__(self, cid: bytes) -> bool:
+        return self._db.execute("SELECT 1 FROM chunks WHERE id = ?", (cid,)).fetchone() is not None
+
+    def packs(self) -> dict[str, int]:
+        """Every indexed pack with its chunk count."""
+        return dict(self._db.execute("SELECT pack, count(*) FROM chunks GROUP BY pack"))
+
+    def entries(self) -> Iterator[tuple[bytes, Location]]:
+        for row in self._db.execute("SELECT * FROM chunks ORDER BY pack, offset"):
+            yield bytes(row[0]), Location(*row[1:])
+
+    def index_names(self) -> set[str]:
+        return {r[0] for r in self._db.execute("SELECT name FROM index_objects")}

@@ -1,0 +1,28 @@
+"""lz4 block compression of single chunks; chunks lz4 cannot shrink are stored raw."""
+
+from __future__ import annotations
+
+import lz4.block
+
+RAW = 0
+LZ4 = 1
+
+
+def compress(data: bytes | memoryview) -> tuple[bytes, int]:
+    """Return (stored bytes, method); raw when compression would not save anything."""
+    packed = lz4.block.compress(data, store_size=False)
+    if len(packed) >= len(data):
+        return bytes(data), RAW
+    return packed, LZ4
+
+
+def decompress(stored: bytes, method: int, raw_length: int) -> bytes:
+    """Invert :func:`compress`; raises ValueError on damaged input."""
+    if method == RAW:
+        return stored
+    if method == LZ4:
+        try:
+            return lz4.block.decompress(stored, uncompressed_size=raw_length)
+        except lz4.block.LZ4BlockError as e:
+            raise ValueError(f"lz4 data is damaged ({e})") from None
+    raise ValueError(f"unknown compression method {method}")

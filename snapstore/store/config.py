@@ -1,0 +1,100 @@
+"""The repository's ``config`` object: format version, id and the parameters that never change.
+
+Chunker parameters are fixed at ``init`` because changing them would make every new chunk
+boundary differ from the old ones and end deduplication against existing snapshots.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+from snapstore.backend import Backend, Kind
+from snapstore.errors import CorruptData, ObjectNotFound, RepositoryError
+
+FORMAT_NAME = "snapstore-repository"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ChunkerParams:
+    """FastCDC 2020 parameters, passed to pyfastcdc as they are."""
+
+    algorithm: str = "fastcdc-2020"
+    min_size: int = 256 * 1024
+    avg_size: int = 1024 * 1024
+    max_size: int = 8 * 1024 * 1024
+    normalization: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.algorithm != "fastcdc-2020":
+            raise RepositoryError(f"unknown chunker algorithm {self.algorithm!r}")
+        if not 64 <= self.min_size <= self.avg_size <= self.max_size:
+            raise RepositoryError("chunker sizes must satisfy 64 <= min <= avg <= max")
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    """Contents of the ``config`` object (JSON, so a person can read it)."""
+
+    id: str = field(default_factory=lambda: secrets.token_hex(16))
+    version: int = FORMAT_VERSION
+    created: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    chunker: ChunkerParams = field(default_factory=ChunkerParams)
+    hash: str = "blake3-256"
+    compression: str = "lz4-block"
+    pack_size: int = 8 * 1024 * 1024
+
+    def encode(self) -> bytes:
+        d = {"format": FORMAT_NAME, **asdict(self)}
+        return (json.dumps(d, indent=2, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def decode(cls, data: bytes, where: str) -> RepoConfig:
+        try:
+            d = json.loads(data)
+        except ValueError as e:
+            raise CorruptData(f"{where}: config is not valid JSON ({e})") from None
+        if not isinstance(d, dict) or d.get("format") != FORMAT_NAME:
+            raise RepositoryError(f"{where} is not a snapstore repository (bad config object)")
+        version = d.get("version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise RepositoryError(
+                f"{where} uses repository format version {version}; this snapstore reads "
+                f"version {FORMAT_VERSION} and older: upgrade snapstore"
+            )
+        if d.get("hash") != "blake3-256" or d.get("compression") != "lz4-block":
+            raise RepositoryError(f"{where}: unsupported hash or compression in config")
+        try:
+            return cls(
+                id=str(d["id"]),
+                version=version,
+                created=str(d["created"]),
+                chunker=ChunkerParams(**d["chunker"]),
+                hash=d["hash"],
+                compression=d["compression"],
+                pack_size=int(d["pack_size"]),
+            )
+        except (KeyError, TypeError) as e:
+            raise CorruptData(f"{where}: config is incomplete ({e})") from None
+
+
+def read_config(backend: Backend) -> RepoConfig:
+    """Load the config, with a clear error when the location holds no repository."""
+    try:
+        data = backend.get(Kind.CONFIG, "config")
+    except (ObjectNotFound, NotADirectoryError):
+        raise RepositoryError(
+            f"{backend.location} is not a snapstore repository (no config object); "
+            "create one with `snapstore init`"
+        ) from None
+    return RepoConfig.decode(data, backend.location)
+
+
+def write_config(backend: Backend, config: RepoConfig) -> None:
+    """Create the repository: prepare the location and publish the config (create-only)."""
+    backend.create()
+    backend.put(Kind.CONFIG, "config", config.encode(), overwrite=False)
