@@ -14,6 +14,8 @@ short version:
 - within the last `keep_weekly_weeks` weeks, the newest snapshot of each ISO week (UTC)
   is kept;
 - snapshots created after "now" are kept (and take no part in the other rules);
+- safety snapshots (taken before a restore) follow the same rules, unless
+  `safety_keep_last` gives them a newest-N count of their own;
 - everything else is deleted;
 - kept snapshots older than `compress_after` that are not compressed yet are marked
   "compress" (the caller moves their chunks into archives).
@@ -255,7 +257,7 @@ def _newest_first_key(snapshot: SnapshotFacts) -> tuple[datetime, str]:
 def iso_week_label(moment: datetime) -> str:
     """The ISO 8601 week of `moment` in UTC, e.g. "2025-W01" for 2024-12-30."""
     year, week, _ = moment.astimezone(UTC).isocalendar()
-    return f"{year}-W{week:02d}"
+    return f"{year:04d}-W{week:02d}"
 
 
 def apply_policy(
@@ -307,7 +309,10 @@ def apply_policy(
     # Rule 4: the newest snapshot of each ISO week inside the window [now - W, now].
     # Walking newest first, the first snapshot met in a week is that week's newest.
     if policy.keep_weekly_weeks > 0:
-        window_start = now - policy.weekly_window
+        try:
+            window_start = now - policy.weekly_window
+        except OverflowError:  # `now` within W weeks of year 1: the window is all time
+            window_start = datetime.min.replace(tzinfo=UTC)
         weeks_seen: set[str] = set()
         for snapshot in regular:
             if snapshot.created < window_start:
@@ -362,8 +367,14 @@ def parse_now(text: str, local_tz: tzinfo | None = None) -> datetime:
             "(2025-10-07, 2025-10-07T14:30:22, 2025-10-07T14:30:22+02:00) "
             "or YYYYMMDD_HHMMSS"
         ) from None
-    if parsed.utcoffset() is None:
-        # Naive: local wall-clock time. astimezone() on a naive value assumes the system
-        # zone; an explicit zone makes callers (and tests) independent of the machine.
-        parsed = parsed.replace(tzinfo=local_tz) if local_tz is not None else parsed.astimezone()
-    return parsed.astimezone(UTC)
+    try:
+        if parsed.utcoffset() is None:
+            # Naive: local wall-clock time. astimezone() on a naive value assumes the
+            # system zone; an explicit zone makes callers (and tests) machine-independent.
+            parsed = (
+                parsed.replace(tzinfo=local_tz) if local_tz is not None else parsed.astimezone()
+            )
+        return parsed.astimezone(UTC)
+    except (OverflowError, OSError):
+        # Years 1 and 9999 can leave datetime's range once shifted to UTC.
+        raise ValueError(f"time {text!r} is out of range") from None
