@@ -1,0 +1,245 @@
+"""Turn raw `ToolRun`s into medians, ratios and a Markdown report.
+
+Every figure is the median over the runs in which that phase succeeded; a cell with no
+successful run says why (n/a, failed, skipped), and the reasons are listed under the
+tables. Ratios are snapstore divided by each peer, so below 1.00x means snapstore used
+less time, memory or space.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.records import MAIN_PHASES, NA, OK, PHASE_TITLES, SNAPSHOT_PHASES, ToolRun
+
+MIB = 1 << 20
+SUBJECT = "snapstore"
+README_BEGIN = "<!-- bench-results:begin -->"
+README_END = "<!-- bench-results:end -->"
+
+
+@dataclass
+class Cell:
+    """The median figures of one (tool, phase), or the reason there are none."""
+
+    runs_ok: int = 0
+    status: str = NA
+    medians: dict[str, float] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+
+
+def human_bytes(n: float) -> str:
+    """Decimal units, as people say dataset sizes: 35.1 kB, 2.8 MB, 1.31 GB."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:,.3g} {unit}" if abs(n) < 10 * size else f"{n / size:,.1f} {unit}"
+    return f"{n:.0f} B"
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def aggregate(
+    runs: Sequence[ToolRun], tools: Sequence[str], phases: Sequence[str]
+) -> dict[str, dict[str, Cell]]:
+    cells: dict[str, dict[str, Cell]] = {t: {p: Cell() for p in phases} for t in tools}
+    for tool in tools:
+        mine = [r for r in runs if r.tool == tool]
+        for phase in phases:
+            cell = cells[tool][phase]
+            results = [r.phases[phase] for r in mine if phase in r.phases]
+            good = [p for p in results if p.status == OK]
+            cell.runs_ok = len(good)
+            for metric in ("wall_s", "cpu_s", "maxrss_kib", "repo_bytes", "added_bytes"):
+                value = _median(
+                    [getattr(p, metric) for p in good if getattr(p, metric) is not None]
+                )
+                if value is not None:
+                    cell.medians[metric] = value
+            if good:
+                cell.status = OK
+            elif results:
+                cell.status = results[0].status
+            for r in mine:
+                text = r.phases[phase].error if r.available and phase in r.phases else None
+                if text and text not in cell.reasons:
+                    cell.reasons.append(text)
+    return cells
+
+
+def _fmt_seconds(v: float) -> str:
+    return f"{v:.2f}" if v < 100 else f"{v:.0f}"
+
+
+def _fmt_mib(v: float) -> str:
+    return f"{v / MIB:,.1f}"
+
+
+def _bytes_cell(cell: Cell, phase: str) -> str:
+    if "repo_bytes" not in cell.medians:
+        return ""
+    text = _fmt_mib(cell.medians["repo_bytes"])
+    if phase != "restore" and "added_bytes" in cell.medians:
+        text += f" ({cell.medians['added_bytes'] / MIB:+,.1f})"
+    return text
+
+
+def _figure(metric: str, show: Callable[[float], str]) -> Callable[[Cell, str], str]:
+    return lambda cell, phase: show(cell.medians[metric]) if metric in cell.medians else ""
+
+
+# (heading, how to print a cell's figure)
+_METRIC_TABLES: list[tuple[str, Callable[[Cell, str], str]]] = [
+    ("Wall time, s", _figure("wall_s", _fmt_seconds)),
+    ("CPU time (user + sys, all child processes), s", _figure("cpu_s", _fmt_seconds)),
+    ("Peak RSS, MiB", _figure("maxrss_kib", lambda kib: f"{kib / 1024:,.0f}")),
+    ("Repository size after the phase, MiB (change during the phase)", _bytes_cell),
+]
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _cell_text(cell: Cell, phase: str, show: Callable[[Cell, str], str]) -> str:
+    if cell.status != OK:
+        return cell.status
+    return show(cell, phase) or "—"
+
+
+def _ratio(mine: float | None, theirs: float | None, metric: str) -> str:
+    if mine is None or theirs is None:
+        return "n/a"
+    # A few kB of metadata against a few kB: the ratio would only be noise.
+    if metric.endswith("bytes") and max(abs(mine), abs(theirs)) < MIB:
+        return "both < 1 MiB"
+    return f"{mine / theirs:.2f}x" if theirs else "n/a"
+
+
+def _ratio_rows(
+    cells: dict[str, dict[str, Cell]], tools: Sequence[str], phases: Sequence[str]
+) -> list[list[str]]:
+    peers = [t for t in tools if t != SUBJECT]
+    rows: list[list[str]] = []
+    for phase in phases:
+        # Bytes: what a snapshot adds; for compression, the size it leaves.
+        byte_metric = (
+            "added_bytes"
+            if phase in SNAPSHOT_PHASES
+            else "repo_bytes"
+            if phase == "compress"
+            else None
+        )
+        metrics = [("wall", "wall_s"), ("CPU", "cpu_s"), ("peak RSS", "maxrss_kib")]
+        if byte_metric:
+            metrics.append(
+                ("new bytes" if byte_metric == "added_bytes" else "repository bytes", byte_metric)
+            )
+        for label, metric in metrics:
+            mine = cells[SUBJECT][phase].medians.get(metric)
+            row = [PHASE_TITLES[phase], label]
+            for peer in peers:
+                theirs = cells[peer][phase].medians.get(metric)
+                row.append(_ratio(mine, theirs, metric))
+            if any(cell != "n/a" for cell in row[2:]):
+                rows.append(row)
+    return rows
+
+
+def render(
+    meta: dict[str, Any], runs: Sequence[ToolRun], tools: Sequence[str], phases: Sequence[str]
+) -> str:
+    """The Markdown report: dataset and machine, one table per figure, ratios, notes."""
+    cells = aggregate(runs, tools, phases)
+    out = [f"# {meta['title']}", ""]
+    out += [f"- {key}: {value}" for key, value in meta["summary"].items()]
+    out.append("")
+    n_runs = meta.get("runs", 1)
+    for heading, show in _METRIC_TABLES:
+        out += [f"## {heading} (median of {n_runs})", ""]
+        rows = [
+            [PHASE_TITLES[p], *(_cell_text(cells[t][p], p, show) for t in tools)] for p in phases
+        ]
+        out += [*table(["phase", *tools], rows), ""]
+    if SUBJECT in tools and len(tools) > 1:
+        out += ["## snapstore ÷ peer (below 1.00x: snapstore used less)", ""]
+        peers = [t for t in tools if t != SUBJECT]
+        out += [
+            *table(
+                ["phase", "figure", *(f"÷ {p}" for p in peers)], _ratio_rows(cells, tools, phases)
+            ),
+            "",
+        ]
+    if "restore" in phases:
+        out += [
+            "## Restore verification (restored tree equals the source minus excluded noise)",
+            "",
+        ]
+        rows = []
+        for tool in tools:
+            checked = [r.verify for r in runs if r.tool == tool and r.verify is not None]
+            passed = sum(1 for v in checked if v["ok"])
+            first_problem = next((v["problems"][0] for v in checked if v["problems"]), "")
+            rows.append(
+                [tool, f"{passed} of {len(checked)}" if checked else "not run", first_problem]
+            )
+        out += [*table(["tool", "runs verified", "first problem"], rows), ""]
+    notes = [f"- {r.tool}: not run: {r.reason}" for r in runs if not r.available]
+    notes += [
+        f"- {tool}, {PHASE_TITLES[phase]}: {reason}"
+        for tool in tools
+        for phase in phases
+        for reason in cells[tool][phase].reasons
+    ]
+    if notes:
+        out += ["## Why some cells are empty", "", *dict.fromkeys(notes), ""]
+    return "\n".join(out)
+
+
+def quote_into(readme: Path, markdown: str, source: str) -> None:
+    """Replace the text between the bench-results markers in `readme` with the report."""
+    text = readme.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        raise ValueError(f"{readme} has no {README_BEGIN} ... {README_END} block")
+    body = re.sub(r"^# ", "### ", markdown, flags=re.M)
+    body = re.sub(r"^## ", "#### ", body, flags=re.M)
+    block = f"{README_BEGIN}\n_From `{source}`._\n\n{body.strip()}\n{README_END}"
+    start = text.index(README_BEGIN)
+    end = text.index(README_END) + len(README_END)
+    readme.write_text(text[:start] + block + text[end:])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Re-render a report from its raw `.json` (after a format change, or to quote it)."""
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description=main.__doc__)
+    parser.add_argument("json", type=Path, help="a results .json written by bench.run")
+    parser.add_argument("--readme", type=Path, help="also quote it into this file's results block")
+    args = parser.parse_args(argv)
+    raw = json.loads(args.json.read_text())
+    meta = raw["meta"]
+    if "creates" in raw:
+        print("bench.report: many-snapshots reports are not re-rendered", file=sys.stderr)
+        return 1
+    runs = [ToolRun.from_json(r) for r in raw["runs"]]
+    markdown = render(meta, runs, meta["tools"], meta.get("phases", MAIN_PHASES))
+    md_path = args.json.with_suffix(".md")
+    md_path.write_text(markdown + "\n")
+    if args.readme:
+        quote_into(args.readme, markdown, md_path.name)
+    print(md_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""The benchmarked tools, one module each, behind the `Tool` interface of `base`.
+
+`TOOLS` lists them in report order: snapstore first, then the peers it is compared with.
+"""
+
+from __future__ import annotations
+
+from bench.tools.base import Tool, ToolPaths, ensure_installed
+from bench.tools.borg_tool import BorgTool
+from bench.tools.restic_tool import ResticTool
+from bench.tools.rsync_tool import RsyncTool
+from bench.tools.snapstore_tool import SnapstoreTool
+
+TOOLS: dict[str, type[Tool]] = {
+    tool.name: tool for tool in (SnapstoreTool, ResticTool, BorgTool, RsyncTool)
+}
+
+__all__ = ["TOOLS", "Tool", "ToolPaths", "ensure_installed"]
