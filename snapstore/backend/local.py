@@ -18,6 +18,8 @@ from pathlib import Path
 from snapstore.backend.base import Backend, Kind, ObjectInfo, check_name
 from snapstore.errors import ObjectExists, ObjectNotFound, RepositoryError
 
+_LAYOUT = ("packs", "index", "snapshots", "archives", "locks", "tmp")
+
 
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
@@ -50,12 +52,14 @@ class LocalBackend(Backend):
     def create(self) -> None:
         if self.root.exists() and not self.root.is_dir():
             raise RepositoryError(f"{self.root} exists and is not a directory")
-        if self.root.is_dir() and any(self.root.iterdir()) and not self.exists():
+        # Our own layout folders are not foreign content, so create() is idempotent.
+        foreign = self.root.is_dir() and any(p.name not in _LAYOUT for p in self.root.iterdir())
+        if foreign and not self.exists():
             raise RepositoryError(
                 f"{self.root} is not empty and not a snapstore repository; choose another path"
             )
         self.root.mkdir(parents=True, exist_ok=True)
-        for sub in ("packs", "index", "snapshots", "archives", "locks", "tmp"):
+        for sub in _LAYOUT:
             (self.root / sub).mkdir(exist_ok=True)
         _fsync_dir(self.root)
 
