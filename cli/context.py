@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,9 @@ def confirm(question: str, yes: bool) -> None:
     try:
         answer = click.prompt(question, default="", show_default=False, err=True)
     except click.Abort:
+        click.echo(err=True)  # end the prompt's line: the error must start a line of its own
         raise NotConfirmed("not confirmed (no answer; pass --yes to skip the prompt)") from None
+    if not sys.stdin.isatty():
+        click.echo(err=True)  # piped answers are not echoed: end the prompt's line ourselves
     if answer.strip() != "yes":
         raise NotConfirmed("cancelled: nothing was changed")

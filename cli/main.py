@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from cli.commands.repo import check_cmd, init_cmd, unlock_cmd
+from cli.commands.lifecycle import COMMANDS as LIFECYCLE_COMMANDS
+from cli.commands.repo import check_cmd, init_cmd, rebuild_index_cmd, unlock_cmd
 from cli.commands.restore import restore_cmd
 from cli.commands.snapshots import create_cmd, delete_cmd, list_cmd, show_cmd
 from cli.context import AppContext
@@ -101,6 +102,8 @@ for command in (
     delete_cmd,
     check_cmd,
     unlock_cmd,
+    rebuild_index_cmd,
+    *LIFECYCLE_COMMANDS,
 ):
     cli.add_command(command)
 

@@ -66,6 +66,8 @@ def render_list(
         if verbose:
             for name, count in sorted(s.collections.items()):
                 click.echo(f"     {name}: {count} docs")
+            if s.includes_database:
+                click.echo(f"   Database: {size_mb(s.database_size_mb)}")
             if s.includes_bulk:
                 click.echo(f"   Bulk: {size_mb(s.bulk_store_size_mb)} in {s.files} files")
             click.echo(f"   Git: {git_line(s)}")
@@ -76,6 +78,16 @@ def render_list(
             click.echo(line)
             if s.safety_for:
                 click.echo(f"   Taken automatically before restoring {s.safety_for}")
+
+
+def consistency_line(section: dict[str, Any] | None) -> str:
+    """How consistent a database dump is (spec/database.md, ``consistency``)."""
+    c = (section or {}).get("consistency") or {}
+    if c.get("mode") == "transaction":
+        return "one transaction (all collections from the same moment)"
+    if c.get("mode"):
+        return f"{c['mode']} only ({c.get('reason') or 'no reason recorded'})"
+    return "unknown"
 
 
 def render_show(s: SnapshotInfo) -> None:
@@ -93,6 +105,9 @@ def render_show(s: SnapshotInfo) -> None:
         for name, count in sorted(s.collections.items()):
             click.echo(f"    {name}: {count}")
         click.echo(f"  Database: {s.database_size_mb:.1f} MB")
+        click.echo(f"  Consistency: {consistency_line(s.database)}")
+        for w in (s.database or {}).get("warnings") or []:
+            click.echo(f"    warning: {w}")
     else:
         click.echo("  Database: not included")
     if s.includes_bulk:
@@ -142,7 +157,11 @@ def render_plan(plan: RestorePlan) -> None:
     echo(f"  Created: {s.timestamp}")
     if plan.restore_db:
         echo(f"  Collections: {s.document_count} documents")
-        echo(f"  Database: {s.database_size_mb:.1f} MB")
+        into = plan.database_changes.get("database")
+        echo(
+            f"  Database: {s.database_size_mb:.1f} MB"
+            + (f" into database {into[0]}" if into else "")
+        )
         for what in ("drop", "replace", "create"):
             names = plan.database_changes.get(what) or []
             if names:
@@ -162,3 +181,162 @@ def render_plan(plan: RestorePlan) -> None:
 def lines(items: Iterable[str], prefix: str = "  ") -> None:
     for item in items:
         click.echo(f"{prefix}{item}")
+
+
+# -- lifecycle: cleanup, gc, archive, diff (cli/commands/lifecycle.py) --------------------------
+
+_FATE_ICON = {"keep": "keep    ", "compress": "compress", "delete": "delete  "}
+
+
+def render_cleanup(result: Any) -> None:
+    """``cleanup [--dry-run]``: every snapshot with its fate and the rules that decided it."""
+    p = result.policy
+    click.echo(
+        f"Retention policy at {result.now.isoformat().replace('+00:00', 'Z')}: keep the "
+        f"{p.keep_last} newest, the newest of each week for {p.keep_weekly_weeks} weeks, "
+        f"permanent ones; compress after {p.to_mapping()['compress_after_days']} days"
+    )
+    if not result.decisions:
+        click.echo("No snapshots.")
+        return
+    for d in result.decisions:
+        flags = " 📌" if d.facts.permanent else ""
+        flags += " [safety]" if d.facts.safety else ""
+        flags += " [compressed]" if d.facts.compressed else ""
+        click.echo(f"  {_FATE_ICON[str(d.fate)]}  {d.name}{flags}")
+        click.echo(f"            {'; '.join(d.reasons)}")
+    counts = {f: sum(1 for d in result.decisions if str(d.fate) == f) for f in _FATE_ICON}
+    if result.dry_run:
+        click.echo(
+            f"Dry run: would delete {counts['delete']}, compress {counts['compress']}, "
+            f"keep {counts['keep']} unchanged. Nothing was changed."
+        )
+        return
+    click.echo(
+        f"✓ Deleted {len(result.deleted)} snapshot(s), compressed {len(result.compressed)}, "
+        f"kept {len(result.decisions) - len(result.deleted)}"
+    )
+    if result.archive and result.archive.chunks:
+        render_archive(result.archive, header=False)
+    if result.gc:
+        render_gc(result.gc)
+    if result.archive and result.archive.chunks and result.gc:
+        written = result.archive.archive_bytes + result.archive.index_bytes
+        net = result.gc.reclaimed_bytes - written
+        click.echo(
+            f"  Net: the repository is {size_bytes(abs(net))} "
+            + ("smaller" if net >= 0 else "larger")
+            + f" (archives written: {size_bytes(written)})"
+        )
+
+
+def render_gc(r: Any) -> None:
+    verb = "Would reclaim" if r.dry_run else "✓ Reclaimed"
+    parts = [
+        f"{r.packs_deleted} pack(s) deleted",
+        f"{r.packs_repacked} repacked into {r.packs_written}",
+    ]
+    if r.unindexed_packs:
+        parts.append(f"{r.unindexed_packs} unindexed leftover pack(s) removed")
+    if r.archives_deleted or r.archives_rewritten:
+        parts.append(f"{r.archives_deleted} archive(s) deleted, {r.archives_rewritten} rewritten")
+    click.echo(
+        f"{verb} {size_bytes(max(0, r.reclaimed_bytes))} ({', '.join(parts)}; "
+        f"{r.live_chunks} live chunks in {r.snapshots} snapshots, {r.elapsed:.1f}s)"
+    )
+    if r.dead_bytes_kept:
+        click.echo(
+            f"  {size_bytes(r.dead_bytes_kept)} of dead data stays in packs under the "
+            "rewrite threshold (gc --max-unused 0 reclaims it)"
+        )
+
+
+def render_archive(r: Any, header: bool = True) -> None:
+    if header and r.snapshots:
+        click.echo(f"✓ Compressed {len(r.snapshots)} snapshot(s): {', '.join(r.snapshots)}")
+    elif header:
+        click.echo("✓ No snapshot to compress")
+    if r.chunks:
+        saved = 100 * (1 - r.archive_bytes / r.lz4_bytes) if r.lz4_bytes else 0.0
+        click.echo(
+            f"  Archived {r.chunks} chunks: {size_bytes(r.raw_bytes)} raw, "
+            f"{size_bytes(r.lz4_bytes)} in lz4 packs -> {size_bytes(r.archive_bytes)} in "
+            f"{r.archives_written} tar.gz archive(s) ({saved:.0f}% smaller)"
+        )
+    if header and getattr(r, "gc", None):
+        render_gc(r.gc)
+
+
+_CHANGE_MARK = {"added": "+", "removed": "-", "modified": "M", "metadata": "m", "type": "T"}
+
+
+def _file_line(c: Any) -> str:
+    if c.entries:
+        size = size_bytes(c.bytes)
+        return f"{c.path}/ ({c.type_after or c.type_before}, {c.entries} entries, {size})"
+    if c.change == "added":
+        return f"{c.path} ({c.type_after}, {size_bytes(c.size_after)})"
+    if c.change == "removed":
+        return f"{c.path} ({c.type_before}, {size_bytes(c.size_before)})"
+    if c.change == "type":
+        return f"{c.path} ({c.type_before} -> {c.type_after})"
+    if c.change == "modified":
+        extra = f"; {', '.join(c.details)}" if c.details else ""
+        return f"{c.path} ({size_bytes(c.size_before)} -> {size_bytes(c.size_after)}{extra})"
+    return f"{c.path} ({', '.join(c.details)})"
+
+
+def render_diff(d: Any, title: str | None = None) -> None:
+    """``diff A B`` and ``restore --dry-run``: one line per change, grouped by root."""
+    click.echo(title or f"Changes from {d.before} to {d.after}:")
+    if d.empty:
+        click.echo("  no differences")
+        return
+    for root in d.roots_removed:
+        click.echo(f"  - bulk root {root} (not in {d.after})")
+    for root in d.roots_added:
+        click.echo(f"  + bulk root {root} (not in {d.before})")
+    current = None
+    for c in d.files:
+        if c.root != current:
+            current = c.root
+            click.echo(f"  {current}:")
+        click.echo(f"    {_CHANGE_MARK[c.change]} {_file_line(c)}")
+    if d.database:
+        click.echo(f"  database dump {d.database}")
+    if d.collections:
+        click.echo("  Collections:")
+    for c in d.collections:
+        if c.change == "added":
+            count = c.count_after if c.count_after is not None else "?"
+            click.echo(f"    + {c.name} ({count} docs)")
+        elif c.change == "removed":
+            count = f" ({c.count_before} docs)" if c.count_before is not None else ""
+            click.echo(f"    - {c.name}{count}")
+        elif c.change == "replaced":
+            click.echo(f"    ~ {c.name} (replaced by the snapshot's {c.count_after} docs)")
+        else:
+            line = f"    ~ {c.name}: {c.count_before} -> {c.count_after} docs"
+            if c.keys_known:
+                line += f"; keys +{c.n_added} -{c.n_removed} ~{c.n_changed}"
+            if c.structure_changed:
+                line += "; properties or indexes changed"
+            click.echo(line)
+            for label, keys, n in (
+                ("+", c.keys_added, c.n_added),
+                ("-", c.keys_removed, c.n_removed),
+                ("~", c.keys_changed, c.n_changed),
+            ):
+                if keys:
+                    more = f" (+{n - len(keys)} more)" if n > len(keys) else ""
+                    click.echo(
+                        f"        {label} {', '.join(keys[:20])}"
+                        + (" ..." if len(keys) > 20 else "")
+                        + more
+                    )
+    n = d.counts()
+    click.echo(
+        f"Summary: {n['added']} added, {n['removed']} removed, {n['modified']} modified, "
+        f"{n['metadata']} metadata-only, {n['type']} type changes; "
+        f"{n['collections_changed']} collection(s) differ"
+    )

@@ -20,6 +20,7 @@ from snapstore.errors import CorruptData, ObjectNotFound, RepositoryError
 from snapstore.manifest.catalog import Catalog
 from snapstore.manifest.refs import iter_references
 from snapstore.reporting import Reporter
+from snapstore.store.archives import check_archives
 from snapstore.store.cache import Location
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.ids import short
@@ -50,11 +51,8 @@ def _read_index(backend: Backend, report: CheckReport) -> dict[bytes, Location]:
             objects[obj.name] = IndexObject.decode(backend.get(Kind.INDEX, obj.name), obj.name)
         except (CorruptData, ObjectNotFound) as e:
             report.errors.append(str(e))
-    superseded = {s for o in objects.values() for s in o.supersedes}
     index: dict[bytes, Location] = {}
-    for name, obj in objects.items():
-        if name in superseded:
-            continue
+    for obj in objects.values():
         for pack, entries in obj.packs.items():
             for e in entries:
                 index.setdefault(e.id, Location(pack, e.offset, e.length, e.raw_length, e.method))
@@ -88,6 +86,9 @@ def check_repository(
     bad_chunks: dict[bytes, str] = {}
     if read_data:
         bad_chunks = _read_packs(backend, index, pack_sizes, report, reporter)
+    # Cold archives (store/archives.py): their chunks are stored too.
+    archived, archive_bad = check_archives(backend, report, read_data=read_data)
+    bad_chunks.update(archive_bad)
 
     catalog = Catalog(backend)
     names = catalog.names()
@@ -105,7 +106,9 @@ def check_repository(
             for ref in iter_references(manifest, store):
                 loc = index.get(ref.chunk)
                 why = None
-                if loc is None:
+                if loc is None and ref.chunk in archived:
+                    why = archive_bad.get(ref.chunk)
+                elif loc is None:
                     why = "is missing"
                 elif loc.pack in missing_packs:
                     why = "is in a missing pack"

@@ -20,15 +20,28 @@ from typing import Any
 
 from snapstore.backend import Backend, open_backend
 from snapstore.check import CheckReport, check_repository
+from snapstore.diff import SnapshotDiff, diff_live, diff_snapshots
 from snapstore.errors import (
     AmbiguousSnapshot,
+    ConfigError,
     DatabaseError,
     InvalidInput,
     NotConfirmed,
     RepositoryError,
     SnapshotNotFound,
+    SnapstoreError,
 )
+from snapstore.gc import DEFAULT_MAX_UNUSED, GcResult, collect_garbage
 from snapstore.gitinfo import read_git_info
+from snapstore.lifecycle import (
+    ArchiveResult,
+    CleanupResult,
+    archive_cold,
+    decide,
+    load_manifests,
+    run_cleanup,
+    snapshot_usage,
+)
 from snapstore.locking import LockInfo, RepositoryLock, read_locks, remove_stale
 from snapstore.manifest.catalog import Catalog
 from snapstore.manifest.listing import FileEntry
@@ -42,11 +55,13 @@ from snapstore.records import (
     SnapshotInfo,
 )
 from snapstore.reporting import Reporter
+from snapstore.retention import Fate, RetentionPolicy
 from snapstore.settings import Settings, load_settings
 from snapstore.sources.database import DatabaseSource
 from snapstore.sources.files import FilesBackup, load_entries, restore_root
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.config import ChunkerParams, RepoConfig, read_config, write_config
+from snapstore.store.rebuild import RebuildReport, rebuild_index
 
 MB = 1024 * 1024
 MAX_NAME_ATTEMPTS = 100
@@ -119,12 +134,13 @@ class SnapshotManager:
             warn=self.reporter.warn,
         )
 
-    def _database(self) -> DatabaseSource:
+    def _database(self, target_db: str | None = None) -> DatabaseSource:
+        """The database source; ``target_db`` names another database (restore --target-db)."""
         try:
             from snapstore.sources.arangodb import ArangoSource
         except ImportError as e:
             raise DatabaseError(f"ArangoDB support is not available: {e}") from None
-        return ArangoSource(self.settings.arangodb, self.reporter)
+        return ArangoSource(self.settings.arangodb, self.reporter, target_db)
 
     # -- create -------------------------------------------------------------------------------
 
@@ -167,6 +183,12 @@ class SnapshotManager:
         if not include_bulk and not want_db:
             raise InvalidInput("--no-bulk given but no database is configured: nothing to snapshot")
         git = read_git_info(self.settings.project_dir)
+        db_source = None
+        if want_db:
+            # Unreachable server, wrong password, missing database: fail before anything
+            # (a new repository, bulk chunks) is written.
+            db_source = self._database()
+            db_source.connect()
 
         with self._store(create=True) as (backend, store, initialized):
             with self._lock(backend, "create", exclusive=False):
@@ -189,8 +211,8 @@ class SnapshotManager:
                 db_section = None
                 collections: dict[str, int] = {}
                 db_size = 0
-                if want_db:
-                    capture = self._database().capture(store, self.reporter)
+                if db_source is not None:
+                    capture = db_source.capture(store, self.reporter)
                     db_section = capture.section
                     collections = capture.collections
                     db_size = capture.size_bytes
@@ -226,6 +248,7 @@ class SnapshotManager:
                     safety_for=safety_for,
                 )
                 self._publish(catalog, manifest, now_local)
+        self._after_create(manifest)  # lifecycle hook: automatic cleanup
         info = SnapshotInfo.from_manifest(manifest)
         return CreateResult(
             snapshot=info,
@@ -251,12 +274,14 @@ class SnapshotManager:
 
     def _parent_listing(
         self, store: ChunkStore, existing: list[Manifest], root: str
-    ) -> dict[bytes, FileEntry] | None:
-        """The newest snapshot's entries for ``root``, for stat-based reuse."""
+    ) -> Iterator[FileEntry] | None:
+        """The newest snapshot's entries for ``root``, for stat-based reuse: a stream in
+        listing order that the files source merges with its walk (a damaged listing is
+        reported there and the files are read instead)."""
         for m in existing:  # newest first
             for r in m.bulk or []:
                 if r.path == root and not m.partial:
-                    return {e.path: e for e in load_entries(store, r, m.name)}
+                    return load_entries(store, r, m.name)
         return None
 
     # -- list / show --------------------------------------------------------------------------
@@ -312,12 +337,15 @@ class SnapshotManager:
         target: str | None = None,
         safety_snapshot: bool = True,
         collections: list[str] | None = None,
+        target_db: str | None = None,
     ) -> RestorePlan:
         """What ``restore_snapshot`` would do; raises on requests it could not carry out."""
         backend = self._backend()
         read_config(backend)
         m = self._resolve(backend, snapshot_name)
-        return self._plan(m, restore_bulk, restore_db, target, safety_snapshot, collections)
+        return self._plan(
+            m, restore_bulk, restore_db, target, safety_snapshot, collections, target_db
+        )
 
     def _plan(
         self,
@@ -327,6 +355,7 @@ class SnapshotManager:
         target: str | None,
         safety_snapshot: bool,
         collections: list[str] | None,
+        target_db: str | None = None,
     ) -> RestorePlan:
         if not restore_bulk and not restore_db:
             raise InvalidInput("--no-bulk and --no-db together leave nothing to restore")
@@ -353,8 +382,9 @@ class SnapshotManager:
                 targets.append(RestoreTarget(root.path, dest, dest.exists()))
         db_changes: dict[str, list[str]] = {}
         if do_db and m.database is not None:
-            plan = self._database().plan_restore(m.database, collections)
+            plan = self._database(target_db).plan_restore(m.database, collections)
             db_changes = {"drop": plan.drop, "replace": plan.replace, "create": plan.create}
+            db_changes["database"] = [target_db or self.settings.arangodb.database]
         return RestorePlan(
             snapshot=SnapshotInfo.from_manifest(m),
             targets=tuple(targets),
@@ -374,26 +404,39 @@ class SnapshotManager:
         target: str | None = None,
         safety_snapshot: bool = True,
         collections: list[str] | None = None,
+        target_db: str | None = None,
     ) -> RestoreResult:
         """Make the live bulk storage (and database) equal to the snapshot.
 
         ``confirm=True`` is required: restore replaces current data. Unless
         ``safety_snapshot`` is False, the current state is snapshotted first.
+        ``target_db`` restores the database into that database instead (created if missing).
         """
         if confirm is not True:
             raise NotConfirmed("restore replaces current data: pass confirm=True to proceed")
         started = time.monotonic()
         with self._store() as (backend, store, _):
             m = self._resolve(backend, snapshot_name)
-            plan = self._plan(m, restore_bulk, restore_db, target, safety_snapshot, collections)
+            plan = self._plan(
+                m, restore_bulk, restore_db, target, safety_snapshot, collections, target_db
+            )
             safety_name = None
             live = [t for t in plan.targets if t.exists and any(t.target.iterdir())]
-            if safety_snapshot and (live or plan.restore_db):
-                safety = self.create(
+            # The safety snapshot holds the database being replaced (--target-db's, if given),
+            # and only if it exists: a database the restore creates has no state to keep.
+            live_db = plan.restore_db and self._database(target_db).database_exists()
+            if safety_snapshot and (live or live_db):
+                source = self
+                if target_db:
+                    arango = replace(self.settings.arangodb, database=target_db)
+                    source = SnapshotManager(
+                        replace(self.settings, arangodb=arango), reporter=self.reporter
+                    )
+                safety = source.create(
                     f"Safety snapshot before restoring {m.name}",
                     kind="safety",
                     include_bulk=bool(live),
-                    include_db=plan.restore_db,
+                    include_db=live_db,
                     bulk_roots=[str(t.target) for t in live],
                     safety_for=m.name,
                 )
@@ -409,7 +452,7 @@ class SnapshotManager:
                 db_result = None
                 if plan.restore_db and m.database is not None:
                     try:
-                        db_result = self._database().restore(
+                        db_result = self._database(target_db).restore(
                             store, m.database, self.reporter, collections
                         )
                     except DatabaseError as e:
@@ -439,6 +482,7 @@ class SnapshotManager:
             if m.permanent and not force:
                 raise InvalidInput(f"snapshot {m.name} is permanent; use --force to delete it")
             Catalog(backend).delete(m.name)
+        self._after_delete()  # lifecycle hook: reclaim the space at once
         return SnapshotInfo.from_manifest(m)
 
     # -- maintenance --------------------------------------------------------------------------
@@ -447,6 +491,13 @@ class SnapshotManager:
         with self._store() as (backend, store, _):
             with self._lock(backend, "check", exclusive=False):
                 return check_repository(backend, store, read_data=read_data, reporter=self.reporter)
+
+    def rebuild_index(self) -> RebuildReport:
+        """Rebuild the repository index from the packs' tables of contents."""
+        backend = self._backend()
+        read_config(backend)
+        with self._lock(backend, "rebuild-index", exclusive=True):
+            return rebuild_index(backend, self.reporter)
 
     def locks(self) -> list[LockInfo]:
         backend = self._backend()
@@ -458,6 +509,177 @@ class SnapshotManager:
         backend = self._backend()
         read_config(backend)
         return remove_stale(backend, everything=everything)
+
+    # -- lifecycle: retention, gc, pin, archives, diff, usage (spec/gc.md, archives.md, ...) --
+
+    last_cleanup: CleanupResult | None = None  # what the automatic cleanup of create did
+
+    def retention_policy(self) -> RetentionPolicy:
+        """The configured ``[retention]`` policy (spec/retention.md)."""
+        try:
+            return RetentionPolicy.from_mapping(self.settings.retention)
+        except ValueError as e:
+            raise ConfigError(f"[retention]: {e}") from None
+
+    def apply_retention_policy(
+        self, dry_run: bool = False, now: datetime | None = None
+    ) -> CleanupResult:
+        """The seed's call: apply the retention policy (delete, compress, then gc).
+
+        ``now`` (aware datetime) evaluates the policy as of that instant; ``dry_run`` decides
+        and changes nothing. The decisions are in ``result.decisions``.
+        """
+        when = now if now is not None else datetime.now(UTC)
+        if when.utcoffset() is None:
+            raise InvalidInput("now must be a timezone-aware datetime")
+        policy = self.retention_policy()
+        with self._store() as (backend, store, _):
+            # A dry run only reads: a shared lock, so it never waits for (or blocks) a create.
+            with self._lock(backend, "cleanup", exclusive=not dry_run):
+                return run_cleanup(backend, store, policy, when, self.reporter, dry_run=dry_run)
+
+    def gc(self, *, max_unused: float = DEFAULT_MAX_UNUSED, dry_run: bool = False) -> GcResult:
+        """Delete what no snapshot references; rewrite packs more than ``max_unused`` dead."""
+        with self._store() as (backend, store, _):
+            with self._lock(backend, "gc", exclusive=True):
+                manifests = load_manifests(backend, "gc")
+                return collect_garbage(
+                    backend,
+                    store,
+                    manifests,
+                    self.reporter,
+                    max_unused=max_unused,
+                    dry_run=dry_run,
+                )
+
+    def archive(
+        self, names: list[str] | None = None, *, now: datetime | None = None
+    ) -> ArchiveResult:
+        """Compress snapshots now: ``names``, or those the policy marks ``compress``; then gc
+        drops the pack copies of the archived chunks. Deletes no snapshot."""
+        policy = self.retention_policy()
+        with self._store() as (backend, store, _):
+            with self._lock(backend, "archive", exclusive=True):
+                manifests = load_manifests(backend, "archive")
+                if names:
+                    chosen = {self._resolve(backend, n).name for n in names}
+                else:
+                    when = now if now is not None else datetime.now(UTC)
+                    chosen = {
+                        d.name for d in decide(manifests, when, policy) if d.fate is Fate.COMPRESS
+                    }
+                result, marks = archive_cold(backend, store, manifests, chosen, self.reporter)
+                result.gc = collect_garbage(backend, store, manifests, self.reporter, marks=marks)
+                return result
+
+    def pin(self, name: str) -> SnapshotInfo:
+        """Mark a snapshot permanent (never deleted by cleanup)."""
+        return self._set_permanent(name, True)
+
+    def unpin(self, name: str) -> SnapshotInfo:
+        """Clear a snapshot's permanent flag (cleanup may then delete it)."""
+        return self._set_permanent(name, False)
+
+    def _set_permanent(self, name: str, value: bool) -> SnapshotInfo:
+        backend = self._backend()
+        read_config(backend)
+        # Exclusive: a concurrent cleanup must not decide on the old flag and delete it.
+        with self._lock(backend, "pin" if value else "unpin", exclusive=True):
+            m = self._resolve(backend, name)
+            if m.permanent != value:
+                m.permanent = value
+                Catalog(backend).replace(m)
+        return SnapshotInfo.from_manifest(m)
+
+    def diff(self, a: str, b: str) -> SnapshotDiff:
+        """What changed from snapshot ``a`` to snapshot ``b`` (file data is never read)."""
+        with self._store() as (backend, store, _):
+            with self._lock(backend, "diff", exclusive=False):
+                ma, mb = self._resolve(backend, a), self._resolve(backend, b)
+                return diff_snapshots(store, ma, mb)
+
+    def restore_changes(
+        self,
+        snapshot_name: str,
+        *,
+        restore_bulk: bool = True,
+        restore_db: bool = True,
+        target: str | None = None,
+        collections: list[str] | None = None,
+        target_db: str | None = None,
+    ) -> SnapshotDiff:
+        """``restore --dry-run``: what restoring would change in the live files and database
+        (live state as "before", the snapshot as "after"). Changes nothing."""
+        with self._store() as (backend, store, _):
+            m = self._resolve(backend, snapshot_name)
+            plan = self._plan(m, restore_bulk, restore_db, target, False, collections, target_db)
+            db_plan = None
+            if plan.restore_db and m.database is not None:
+                db_plan = self._database(target_db).plan_restore(m.database, collections)
+            return diff_live(
+                store,
+                m,
+                [(t.root, t.target) for t in plan.targets],
+                db_plan,
+            )
+
+    def usage(self) -> dict[str, dict[str, int]]:
+        """Per snapshot: ``unique_bytes`` (stored bytes only it references), ``unique_chunks``,
+        ``archived_bytes``."""
+        with self._store() as (backend, store, _):
+            with self._lock(backend, "usage", exclusive=False):
+                return snapshot_usage(store, load_manifests(backend, "usage"), self.reporter)
+
+    def _after_create(self, manifest: Manifest) -> None:
+        """Automatic cleanup after a successful create (``auto_cleanup``; never for the
+        safety snapshot of a restore, which must not delete what is being restored)."""
+        self.last_cleanup = None
+        if not self.settings.auto_cleanup or manifest.kind == "safety":
+            return
+        try:
+            policy = self.retention_policy()
+            with self._store() as (backend, store, _):
+                # Decide under a shared lock first: most creates have nothing to clean up,
+                # and then they neither wait for nor warn about concurrent creates.
+                with self._lock(backend, "cleanup", exclusive=False):
+                    fates = {
+                        d.fate
+                        for d in decide(
+                            load_manifests(backend, "cleanup"), datetime.now(UTC), policy
+                        )
+                    }
+                if not fates & {Fate.DELETE, Fate.COMPRESS}:
+                    return
+                with self._lock(backend, "cleanup", exclusive=True):
+                    result = run_cleanup(
+                        backend,
+                        store,
+                        policy,
+                        datetime.now(UTC),
+                        self.reporter,
+                        dry_run=False,
+                        always_gc=False,
+                    )
+        except SnapstoreError as e:
+            self.reporter.warn(f"automatic cleanup skipped: {e}; run `snapstore cleanup` later")
+            return
+        self.last_cleanup = result
+        if result.deleted or result.compressed:
+            reclaimed = result.gc.reclaimed_bytes if result.gc else 0
+            self.reporter.info(
+                f"Automatic cleanup: deleted {len(result.deleted)} snapshot(s)"
+                + (f" ({', '.join(result.deleted)})" if result.deleted else "")
+                + f", compressed {len(result.compressed)}, reclaimed {_mb(reclaimed)} MB"
+            )
+
+    def _after_delete(self) -> None:
+        """Reclaim a deleted snapshot's space at once, as the seed's delete did."""
+        try:
+            result = self.gc()
+        except SnapstoreError as e:
+            self.reporter.warn(f"space not reclaimed yet ({e}); run `snapstore gc` later")
+            return
+        self.reporter.info(f"Reclaimed {_mb(result.reclaimed_bytes)} MB")
 
 
 def _labels(roots: list[Path]) -> list[str]:

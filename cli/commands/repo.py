@@ -74,3 +74,27 @@ def unlock_cmd(app: AppContext, everything: bool, yes: bool) -> None:
         click.echo("No stale locks.")
     for lock in removed:
         click.echo(f"✓ Removed lock of {lock.describe()}")
+
+
+@click.command("rebuild-index")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_app
+def rebuild_index_cmd(app: AppContext, as_json: bool) -> None:
+    """Rebuild the index from the packs (after a damaged or lost index object)."""
+    report = app.manager(json_output=as_json).rebuild_index()
+    if as_json:
+        emit_json(
+            {
+                "packs": report.packs,
+                "chunks": report.chunks,
+                "damaged": report.damaged,
+                "replaced_index_objects": report.replaced,
+            }
+        )
+    else:
+        click.echo(
+            f"✓ Index rebuilt from {report.packs} packs ({report.chunks} chunks); "
+            f"{report.replaced} old index object(s) replaced"
+        )
+    if report.damaged:
+        raise click.exceptions.Exit(1)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from cli.context import AppContext, confirm, pass_app
-from cli.render import emit_json, render_plan
+from cli.render import emit_json, render_diff, render_plan
 
 
 @click.command("restore")
@@ -22,6 +24,14 @@ from cli.render import emit_json, render_plan
     metavar="NAME",
     help="Restore only this collection (repeatable).",
 )
+@click.option(
+    "--target-db",
+    metavar="NAME",
+    help="Restore the database into database NAME instead (created if missing).",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Print what the restore would change; change nothing."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_app
 def restore_cmd(
@@ -33,6 +43,8 @@ def restore_cmd(
     target: str | None,
     no_safety_snapshot: bool,
     collections: tuple[str, ...],
+    target_db: str | None,
+    dry_run: bool,
     as_json: bool,
 ) -> None:
     """Replace current bulk storage and database with a snapshot."""
@@ -43,7 +55,16 @@ def restore_cmd(
         target=target,
         safety_snapshot=not no_safety_snapshot,
         collections=list(collections) or None,
+        target_db=target_db,
     )
+    if dry_run:  # lifecycle addition: a diff of the live state against the snapshot
+        options.pop("safety_snapshot")
+        changes = manager.restore_changes(name, **options)  # type: ignore[arg-type]
+        if as_json:
+            emit_json(changes.as_dict())
+        else:
+            render_diff(changes, f"Restoring {changes.after} would change (nothing was changed):")
+        return
     plan = manager.plan_restore(name, **options)  # type: ignore[arg-type]
     if not yes:
         render_plan(plan)
@@ -71,4 +92,25 @@ def restore_cmd(
     else:
         if result.safety_snapshot:
             click.echo(f"  Safety snapshot: {result.safety_snapshot}")
+        _echo_database(result.database)
         click.echo("✓ Snapshot restored successfully")
+
+
+def _echo_database(report: dict[str, Any] | None) -> None:
+    """The database part of a restore: what changed and the verification against the snapshot."""
+    if not report:
+        return
+    colls = report.get("collections") or {}
+    click.echo(
+        f"  Database {report.get('database')}: {report.get('documents', 0)} documents in "
+        f"{len(colls)} collection(s) restored"
+        + (" (database created)" if report.get("created_database") else "")
+    )
+    for what in ("dropped", "created", "replaced"):
+        if report.get(what):
+            click.echo(f"    {what}: {', '.join(report[what])}")
+    for name, c in sorted(colls.items()):
+        state = "count and checksum match" if c.get("checksum_ok") else "DIFFERS"
+        click.echo(f"    {name}: {c.get('count')} of {c.get('expected_count')} documents, {state}")
+    for w in report.get("warnings") or []:
+        click.echo(f"  warning: {w}", err=True)

@@ -6,7 +6,7 @@ import click
 
 from cli.context import AppContext, confirm, pass_app
 from cli.render import emit_json, render_created, render_list, render_show
-from snapstore.errors import PartialSnapshot
+from snapstore.errors import InvalidInput, PartialSnapshot
 
 
 @click.command("create")
@@ -89,7 +89,7 @@ def delete_cmd(app: AppContext, name: str, yes: bool, force: bool, as_json: bool
     manager = app.manager(json_output=as_json)
     snap = manager.get_snapshot(name)
     if snap.permanent and not force:
-        raise click.UsageError(f"snapshot {snap.snapshot_name} is permanent; use --force")
+        raise InvalidInput(f"snapshot {snap.snapshot_name} is permanent; use --force to delete it")
     if not yes:
         click.echo(f"Delete snapshot: {snap.snapshot_name}", err=True)
         click.echo(f"  Description: {snap.description}", err=True)

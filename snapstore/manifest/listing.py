@@ -19,6 +19,7 @@ from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.config import ChunkerParams
 
 LISTING_DIVISOR = 16
+LISTING_BLOCK = 1024 * 1024  # encoded bytes per chunking round when storing a listing
 FILE, DIR, SYMLINK = "f", "d", "l"
 
 
@@ -96,18 +97,47 @@ def encode_entries(entries: Iterable[FileEntry]) -> bytes:
     return b"".join(packer.pack(e.to_map()) for e in entries)
 
 
+class _EncodedEntries:
+    """The msgpack stream of ``entries`` as a readable stream, encoded as it is read."""
+
+    def __init__(self, entries: Iterable[FileEntry]) -> None:
+        self._entries = iter(entries)
+        self._packer = msgpack.Packer(use_bin_type=True)
+        self._buf = bytearray()
+
+    def read(self, n: int) -> bytes:
+        while len(self._buf) < n:
+            entry = next(self._entries, None)
+            if entry is None:
+                break
+            self._buf += self._packer.pack(entry.to_map())
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
+        return out
+
+
 def store_listing(store: ChunkStore, entries: Iterable[FileEntry]) -> list[bytes]:
-    """Store a listing; return the ids of its chunks."""
-    data = encode_entries(entries)
+    """Store a listing; return the ids of its chunks.
+
+    ``entries`` is consumed as a stream and the listing is chunked as it is encoded (the same
+    cuts as chunking the whole encoding at once), so a listing of millions of entries is never
+    held in memory whole.
+    """
     chunker = Chunker(listing_params(store.config.chunker))
-    return [store.add(piece)[0] for piece in chunker.cut_bytes(data)]
+    stream = _EncodedEntries(entries)
+    return [store.add(piece)[0] for piece in chunker.cut_stream(stream, block=LISTING_BLOCK)]
 
 
 def load_listing(store: ChunkStore, chunk_ids: Iterable[bytes], where: str) -> Iterator[FileEntry]:
     """Stream the entries of a stored listing, verifying every chunk as it is read."""
     unpacker = msgpack.Unpacker(raw=False, max_buffer_size=1 << 30)
     for cid in chunk_ids:
-        unpacker.feed(store.read(cid))
+        try:
+            data = store.read(cid)
+        except CorruptData as e:
+            # Name the snapshot and root: a bare chunk id tells the user nothing.
+            raise type(e)(f"{where}: file listing: {e}") from None
+        unpacker.feed(data)
         try:
             for d in unpacker:
                 yield FileEntry.from_map(d)

@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from snapstore.manifest.doctree import iter_tree
 from snapstore.manifest.listing import load_listing
 from snapstore.manifest.schema import Manifest
 from snapstore.store.chunkstore import ChunkStore
@@ -33,13 +34,25 @@ def iter_references(manifest: Manifest, store: ChunkStore) -> Iterator[Ref]:
             for cid in entry.chunks:
                 yield Ref(cid, f"{root.path}: file {os.fsdecode(entry.path)}")
     if manifest.database:
-        yield from iter_database_references(manifest.database)
+        yield from iter_database_references(manifest.database, store, manifest.name)
 
 
-def iter_database_references(section: dict) -> Iterator[Ref]:  # type: ignore[type-arg]
-    """Chunk references of the database section (spec/manifest.md, "database")."""
+def iter_database_references(
+    section: dict,  # type: ignore[type-arg]
+    store: ChunkStore,
+    snapshot: str = "?",
+) -> Iterator[Ref]:
+    """Chunk references of the database section (spec/database.md).
+
+    Each collection's documents are a tree of chunks (``root``, ``height``): the root and every
+    node and leaf below it are references. Nodes are read (and verified) to find their
+    children; a node that cannot be read raises CorruptData naming the collection.
+    """
     for name, coll in (section.get("collections") or {}).items():
-        for cid in coll.get("chunks", ()):
-            yield Ref(bytes(cid), f"collection {name}")
-    for cid in section.get("chunks", ()):
-        yield Ref(bytes(cid), "database metadata")
+        root = coll.get("root")
+        if root is None:
+            continue
+        where = f"snapshot {snapshot}: collection {name}"
+        for cid, level in iter_tree(store, bytes(root), int(coll.get("height", 0)), where):
+            kind = "documents" if level == 0 else "document index"
+            yield Ref(cid, f"collection {name} ({kind})")

@@ -28,6 +28,12 @@ class DatabaseRestorePlan:
 
 
 class DatabaseSource(Protocol):
+    def connect(self) -> None:
+        """Check server, credentials and database; raise DatabaseError with one clear line."""
+        ...
+
+    def database_exists(self) -> bool: ...
+
     def capture(self, store: ChunkStore, reporter: Reporter) -> DatabaseCapture: ...
 
     def plan_restore(

@@ -9,6 +9,13 @@ reported and leave the snapshot marked partial.
 Restore is staged: the tree is rebuilt in a hidden sibling of the target and swapped in only
 when every file is complete and every chunk verified, so an interrupted or failed restore
 leaves the old tree exactly as it was.
+
+Speed and memory (store/pipeline.py): files are read in big blocks on this thread while worker
+threads hash and compress the chunks; entries are streamed into the listing in listing order
+as their chunks are stored, and the parent snapshot's listing is merged in the same order
+rather than loaded whole, so memory does not grow with the number of files (beyond the first
+``PREWALK_ITEMS`` walked ahead for the progress total). Restore reads the chunks ahead of the
+files being written, neighbouring chunks of a pack with one ranged read, verified on workers.
 """
 
 from __future__ import annotations
@@ -22,9 +29,11 @@ import pwd
 import secrets
 import shutil
 import stat
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import chain, islice
 from pathlib import Path
 
 from snapstore.errors import CorruptData, InvalidInput, SourceError
@@ -34,15 +43,25 @@ from snapstore.manifest.listing import (
     SYMLINK,
     FileEntry,
     load_listing,
+    sort_key,
     store_listing,
 )
 from snapstore.manifest.schema import BulkRoot
 from snapstore.reporting import Reporter
 from snapstore.store.chunker import Chunker
 from snapstore.store.chunkstore import ChunkStore
+from snapstore.store.pipeline import AddPipeline, FileSlot
 
 STAGING_TAG = ".snapstore-staging-"
 OLD_TAG = ".snapstore-old-"
+# Items walked ahead of reading so the progress bar knows the total; a bigger tree is streamed
+# (no total) so that memory stays bounded whatever the number of files.
+PREWALK_ITEMS = 10_000
+# Restore: files at least this big are pushed to disk as soon as they are written, so the final
+# sync has little left to wait for.
+EARLY_WRITEBACK = 1024 * 1024
+# Files reused from the parent snapshot whose chunks are looked up in the store at once.
+REUSE_BATCH = 512
 
 
 @lru_cache(maxsize=4096)
@@ -66,6 +85,79 @@ class _Item:
     rel: bytes
     abs: bytes
     st: os.stat_result
+
+
+@dataclass
+class _PendingFile:
+    """A file being read, hashed and stored by the pipeline."""
+
+    item: _Item
+    common: dict[str, object]
+    slot: FileSlot
+
+    def entry(self) -> FileEntry:
+        chunks = tuple(self.slot.ids)
+        return FileEntry(type=FILE, size=self.slot.size, chunks=chunks, **self.common)  # type: ignore[arg-type]
+
+
+@dataclass
+class _Reuse:
+    """A file unchanged since the parent snapshot (by stat). Its chunks are looked up in the
+    store in batches (``REUSE_BATCH``); if one is gone (archived, say) the file is read."""
+
+    item: _Item
+    common: dict[str, object]
+    old: FileEntry
+    checked: bool = False
+    read: _PendingFile | None = None
+
+    def entry(self) -> FileEntry:
+        st = self.item.st
+        return FileEntry(type=FILE, size=st.st_size, chunks=self.old.chunks, **self.common)  # type: ignore[arg-type]
+
+
+class _Parent:
+    """The parent snapshot's entries by path: a mapping, or a stream in listing order that
+    is merged with the walk (which goes in the same order), holding one entry at a time."""
+
+    def __init__(
+        self, parent: Mapping[bytes, FileEntry] | Iterable[FileEntry] | None, reporter: Reporter
+    ) -> None:
+        self.reporter = reporter
+        self._map = parent if isinstance(parent, Mapping) else None
+        self._stream = None if parent is None or self._map is not None else iter(parent)
+        self._cur: FileEntry | None = None
+        self._cur_key: tuple[bytes, ...] = ()
+        self._advance()
+
+    def _advance(self) -> None:
+        self._cur = None
+        if self._stream is None:
+            return
+        try:
+            self._cur = next(self._stream, None)
+        except CorruptData as e:
+            # A damaged old snapshot must not block new ones: read the rest instead.
+            self.reporter.warn(f"{e}; reading every file instead of reusing it")
+            self._stream = None
+            return
+        if self._cur is None:
+            self._stream = None
+        else:
+            self._cur_key = sort_key(self._cur.path)
+
+    def get(self, rel: bytes) -> FileEntry | None:
+        """The parent's entry for ``rel``; calls must come in listing order."""
+        if self._map is not None:
+            return self._map.get(rel)
+        if self._cur is None:
+            return None
+        key = sort_key(rel)
+        while self._cur is not None and self._cur_key < key:
+            self._advance()
+        if self._cur is not None and self._cur.path == rel:
+            return self._cur
+        return None
 
 
 @dataclass
@@ -93,77 +185,166 @@ class FilesBackup:
         return any(fnmatch.fnmatchcase(name, pat) for pat in self.excludes)
 
     def _walk(self, root: bytes, skipped: list[str]) -> Iterator[_Item]:
-        """Depth-first, children sorted by name bytes: the listing order."""
-        yield _Item(b"", root, os.lstat(root))
-        stack: list[tuple[bytes, bytes]] = [(b"", root)]
+        """Depth-first, children sorted by name bytes: the listing order (``sort_key``)."""
+        # stat, not lstat: a root that is a symlink to a directory is captured as that directory.
+        yield _Item(b"", root, os.stat(root))
+        # One iterator per open directory: a subdirectory's entries come right after it,
+        # before its next sibling (without recursion, so deep trees cannot overflow).
+        stack: list[Iterator[tuple[bytes, bytes]]] = [self._children(b"", root, skipped)]
         while stack:
-            rel_dir, abs_dir = stack.pop()
-            try:
-                with os.scandir(abs_dir) as it:
-                    names = sorted(e.name for e in it)
-            except OSError as e:
-                msg = f"cannot list {os.fsdecode(abs_dir)}: {e.strerror}"
-                skipped.append(msg)
-                self.reporter.warn(msg)
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                stack.pop()
                 continue
-            subdirs = []
-            for name in names:
-                if self._excluded(name):
-                    continue
-                rel = rel_dir + b"/" + name if rel_dir else name
-                full = os.path.join(abs_dir, name)
-                try:
-                    st = os.lstat(full)
-                except FileNotFoundError:
-                    continue  # vanished between listing and stat
-                yield _Item(rel, full, st)
-                if stat.S_ISDIR(st.st_mode):
-                    subdirs.append((rel, full))
-            # Depth-first in order: the first subdirectory must be popped first.
-            stack.extend(reversed(subdirs))
+            rel, full = nxt
+            try:
+                st = os.lstat(full)
+            except FileNotFoundError:
+                continue  # vanished between listing and stat
+            yield _Item(rel, full, st)
+            if stat.S_ISDIR(st.st_mode):
+                stack.append(self._children(rel, full, skipped))
+
+    def _children(
+        self, rel_dir: bytes, abs_dir: bytes, skipped: list[str]
+    ) -> Iterator[tuple[bytes, bytes]]:
+        try:
+            with os.scandir(abs_dir) as it:
+                names = sorted(e.name for e in it)
+        except OSError as e:
+            msg = f"cannot list {os.fsdecode(abs_dir)}: {e.strerror}"
+            skipped.append(msg)
+            self.reporter.warn(msg)
+            return iter(())
+        return (
+            (rel_dir + b"/" + name if rel_dir else name, os.path.join(abs_dir, name))
+            for name in names
+            if not self._excluded(name)
+        )
 
     def backup_root(
-        self, root: Path, label: str, parent: dict[bytes, FileEntry] | None
+        self,
+        root: Path,
+        label: str,
+        parent: Mapping[bytes, FileEntry] | Iterable[FileEntry] | None,
     ) -> BackupResult:
+        """Capture ``root``. ``parent``: the previous snapshot's entries of this root, as a
+        mapping by path or as a stream in listing order (``load_entries``), for reuse."""
         root_b = os.fsencode(root)
         if not os.path.isdir(root_b):
             raise InvalidInput(f"bulk root {root} does not exist or is not a directory")
         skipped: list[str] = []
-        items = []
-        total = 0
-        # The walk goes first so the progress bar knows the total (stat-only, cheap).
-        for item in self._walk(root_b, skipped):
-            items.append(item)
-            if stat.S_ISREG(item.st.st_mode):
-                total += item.st.st_size
+        walk = self._walk(root_b, skipped)
+        # Walk ahead first so the progress bar knows the total (stat-only, cheap).
+        ahead = list(islice(walk, PREWALK_ITEMS))
+        total: int | None = sum(i.st.st_size for i in ahead if stat.S_ISREG(i.st.st_mode))
+        if len(ahead) == PREWALK_ITEMS:
+            total = None
         self.reporter.start(f"Reading {root}", total)
-        entries: list[FileEntry] = []
         result = BackupResult(BulkRoot(str(root), label, []))
+        with AddPipeline(self.store, progress=self.reporter.advance) as pipe:
+            entries = self._entries(
+                chain(ahead, walk), _Parent(parent, self.reporter), result, skipped, pipe
+            )
+            del ahead
+            result.root.listing = store_listing(self.store, entries)
+        self.reporter.finish()
+        result.skipped = skipped
+        return result
+
+    def _entries(
+        self,
+        items: Iterator[_Item],
+        parent: _Parent,
+        result: BackupResult,
+        skipped: list[str],
+        pipe: AddPipeline,
+    ) -> Iterator[FileEntry]:
+        """The listing's entries in walk order, each yielded once its chunks are stored."""
         r = result.root
-        for item in items:
-            entry = self._capture(item, parent, result, skipped)
-            if entry is None:
-                continue
-            entries.append(entry)
-            if entry.type == FILE:
+        pending: deque[FileEntry | _PendingFile | _Reuse] = deque()
+        unchecked: list[_Reuse] = []
+
+        def check() -> None:
+            self._check_reuse(unchecked, pipe)
+            unchecked.clear()
+
+        def done(got: FileEntry | _PendingFile | _Reuse) -> FileEntry | None:
+            if isinstance(got, _Reuse):
+                if got.read is None:
+                    result.reused_files += 1
+                    self.reporter.advance(got.item.st.st_size)
+                    got = got.entry()
+                else:
+                    got = got.read
+            if isinstance(got, _PendingFile):
+                error = got.slot.error
+                if error is not None:
+                    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                        raise error
+                    return self._skip(got.item, error.strerror or str(error), skipped)
+                result.read_bytes += got.slot.size
+                got = got.entry()
+            if got.type == FILE:
                 r.files += 1
-                r.bytes += entry.size
-            elif entry.type == DIR:
+                r.bytes += got.size
+            elif got.type == DIR:
                 r.dirs += 1
             else:
                 r.symlinks += 1
-        self.reporter.finish()
-        r.listing = store_listing(self.store, entries)
-        result.skipped = skipped
-        return result
+            return got
+
+        def blocked(head: FileEntry | _PendingFile | _Reuse) -> bool:
+            if isinstance(head, _Reuse):
+                if not head.checked:
+                    if len(pending) < 4 * REUSE_BATCH:
+                        return True  # wait for a fuller batch
+                    check()
+                if head.read is None:
+                    return False
+                head = head.read
+            return isinstance(head, _PendingFile) and not head.slot.done
+
+        for item in items:
+            got = self._capture(item, parent, skipped, pipe)
+            if got is not None:
+                pending.append(got)
+                if isinstance(got, _Reuse):
+                    unchecked.append(got)
+                    if len(unchecked) >= REUSE_BATCH:
+                        check()
+            head = pending[0] if pending else None
+            if isinstance(head, _PendingFile) and not head.slot.done:
+                pipe.poll()
+            while pending and not blocked(pending[0]):
+                entry = done(pending.popleft())
+                if entry is not None:
+                    yield entry
+        check()
+        pipe.drain()
+        for got in pending:
+            entry = done(got)
+            if entry is not None:
+                yield entry
+
+    def _check_reuse(self, batch: list[_Reuse], pipe: AddPipeline) -> None:
+        """Look the batch's chunks up in the store; read the files whose chunks are gone."""
+        if not batch:
+            return
+        missing = self.store.missing(c for r in batch for c in r.old.chunks)
+        for r in batch:
+            r.checked = True
+            if missing and any(c in missing for c in r.old.chunks):
+                slot = pipe.submit_file(r.item.abs, r.item.st.st_size)
+                r.read = _PendingFile(r.item, r.common, slot)
 
     def _capture(
         self,
         item: _Item,
-        parent: dict[bytes, FileEntry] | None,
-        result: BackupResult,
+        parent: _Parent,
         skipped: list[str],
-    ) -> FileEntry | None:
+        pipe: AddPipeline,
+    ) -> FileEntry | _PendingFile | _Reuse | None:
         st = item.st
         common = dict(
             path=item.rel,
@@ -188,7 +369,7 @@ class FilesBackup:
             kind = "socket" if stat.S_ISSOCK(st.st_mode) else "special file"
             self.reporter.warn(f"skipped {kind} {os.fsdecode(item.abs)}")
             return None
-        old = parent.get(item.rel) if parent else None
+        old = parent.get(item.rel)
         if (
             old is not None
             and old.type == FILE
@@ -196,19 +377,9 @@ class FilesBackup:
             and old.mtime_ns == st.st_mtime_ns
             and old.ctime_ns == st.st_ctime_ns
             and old.inode == st.st_ino
-            and all(self.store.has(c) for c in old.chunks)
         ):
-            result.reused_files += 1
-            self.reporter.advance(st.st_size)
-            return FileEntry(type=FILE, size=st.st_size, chunks=old.chunks, **common)  # type: ignore[arg-type]
-        try:
-            chunks, size = self._read_file(item.abs)
-        except OSError as e:
-            if e.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise
-            return self._skip(item, e.strerror or str(e), skipped)
-        result.read_bytes += size
-        return FileEntry(type=FILE, size=size, chunks=tuple(chunks), **common)  # type: ignore[arg-type]
+            return _Reuse(item, common, old)
+        return _PendingFile(item, common, pipe.submit_file(item.abs, st.st_size))
 
     def _skip(self, item: _Item, why: str, skipped: list[str]) -> None:
         msg = f"cannot read {os.fsdecode(item.abs)}: {why}"
@@ -216,20 +387,9 @@ class FilesBackup:
         self.reporter.warn(msg)
         return None
 
-    def _read_file(self, path: bytes) -> tuple[list[bytes], int]:
-        chunks = []
-        size = 0
-        with open(path, "rb", buffering=0) as f:
-            for piece in self.chunker.cut_stream(f):
-                cid, _ = self.store.add(piece)
-                chunks.append(cid)
-                size += len(piece)
-                self.reporter.advance(len(piece))
-        return chunks, size
-
 
 def load_entries(store: ChunkStore, root: BulkRoot, where: str) -> Iterator[FileEntry]:
-    return load_listing(store, root.listing, f"{where}: {root.path}")
+    return load_listing(store, root.listing, f"snapshot {where}: {root.path}")
 
 
 # -- restore ----------------------------------------------------------------------------------
@@ -269,6 +429,10 @@ def restore_root(
 ) -> RestoreStats:
     """Rebuild ``root`` at ``target`` through a staging directory, then swap it in."""
     target = target.absolute()
+    if target.is_symlink():
+        # A bulk root that is a symlink (to a data disk): restore into the directory it points
+        # to and keep the link, instead of replacing the link by a directory.
+        target = Path(os.path.realpath(target))
     parent_dir = target.parent
     recover_interrupted_swap(target)
     if target.exists() and not target.is_dir():
@@ -284,13 +448,13 @@ def restore_root(
     token = secrets.token_hex(4)
     staging = parent_dir / f".{target.name}{STAGING_TAG}{token}"
     stats = RestoreStats()
+    old = parent_dir / f".{target.name}{OLD_TAG}{token}"
     try:
         staging.mkdir(mode=0o700)
         _fill(store, root, staging, reporter, stats, where)
         # One sync for the whole tree: the swap must not publish files still in the page cache.
         os.sync()
         if target.exists():
-            old = parent_dir / f".{target.name}{OLD_TAG}{token}"
             os.rename(target, old)
             os.rename(staging, target)
             remove_tree(old)
@@ -298,6 +462,9 @@ def restore_root(
             os.rename(staging, target)
     except BaseException:
         remove_tree(staging)
+        # Interrupted (Ctrl-C) between the two renames: put the user's tree back at once.
+        if old.exists() and not os.path.lexists(target):
+            os.rename(old, target)
         raise
     return stats
 

@@ -89,35 +89,22 @@ class IndexCache:
 
     def _sync(self, backend: Backend) -> None:
         present = {o.name for o in backend.list(Kind.INDEX)}
-        cached = dict(self._db.execute("SELECT name, supersedes FROM index_objects"))
-        new = sorted(present - cached.keys())
+        cached = {r[0] for r in self._db.execute("SELECT name FROM index_objects")}
+        # A removed object means chunks may have moved (gc, rebuild-index): start over.
+        rebuild = bool(cached - present)
+        new = sorted(present if rebuild else present - cached)
         loaded = {name: IndexObject.decode(backend.get(Kind.INDEX, name), name) for name in new}
-        superseded = {s for sup in cached.values() for s in sup.split()}
-        superseded |= {s for obj in loaded.values() for s in obj.supersedes}
-        # A removed or newly superseded object means chunks may have moved: start over.
-        if (cached.keys() - present) or (superseded & cached.keys()):
-            loaded = {
-                name: IndexObject.decode(backend.get(Kind.INDEX, name), name)
-                for name in sorted(present)
-            }
+        if rebuild or loaded:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("DELETE FROM chunks")
-            self._db.execute("DELETE FROM index_objects")
-            self._insert(loaded, superseded)
-            self._db.execute("COMMIT")
-        elif loaded:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._insert(loaded, superseded)
+            if rebuild:
+                self._db.execute("DELETE FROM chunks")
+                self._db.execute("DELETE FROM index_objects")
+            self._insert(loaded)
             self._db.execute("COMMIT")
 
-    def _insert(self, objects: dict[str, IndexObject], superseded: set[str]) -> None:
+    def _insert(self, objects: dict[str, IndexObject]) -> None:
         for name, obj in objects.items():
-            self._db.execute(
-                "INSERT OR REPLACE INTO index_objects VALUES (?, ?)",
-                (name, " ".join(obj.supersedes)),
-            )
-            if name in superseded:
-                continue
+            self._db.execute("INSERT OR REPLACE INTO index_objects VALUES (?, '')", (name,))
             for pack, entries in obj.packs.items():
                 self._add_entries(pack, entries)
 
@@ -130,7 +117,7 @@ class IndexCache:
     def record(self, name: str, obj: IndexObject) -> None:
         """Add an index object this process has just published."""
         self._db.execute("BEGIN IMMEDIATE")
-        self._insert({name: obj}, set())
+        self._insert({name: obj})
         self._db.execute("COMMIT")
 
     # -- lookups ------------------------------------------------------------------------------
@@ -143,6 +130,28 @@ class IndexCache:
 
     def __contains__(self, cid: bytes) -> bool:
         return self._db.execute("SELECT 1 FROM chunks WHERE id = ?", (cid,)).fetchone() is not None
+
+    def present(
+        self, ids: Iterable[bytes], db: sqlite3.Connection | None = None, batch: int = 500
+    ) -> set[bytes]:
+        """Which of ``ids`` the cache has: one query per ``batch`` ids, not one per id.
+        ``db``: a connection from ``reader()``, for use on another thread."""
+        conn = db or self._db
+        out: set[bytes] = set()
+        todo = list(dict.fromkeys(ids))
+        for i in range(0, len(todo), batch):
+            part = todo[i : i + batch]
+            marks = ",".join("?" * len(part))
+            rows = conn.execute(f"SELECT id FROM chunks WHERE id IN ({marks})", part)
+            out.update(bytes(r[0]) for r in rows)
+        return out
+
+    def reader(self) -> sqlite3.Connection:
+        """A connection for lookups from another thread (sqlite3 connections are per thread);
+        the caller closes it."""
+        db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
+        db.execute("PRAGMA cache_size = -512")  # KiB: many readers, lookups only
+        return db
 
     def packs(self) -> dict[str, int]:
         """Every indexed pack with its chunk count."""

@@ -3,20 +3,82 @@
 Write order is the durability promise: a pack is put (atomic, fsynced) when it fills; ``flush``
 puts the last pack and then one index object naming every pack written since the last flush.
 Only after ``flush`` returns may a manifest that references these chunks be published.
+
+Speed (see store/pipeline.py): full packs go to ``PACK_WRITERS`` writer threads that name and
+put them (each put is one write and one fsync), so hashing and compressing go on meanwhile;
+``flush`` waits for every pack before it writes the index object. ``prepare`` (hash, and
+compress unless the chunk is already stored) may run on any thread; ``add_prepared`` applies
+its result on the owning thread. Past ``INDEX_CHECKPOINT_CHUNKS`` unindexed chunks an interim
+index object is written (after its packs are durable), which keeps this process's bookkeeping
+bounded however many chunks one create adds; a crash leaves at worst packs no snapshot uses.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
+import sqlite3
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from snapstore.backend import Backend, Kind
 from snapstore.errors import CorruptData, MissingChunk, ObjectNotFound
 from snapstore.store import compression
+from snapstore.store.archives import ArchiveSet
 from snapstore.store.cache import IndexCache, Location, default_cache_root
 from snapstore.store.config import RepoConfig, read_config
 from snapstore.store.ids import chunk_id, short
 from snapstore.store.index import IndexObject
 from snapstore.store.packs import PackBuilder, PackEntry
+
+# Threads putting packs: two keep a disk busier than one (each put ends with an fsync).
+PACK_WRITERS = 2
+# Full packs handed to the writers and not yet durable (each ``pack_size``): more makes add wait.
+MAX_QUEUED_PACKS = 2
+# Chunks in written packs that no index object names yet; past this, an interim index object.
+INDEX_CHECKPOINT_CHUNKS = 65536
+
+
+def tune_malloc() -> None:
+    """Ask glibc for a single malloc arena, once per process, before the threads start.
+
+    With its default of one arena per thread, blocks freed by the pipeline's threads stay
+    mapped in each thread's arena and the peak RSS grows with the number of threads (measured:
+    about 225 MiB instead of under 200 for a 1.3 GB first snapshot). Big buffers are few, so
+    sharing one arena costs nothing measurable. A no-op where there is no glibc ``mallopt``.
+    """
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED:
+        return
+    _MALLOC_TUNED = True
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).mallopt(M_ARENA_MAX, 1)
+
+
+_MALLOC_TUNED = False
+M_ARENA_MAX = -8  # glibc malloc.h
+
+
+def default_workers() -> int:
+    """Threads for hashing, compression and verification: one per usable core."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A chunk hashed and, unless the store already had it, compressed (``ChunkStore.prepare``)."""
+
+    id: bytes
+    raw_length: int
+    stored: bytes | None  # None: the store already held the chunk when it was checked
+    method: int = compression.RAW
 
 
 @dataclass
@@ -40,9 +102,20 @@ class ChunkStore:
         self.cache = cache
         self.stats = StoreStats()
         self._builder = PackBuilder()
-        self._building: dict[bytes, tuple[bytes, int, int]] = {}
+        self._building: dict[bytes, int] = {}  # chunk id -> its index in self._builder
         self._written: dict[str, list[PackEntry]] = {}
         self._pending: dict[bytes, Location] = {}
+        self._archives: ArchiveSet | None = None  # cold archives, loaded on first miss
+        # Full packs handed to the writer threads (which hash and put them), with their
+        # chunks: readable and known from memory until the put has returned.
+        self._sealed: deque[tuple[PackBuilder, dict[bytes, int]]] = deque()
+        self._writes: deque[tuple[PackBuilder, Future[tuple[str, int]]]] = deque()
+        self._writer: ThreadPoolExecutor | None = None
+        self._checkpointed = False  # an interim index object was written by this process
+        self._pool: ThreadPoolExecutor | None = None
+        self._local = threading.local()  # per-thread read connection to the index cache
+        self._readers: list[sqlite3.Connection] = []
+        tune_malloc()
 
     @classmethod
     def open(cls, backend: Backend, cache_root: str | None = None) -> ChunkStore:
@@ -52,12 +125,98 @@ class ChunkStore:
         return cls(backend, config, cache)
 
     def close(self) -> None:
+        """Let handed-over pack writes finish (at most ``MAX_QUEUED_PACKS``; without a flush
+        nothing indexes them, gc removes them), stop the threads, close the cache."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            while self._writes:
+                try:
+                    self._finish_write()
+                except Exception:  # raised to the caller already, or moot (we are closing)
+                    self._writes.popleft()
+                    self._sealed.popleft()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        self._writer = self._pool = None
+        for db in self._readers:
+            db.close()
+        self._readers.clear()
         self.cache.close()
+
+    def workers(self) -> ThreadPoolExecutor:
+        """The thread pool that hashes, compresses and verifies chunks (store/pipeline.py)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(default_workers(), thread_name_prefix="snapstore-cpu")
+        return self._pool
 
     # -- writing ------------------------------------------------------------------------------
 
     def has(self, cid: bytes) -> bool:
-        return cid in self._building or cid in self._pending or cid in self.cache
+        return self._in_memory(cid) or cid in self.cache
+
+    def missing(self, ids: Iterable[bytes]) -> set[bytes]:
+        """Which of ``ids`` the store does not have (``has`` for many ids at once)."""
+        unknown = [cid for cid in ids if not self._in_memory(cid)]
+        return set(unknown) - self.cache.present(unknown) if unknown else set()
+
+    def _in_memory(self, cid: bytes) -> bool:
+        """Added by this process and not yet in the cache. Safe on any thread: the owning
+        thread moves chunks along (_building -> _sealed -> _pending -> cache) adding each to
+        the next place before removing it from the previous one, and this reads in that order."""
+        if cid in self._building:
+            return True
+        for _, chunks in tuple(self._sealed):
+            if cid in chunks:
+                return True
+        return cid in self._pending
+
+    def _has_from_any_thread(self, cid: bytes) -> bool:
+        if self._in_memory(cid):
+            return True
+        return cid in self.cache.present((cid,), self._thread_db())
+
+    def _thread_db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = self.cache.reader()
+            self._readers.append(db)
+        return db
+
+    def prepare(self, data: bytes | memoryview) -> Prepared:
+        """Hash ``data`` and compress it unless already stored; safe on any thread."""
+        cid = chunk_id(data)
+        if self._has_from_any_thread(cid):
+            return Prepared(cid, len(data), None)
+        stored, method = compression.compress(data)
+        return Prepared(cid, len(data), stored, method)
+
+    def prepare_many(self, chunks: list[bytes | memoryview]) -> list[Prepared]:
+        """``prepare`` for many (small) chunks, with one cache lookup for all; any thread."""
+        ids = [chunk_id(data) for data in chunks]
+        stored = {cid for cid in ids if self._in_memory(cid)}
+        rest = [cid for cid in ids if cid not in stored]
+        if rest:
+            stored |= self.cache.present(rest, self._thread_db())
+        out = []
+        for cid, data in zip(ids, chunks, strict=True):
+            if cid in stored:
+                out.append(Prepared(cid, len(data), None))
+            else:
+                stored.add(cid)  # the same chunk twice in one batch is compressed once
+                packed, method = compression.compress(data)
+                out.append(Prepared(cid, len(data), packed, method))
+        return out
+
+    def add_prepared(self, p: Prepared) -> tuple[bytes, bool]:
+        """Apply a ``prepare`` result (on the owning thread); return (id, whether it was new)."""
+        # The worker checked the cache; since then only this process can have added the chunk,
+        # and it is in memory unless an interim index moved it to the cache.
+        if p.stored is None or self._in_memory(p.id):
+            return p.id, False
+        if self._checkpointed and p.id in self.cache:
+            return p.id, False
+        self.add_stored(p.id, p.stored, p.raw_length, p.method)
+        return p.id, True
 
     def add(self, data: bytes | memoryview) -> tuple[bytes, bool]:
         """Store ``data`` unless an identical chunk exists; return (id, whether it was new)."""
@@ -70,8 +229,8 @@ class ChunkStore:
 
     def add_stored(self, cid: bytes, stored: bytes, raw_length: int, method: int) -> None:
         """Append an already hashed and compressed chunk to the current pack."""
+        self._building[cid] = len(self._builder)
         self._builder.add(cid, stored, raw_length, method)
-        self._building[cid] = (stored, raw_length, method)
         self.stats.new_chunks += 1
         self.stats.new_raw_bytes += raw_length
         self.stats.new_stored_bytes += len(stored)
@@ -81,20 +240,47 @@ class ChunkStore:
     def _write_pack(self) -> None:
         if not len(self._builder):
             return
-        name, data = self._builder.finish()
+        builder = self._builder
+        self._sealed.append((builder, self._building))
+        self._builder = PackBuilder()
+        self._building = {}
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(PACK_WRITERS, thread_name_prefix="snapstore-packs")
+        self._writes.append((builder, self._writer.submit(self._seal_and_put, builder)))
+        while self._writes and (len(self._writes) > MAX_QUEUED_PACKS or self._writes[0][1].done()):
+            self._finish_write()
+        if len(self._pending) >= INDEX_CHECKPOINT_CHUNKS:
+            self._write_index()
+            self._checkpointed = True
+
+    def _seal_and_put(self, builder: PackBuilder) -> tuple[str, int]:
+        """On the writer thread: name the pack (BLAKE3 of its bytes) and put it."""
+        name, data = builder.finish()
         self.backend.put(Kind.PACKS, name, data)
-        entries = self._builder.entries
+        return name, len(data)
+
+    def _finish_write(self) -> None:
+        """Wait for the oldest pack put (its error, disk full..., is raised here) and index
+        its chunks in memory."""
+        builder, future = self._writes[0]
+        name, size = future.result()
+        self._writes.popleft()
+        entries = builder.entries
         self._written[name] = entries
         for e in entries:
             self._pending[e.id] = Location(name, e.offset, e.length, e.raw_length, e.method)
+        self._sealed.popleft()  # after _pending has them (see _in_memory)
         self.stats.packs_written += 1
-        self.stats.pack_bytes += len(data)
-        self._builder = PackBuilder()
-        self._building = {}
+        self.stats.pack_bytes += size
 
     def flush(self) -> None:
         """Make every chunk added so far durable and indexed."""
         self._write_pack()
+        self._write_index()
+
+    def _write_index(self) -> None:
+        while self._writes:
+            self._finish_write()  # packs durable first, then the index object that names them
         if not self._written:
             return
         obj = IndexObject(packs=self._written)
@@ -110,14 +296,33 @@ class ChunkStore:
     def locate(self, cid: bytes) -> Location | None:
         return self._pending.get(cid) or self.cache.get(cid)
 
+    def durable_location(self, cid: bytes) -> Location | None:
+        """Where the chunk is in a pack already in the repository; None when it is only in
+        memory so far, or not in a pack (cold archive, or missing)."""
+        if cid in self._building or any(cid in chunks for _, chunks in self._sealed):
+            return None
+        return self.locate(cid)
+
+    def read_many(self, cids: Iterable[bytes]) -> Iterator[bytes]:
+        """``read`` for each id in order, with ranged reads of neighbouring chunks and
+        verification on the worker threads (store/pipeline.py)."""
+        from snapstore.store.pipeline import read_many
+
+        return read_many(self, cids)
+
     def read(self, cid: bytes) -> bytes:
         """Return the chunk's bytes, verified against its id (CorruptData / MissingChunk)."""
-        if cid in self._building:
-            stored, raw_length, method = self._building[cid]
-            return compression.decompress(stored, method, raw_length)
+        for builder, chunks in ((self._builder, self._building), *self._sealed):
+            index = chunks.get(cid)
+            if index is not None:
+                e = builder.entries[index]
+                return compression.decompress(builder.stored(index), e.method, e.raw_length)
         loc = self.locate(cid)
         if loc is None:
-            raise MissingChunk(f"chunk {short(cid)} is not in the index")
+            # Not in a pack: it may have been moved to a cold archive (store/archives.py).
+            if self._archives is None:
+                self._archives = ArchiveSet(self.backend)
+            return self._archives.read(cid)
         try:
             stored = self.backend.get(Kind.PACKS, loc.pack, loc.offset, loc.length)
         except ObjectNotFound:
@@ -125,7 +330,7 @@ class ChunkStore:
         return self.verify(cid, stored, loc, where=f"pack {loc.pack[:16]}")
 
     @staticmethod
-    def verify(cid: bytes, stored: bytes, loc: Location, where: str) -> bytes:
+    def verify(cid: bytes, stored: bytes | memoryview, loc: Location, where: str) -> bytes:
         """Decompress and check a stored chunk against its id."""
         try:
             data = compression.decompress(stored, loc.method, loc.raw_length)

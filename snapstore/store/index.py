@@ -1,9 +1,11 @@
 """Index objects: which pack holds each chunk, written after the packs they describe.
 
 An index object is msgpack ``{"version": 1, "packs": [[pack name, [[id, offset, length,
-raw_length, method], ...]], ...], "supersedes": [index names]}`` named by the BLAKE3 hash of its
-bytes. ``supersedes`` lets a rewrite (gc, rebuild) publish a complete new index before the old
-objects are deleted: a reader that sees both ignores the superseded ones.
+raw_length, method], ...]], ...], "supersedes": []}`` named by the BLAKE3 hash of its bytes.
+The repository's index is the union of all index objects. A rewrite (gc, rebuild-index) puts
+the complete new object first and deletes the old ones after, so the index is whole at every
+moment. ``supersedes`` is reserved and written empty: because objects are named by content, a
+later create could write an object identical to a "superseded" one, so readers ignore it.
 """
 
 from __future__ import annotations

@@ -45,6 +45,7 @@ class PackBuilder:
         self._parts: list[bytes] = [HEADER]
         self._size = len(HEADER)
         self.entries: list[PackEntry] = []
+        self._data: bytes | None = None  # the whole pack, once finished
 
     @property
     def size(self) -> int:
@@ -58,12 +59,24 @@ class PackBuilder:
         self._parts.append(stored)
         self._size += len(stored)
 
+    def stored(self, index: int) -> bytes:
+        """The stored bytes of the ``index``-th chunk added, before or after ``finish`` (which
+        may run on another thread: it sets the whole pack before it drops the parts)."""
+        parts = self._parts
+        data = self._data
+        if data is None:
+            return parts[index + 1]
+        e = self.entries[index]
+        return data[e.offset : e.offset + e.length]
+
     def finish(self) -> tuple[str, bytes]:
         """Return (pack name, pack bytes)."""
         toc = msgpack.packb([e.as_list() for e in self.entries], use_bin_type=True)
         self._parts.append(toc)
         self._parts.append(struct.pack("<Q", len(toc)) + TRAILER_MAGIC)
         data = b"".join(self._parts)
+        self._data = data
+        self._parts = []  # the chunks live on in ``data`` alone: half the memory
         return blake3.blake3(data).hexdigest(), data
 
 

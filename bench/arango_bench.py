@@ -1,0 +1,283 @@
+"""ArangoDB source benchmark: dedup of scattered edits, dump and restore throughput.
+
+    .venv/bin/python -m bench.arango_bench --docs 300000            # test server (subprocess)
+    .venv/bin/python -m bench.arango_bench --url http://host:8529    # a real ArangoDB
+                                                                      # (SNAPSTORE_ARANGO_PASSWORD)
+
+Loads N arXiv-like documents (title, authors, abstract, categories...; about 1.3 KB each)
+into one collection, then:
+
+1. snapshot A (the first dump);
+2. updates 1% of the documents, chosen at random across the key space, and takes snapshot B;
+3. updates 0.01% more and takes snapshot C; takes D with nothing changed;
+4. restores A into a fresh database.
+
+It reports the share of A's stored bytes that B, C and D newly stored (pack + index bytes
+written, as `create` reports them), and dump and restore throughput in documents per second
+with the time split between the product and the server: "server" is the wall time spent in
+HTTP round trips (what the client waits for), and, for the test server run as a subprocess,
+that process's CPU time. `--doc-kind small` uses ~100-byte documents instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from arango import ArangoClient
+
+from snapstore.manager import SnapshotManager
+from snapstore.reporting import Reporter
+from snapstore.settings import ArangoSettings, Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PASSWORD = "bench-password"
+CATEGORIES = ["cs.LG", "cs.AI", "cs.CL", "math.PR", "math.ST", "hep-th", "astro-ph.GA", "q-bio.NC"]
+
+
+class Documents:
+    """Deterministic arXiv-like documents with a Zipf-ish vocabulary (compresses like text)."""
+
+    def __init__(self, kind: str, seed: int = 1) -> None:
+        self.kind = kind
+        self.rng = random.Random(seed)
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        self.words = [
+            "".join(self.rng.choice(letters) for _ in range(self.rng.randint(2, 11)))
+            for _ in range(4000)
+        ]
+        self.cum_weights = list(
+            itertools.accumulate(1.0 / (rank + 10) for rank in range(len(self.words)))
+        )
+
+    def text(self, n: int) -> str:
+        return " ".join(self.rng.choices(self.words, cum_weights=self.cum_weights, k=n))
+
+    def key(self, i: int) -> str:
+        if self.kind == "small":
+            return f"p{i:07d}"
+        return f"{7 + i // 40000:02d}{1 + (i // 3400) % 12:02d}.{i % 100000:05d}"
+
+    def make(self, i: int) -> dict[str, Any]:
+        if self.kind == "small":
+            return {
+                "_key": self.key(i),
+                "title": f"paper {i}",
+                "score": self.rng.random(),
+                "tags": self.rng.sample("abcde", 2),
+            }
+        return {
+            "_key": self.key(i),
+            "title": self.text(self.rng.randint(6, 14)).capitalize(),
+            "authors": [self.text(2).title() for _ in range(self.rng.randint(1, 8))],
+            "abstract": self.text(self.rng.randint(90, 220)),
+            "categories": self.rng.sample(CATEGORIES, self.rng.randint(1, 3)),
+            "submitted": f"20{7 + i // 40000:02d}-{1 + i % 12:02d}-{1 + i % 28:02d}",
+            "citations": self.rng.randint(0, 900),
+            "score": round(self.rng.random(), 6),
+        }
+
+
+@dataclass
+class Server:
+    url: str
+    password: str
+    process: subprocess.Popen[bytes] | None = None
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time of the test server process (Linux /proc), None for a remote server."""
+        if self.process is None:
+            return None
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+def start_test_server() -> Server:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.arango_server", "--port", str(port), "--password", PASSWORD],
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return Server(url, PASSWORD, process)
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("the test server did not start")
+
+
+@dataclass
+class Phase:
+    name: str
+    docs: int
+    wall: float
+    client_cpu: float
+    round_trips: float
+    server_cpu: float | None
+    added_bytes: int | None = None
+
+    def to_map(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "phase": self.name,
+            "documents": self.docs,
+            "seconds": round(self.wall, 2),
+            "docs_per_second": round(self.docs / self.wall) if self.wall else None,
+            "client_cpu_seconds": round(self.client_cpu, 2),
+            "http_wait_seconds": round(self.round_trips, 2),
+            "product_share": round(1 - self.round_trips / self.wall, 3) if self.wall else None,
+            "server_share": round(self.round_trips / self.wall, 3) if self.wall else None,
+        }
+        if self.server_cpu is not None:
+            d["server_cpu_seconds"] = round(self.server_cpu, 2)
+        if self.added_bytes is not None:
+            d["added_bytes"] = self.added_bytes
+        return d
+
+
+def measure(server: Server, name: str, docs: int, run: Any) -> tuple[Phase, Any]:
+    cpu0, wall0, srv0 = time.process_time(), time.perf_counter(), server.cpu_seconds()
+    result, round_trips = run()
+    wall = time.perf_counter() - wall0
+    srv1 = server.cpu_seconds()
+    server_cpu = None if srv0 is None or srv1 is None else srv1 - srv0
+    phase = Phase(name, docs, wall, time.process_time() - cpu0, round_trips, server_cpu)
+    return phase, result
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--docs", type=int, default=300_000)
+    ap.add_argument("--doc-kind", choices=["arxiv", "small"], default="arxiv")
+    ap.add_argument("--url", help="a real ArangoDB (password in SNAPSTORE_ARANGO_PASSWORD)")
+    ap.add_argument("--user", default="root")
+    ap.add_argument("--repo", help="repository directory (default: a temporary one)")
+    ap.add_argument("--json", dest="json_out", help="also write the results to this file")
+    args = ap.parse_args(argv)
+
+    server = (
+        Server(args.url, os.environ.get("SNAPSTORE_ARANGO_PASSWORD", ""))
+        if args.url
+        else start_test_server()
+    )
+    os.environ["SNAPSTORE_ARANGO_PASSWORD"] = server.password
+    tmp = Path(tempfile.mkdtemp(prefix="arango-bench-"))
+    repo = Path(args.repo) if args.repo else tmp / "repo"
+    os.environ.setdefault("SNAPSTORE_CACHE_DIR", str(tmp / "cache"))
+    db_name, restored_db = f"bench_{os.getpid()}", f"bench_{os.getpid()}_restored"
+    client = ArangoClient(hosts=server.url, request_timeout=600)
+    sys_db = client.db("_system", args.user, server.password)
+    try:
+        sys_db.create_database(db_name)
+        db = client.db(db_name, args.user, server.password)
+        coll = db.create_collection("papers")
+        gen = Documents(args.doc_kind)
+        n = args.docs
+        started = time.perf_counter()
+        for start in range(0, n, 5000):
+            coll.insert_many([gen.make(i) for i in range(start, min(n, start + 5000))], silent=True)
+        print(f"loaded {n} documents in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+
+        settings = Settings(
+            repository=str(repo),
+            bulk=(),
+            project_dir=str(tmp),
+            auto_cleanup=False,
+            arangodb=ArangoSettings(url=server.url, database=db_name, user=args.user, timeout=600),
+        )
+        manager = SnapshotManager(settings, reporter=Reporter())
+
+        def snapshot(label: str) -> tuple[Any, float]:
+            r = manager.create(label, include_bulk=False)
+            return r, float(r.snapshot.database["dump_stats"]["server_seconds"])
+
+        phases: list[Phase] = []
+        phase, first = measure(server, "dump (snapshot A)", n, lambda: snapshot("A"))
+        phase.added_bytes = first.added_bytes
+        phases.append(phase)
+        rng = random.Random(7)
+        shares: dict[str, float] = {}
+        for label, fraction in (("B", 0.01), ("C", 0.0001), ("D", 0.0)):
+            chosen = rng.sample(range(n), int(n * fraction))
+            for start in range(0, len(chosen), 1000):
+                coll.update_many(
+                    [
+                        {"_key": gen.key(i), "citations": -1, "score": -1.0}
+                        for i in chosen[start : start + 1000]
+                    ],
+                    silent=True,
+                )
+            phase, result = measure(
+                server,
+                f"dump (snapshot {label}, {fraction:.2%} updated)",
+                n,
+                lambda label=label: snapshot(label),
+            )
+            phase.added_bytes = result.added_bytes
+            phases.append(phase)
+            shares[f"{fraction:.2%} updated"] = result.added_bytes / first.added_bytes
+
+        def restore() -> tuple[Any, float]:
+            r = manager.restore_snapshot(
+                first.snapshot.snapshot_name,
+                confirm=True,
+                restore_bulk=False,
+                safety_snapshot=False,
+                target_db=restored_db,
+            )
+            return r, float(r.database["server_seconds"])
+
+        phase, restored = measure(server, "restore A (incl. read-back check)", n, restore)
+        phases.append(phase)
+        assert all(c["checksum_ok"] for c in restored.database["collections"].values())
+    finally:
+        for name in (db_name, restored_db):
+            try:
+                sys_db.delete_database(name, ignore_missing=True)
+            except Exception as e:  # the report matters more than the cleanup
+                print(f"cleanup of {name} failed: {e}", file=sys.stderr)
+        server.stop()
+
+    section = first.snapshot.database["collections"]["papers"]
+    report = {
+        "documents": n,
+        "doc_kind": args.doc_kind,
+        "server": "real ArangoDB" if args.url else "test server (Python, subprocess)",
+        "dump_bytes": section["bytes"],
+        "first_snapshot_stored_bytes": first.added_bytes,
+        "leaves": section["leaves"],
+        "nodes": section["nodes"],
+        "newly_stored_share": {k: round(v, 5) for k, v in shares.items()},
+        "phases": [p.to_map() for p in phases],
+    }
+    print(json.dumps(report, indent=2))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""cleanup, gc, pin, unpin, diff, archive: the snapshot lifecycle (thin layer over the manager)."""
+
+from __future__ import annotations
+
+import click
+
+from cli.context import AppContext, pass_app
+from cli.render import (
+    emit_json,
+    render_archive,
+    render_cleanup,
+    render_diff,
+    render_gc,
+)
+from snapstore.errors import InvalidInput
+from snapstore.gc import DEFAULT_MAX_UNUSED
+from snapstore.retention import parse_now
+
+
+@click.command("cleanup")
+@click.option("--dry-run", is_flag=True, help="Print every snapshot's fate; change nothing.")
+@click.option(
+    "--now",
+    "now_text",
+    metavar="TIMESTAMP",
+    help="With --dry-run: decide as of this time (ISO 8601 or YYYYMMDD_HHMMSS).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the decisions as JSON.")
+@pass_app
+def cleanup_cmd(app: AppContext, dry_run: bool, now_text: str | None, as_json: bool) -> None:
+    """Apply the retention policy: delete, compress old snapshots, reclaim space."""
+    now = None
+    if now_text is not None:
+        try:
+            now = parse_now(now_text)
+        except ValueError as e:
+            raise InvalidInput(f"--now: {e}") from None
+        if not dry_run:
+            raise InvalidInput(
+                "--now only works with --dry-run: a real cleanup decides at the current time"
+            )
+    result = app.manager(json_output=as_json).apply_retention_policy(dry_run=dry_run, now=now)
+    if as_json:
+        emit_json(result.as_dict())
+    else:
+        render_cleanup(result)
+
+
+@click.command("gc")
+@click.option("--dry-run", is_flag=True, help="Report what would be reclaimed; change nothing.")
+@click.option(
+    "--max-unused",
+    type=click.FloatRange(0, 100),
+    default=DEFAULT_MAX_UNUSED * 100,
+    show_default=True,
+    metavar="PERCENT",
+    help="Rewrite packs and archives with more than this share of dead bytes.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_app
+def gc_cmd(app: AppContext, dry_run: bool, max_unused: float, as_json: bool) -> None:
+    """Delete data no snapshot references (cleanup and delete run this too)."""
+    result = app.manager(json_output=as_json).gc(max_unused=max_unused / 100, dry_run=dry_run)
+    if as_json:
+        emit_json(result.as_dict())
+    else:
+        render_gc(result)
+
+
+@click.command("pin")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the snapshot's metadata as JSON.")
+@pass_app
+def pin_cmd(app: AppContext, name: str, as_json: bool) -> None:
+    """Make a snapshot permanent: cleanup never deletes it."""
+    snap = app.manager(json_output=as_json).pin(name)
+    if as_json:
+        emit_json(snap.metadata)
+    else:
+        click.echo(f"📌 Pinned {snap.snapshot_name} (permanent: cleanup never deletes it)")
+
+
+@click.command("unpin")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the snapshot's metadata as JSON.")
+@pass_app
+def unpin_cmd(app: AppContext, name: str, as_json: bool) -> None:
+    """Clear a snapshot's permanent flag: the retention policy applies to it again."""
+    snap = app.manager(json_output=as_json).unpin(name)
+    if as_json:
+        emit_json(snap.metadata)
+    else:
+        click.echo(f"📦 Unpinned {snap.snapshot_name} (the retention policy applies to it again)")
+
+
+@click.command("diff")
+@click.argument("before")
+@click.argument("after")
+@click.option("--json", "as_json", is_flag=True, help="Print every change as JSON.")
+@pass_app
+def diff_cmd(app: AppContext, before: str, after: str, as_json: bool) -> None:
+    """What changed from snapshot BEFORE to snapshot AFTER (files and collections)."""
+    diff = app.manager(json_output=as_json).diff(before, after)
+    if as_json:
+        emit_json(diff.as_dict())
+    else:
+        render_diff(diff)
+
+
+@click.command("archive")
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_app
+def archive_cmd(app: AppContext, names: tuple[str, ...], as_json: bool) -> None:
+    """Compress snapshots now (default: those the policy says to compress); deletes nothing."""
+    result = app.manager(json_output=as_json).archive(list(names) or None)
+    if as_json:
+        emit_json(result.as_dict())
+    else:
+        render_archive(result)
+
+
+COMMANDS = (cleanup_cmd, gc_cmd, pin_cmd, unpin_cmd, diff_cmd, archive_cmd)

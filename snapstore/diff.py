@@ -1,0 +1,521 @@
+"""Diff: what changed between two snapshots, or between the live state and a snapshot.
+
+Files are compared by their listings alone: two files with the same chunk ids have the same
+content, so file data is never read (spec/diff.md). A bulk root whose listing chunks are
+identical in both snapshots is not even decoded. Each path is one of: added, removed,
+modified (content; symlink target), metadata (mode, mtime, owner only), or type (file <->
+directory <-> symlink). An added or removed directory is reported once, with the number of
+entries and bytes below it, instead of once per descendant.
+
+Collections: added, removed, and for collections present in both whose data chunks differ,
+the document counts and the document keys added, removed and changed. Collections whose data
+chunks are identical are unchanged without reading anything.
+
+``diff_live`` compares a snapshot with what is on disk now (``restore --dry-run``): a live file
+with the snapshot's size and mtime is taken as unchanged (the quick check rsync and create's
+reuse make); one with the same size but another mtime is read and chunked (nothing is stored)
+so that a touched file shows as metadata-only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from snapstore.errors import CorruptData, SourceError
+from snapstore.manifest.doctree import read_node
+from snapstore.manifest.listing import DIR, FILE, SYMLINK, FileEntry, load_listing, sort_key
+from snapstore.manifest.schema import BulkRoot, Manifest
+from snapstore.sources.database import DatabaseRestorePlan
+from snapstore.store.chunker import Chunker
+from snapstore.store.chunkstore import ChunkStore
+from snapstore.store.ids import chunk_id
+
+ADDED, REMOVED, MODIFIED, METADATA, TYPE = "added", "removed", "modified", "metadata", "type"
+CHANGED, UNCHANGED, REPLACED = "changed", "unchanged", "replaced"
+# Keys listed per collection and change kind; the counts are always complete.
+MAX_KEYS = 1000
+_TYPE_NAMES = {FILE: "file", DIR: "directory", SYMLINK: "symlink"}
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One changed path of one bulk root (``path`` relative to it, "." for the root)."""
+
+    root: str
+    path: str
+    change: str  # added / removed / modified / metadata / type
+    type_before: str | None
+    type_after: str | None
+    size_before: int = 0
+    size_after: int = 0
+    details: tuple[str, ...] = ()  # metadata: which fields ("mode 644 -> 600", "mtime"...)
+    entries: int = 0  # summarised directory: entries below it (files, dirs, links)
+    bytes: int = 0  # summarised directory: file bytes below it
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__, details=list(self.details))
+
+
+@dataclass(frozen=True)
+class CollectionChange:
+    """One collection that differs (``change``: added / removed / changed / replaced)."""
+
+    name: str
+    change: str
+    count_before: int | None
+    count_after: int | None
+    structure_changed: bool = False
+    keys_added: tuple[str, ...] = ()
+    keys_removed: tuple[str, ...] = ()
+    keys_changed: tuple[str, ...] = ()
+    n_added: int = 0
+    n_removed: int = 0
+    n_changed: int = 0
+    keys_known: bool = True  # False when the documents could not be decoded
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        for k in ("keys_added", "keys_removed", "keys_changed"):
+            d[k] = list(d[k])
+        return d
+
+
+@dataclass
+class SnapshotDiff:
+    """Everything that differs from ``before`` to ``after``."""
+
+    before: str
+    after: str
+    files: list[FileChange] = field(default_factory=list)
+    collections: list[CollectionChange] = field(default_factory=list)
+    roots_added: list[str] = field(default_factory=list)
+    roots_removed: list[str] = field(default_factory=list)
+    database: str | None = None  # "added" / "removed" when only one side has a database
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.files
+            or self.collections
+            or self.roots_added
+            or self.roots_removed
+            or self.database
+        )
+
+    def counts(self) -> dict[str, int]:
+        out = {k: 0 for k in (ADDED, REMOVED, MODIFIED, METADATA, TYPE)}
+        for c in self.files:
+            out[c.change] += 1
+        out["bytes_added"] = sum(
+            c.size_after if c.change == ADDED and not c.entries else c.bytes
+            for c in self.files
+            if c.change == ADDED
+        )
+        out["bytes_removed"] = sum(
+            c.size_before if not c.entries else c.bytes for c in self.files if c.change == REMOVED
+        )
+        out["collections_changed"] = len(self.collections)
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "before": self.before,
+            "after": self.after,
+            "summary": self.counts(),
+            "roots_added": self.roots_added,
+            "roots_removed": self.roots_removed,
+            "database": self.database,
+            "files": [c.as_dict() for c in self.files],
+            "collections": [c.as_dict() for c in self.collections],
+        }
+
+
+# -- files ------------------------------------------------------------------------------------
+
+
+def _path_text(path: bytes) -> str:
+    return os.fsdecode(path) if path else "."
+
+
+def _metadata_details(a: FileEntry, b: FileEntry) -> tuple[str, ...]:
+    out = []
+    if a.mode != b.mode:
+        out.append(f"mode {a.mode:o} -> {b.mode:o}")
+    # A directory's mtime follows every change inside it: reporting it would repeat them.
+    if a.mtime_ns != b.mtime_ns and a.type != DIR:
+        out.append("mtime")
+    owner_a = (a.uid, a.gid, a.user, a.group)
+    owner_b = (b.uid, b.gid, b.user, b.group)
+    if owner_a != owner_b and None not in (a.uid, b.uid):
+        out.append(
+            f"owner {a.user or a.uid}:{a.group or a.gid} -> {b.user or b.uid}:{b.group or b.gid}"
+        )
+    return tuple(out)
+
+
+def compare_entries(
+    root: str,
+    before: dict[bytes, FileEntry],
+    after: dict[bytes, FileEntry],
+    same_content: Any = None,
+) -> list[FileChange]:
+    """Per-path changes, directories added or removed whole summarised into one line.
+
+    ``same_content(a, b)`` decides content equality of two file entries (default: equal chunk
+    ids); ``diff_live`` passes one that may chunk the live file.
+    """
+    same = same_content or (lambda a, b: a.chunks == b.chunks and a.size == b.size)
+    raw: list[FileChange] = []
+    for path in sorted(before.keys() | after.keys(), key=sort_key):
+        a, b = before.get(path), after.get(path)
+        text = _path_text(path)
+        if a is None and b is not None:
+            raw.append(FileChange(root, text, ADDED, None, _TYPE_NAMES[b.type], 0, b.size))
+        elif b is None and a is not None:
+            raw.append(FileChange(root, text, REMOVED, _TYPE_NAMES[a.type], None, a.size, 0))
+        elif a is not None and b is not None:
+            ta, tb = _TYPE_NAMES[a.type], _TYPE_NAMES[b.type]
+            if a.type != b.type:
+                raw.append(FileChange(root, text, TYPE, ta, tb, a.size, b.size))
+            elif (a.type == FILE and not same(a, b)) or (
+                a.type == SYMLINK and a.target != b.target
+            ):
+                raw.append(
+                    FileChange(
+                        root, text, MODIFIED, ta, tb, a.size, b.size, _metadata_details(a, b)
+                    )
+                )
+            else:
+                details = _metadata_details(a, b)
+                if details:
+                    raw.append(FileChange(root, text, METADATA, ta, tb, a.size, b.size, details))
+    return _summarise(raw)
+
+
+def _summarise(changes: list[FileChange]) -> list[FileChange]:
+    """Fold the descendants of an added / removed directory (or of a path that became or
+    stopped being a directory) into that directory's line."""
+    out: list[FileChange] = []
+    holder: tuple[int, str, str] | None = None  # (index in out, prefix, direction)
+    for c in changes:
+        if holder is not None:
+            idx, prefix, direction = holder
+            if c.path.startswith(prefix) and c.change == direction:
+                h = out[idx]
+                size = c.size_after if direction == ADDED else c.size_before
+                out[idx] = FileChange(
+                    h.root,
+                    h.path,
+                    h.change,
+                    h.type_before,
+                    h.type_after,
+                    h.size_before,
+                    h.size_after,
+                    h.details,
+                    h.entries + 1,
+                    h.bytes + size,
+                )
+                continue
+            holder = None
+        out.append(c)
+        if c.change == ADDED and c.type_after == "directory":
+            holder = (len(out) - 1, _prefix(c.path), ADDED)
+        elif c.change == REMOVED and c.type_before == "directory":
+            holder = (len(out) - 1, _prefix(c.path), REMOVED)
+        elif c.change == TYPE and "directory" in (c.type_before, c.type_after):
+            holder = (
+                len(out) - 1,
+                _prefix(c.path),
+                ADDED if c.type_after == "directory" else REMOVED,
+            )
+    return out
+
+
+def _prefix(path: str) -> str:
+    return "" if path == "." else path + "/"
+
+
+def _entries(store: ChunkStore, root: BulkRoot, where: str) -> dict[bytes, FileEntry]:
+    return {e.path: e for e in load_listing(store, root.listing, f"snapshot {where}: {root.path}")}
+
+
+def diff_snapshots(store: ChunkStore, a: Manifest, b: Manifest) -> SnapshotDiff:
+    """Differences from snapshot ``a`` to snapshot ``b``."""
+    out = SnapshotDiff(a.name, b.name)
+    roots_a = {r.path: r for r in a.bulk or []}
+    roots_b = {r.path: r for r in b.bulk or []}
+    out.roots_removed = sorted(roots_a.keys() - roots_b.keys())
+    out.roots_added = sorted(roots_b.keys() - roots_a.keys())
+    for path in sorted(roots_a.keys() & roots_b.keys()):
+        ra, rb = roots_a[path], roots_b[path]
+        if ra.listing == rb.listing:
+            continue  # identical listing chunks: identical trees, nothing to decode
+        out.files.extend(
+            compare_entries(path, _entries(store, ra, a.name), _entries(store, rb, b.name))
+        )
+    if (a.database is None) != (b.database is None):
+        out.database = "added" if a.database is None else "removed"
+    out.collections = diff_collections(store, a, b)
+    return out
+
+
+# -- collections ------------------------------------------------------------------------------
+
+
+def _sections(m: Manifest) -> dict[str, dict[str, Any]]:
+    return dict((m.database or {}).get("collections") or {})
+
+
+def diff_collections(store: ChunkStore, a: Manifest, b: Manifest) -> list[CollectionChange]:
+    ca, cb = _sections(a), _sections(b)
+    names = sorted(ca.keys() | cb.keys() | a.collections.keys() | b.collections.keys())
+    out: list[CollectionChange] = []
+    for name in names:
+        sa, sb = ca.get(name), cb.get(name)
+        na, nb = a.collections.get(name), b.collections.get(name)
+        if sa is None and sb is None:
+            if na != nb:
+                out.append(CollectionChange(name, CHANGED, na, nb, keys_known=False))
+            continue
+        if sa is None:
+            out.append(CollectionChange(name, ADDED, None, nb, n_added=nb or 0))
+            continue
+        if sb is None:
+            out.append(CollectionChange(name, REMOVED, na, None, n_removed=na or 0))
+            continue
+        structure = _structure(sa) != _structure(sb)
+        if _data_id(sa) == _data_id(sb):
+            if structure or na != nb:
+                out.append(CollectionChange(name, CHANGED, na, nb, structure_changed=structure))
+            continue
+        out.append(_key_diff(store, name, sa, sb, na, nb, structure))
+    return out
+
+
+_DATA_KEYS = ("root", "height", "chunks", "count", "docs", "documents", "bytes", "size")
+
+
+def _structure(section: dict[str, Any]) -> dict[str, Any]:
+    """A collection section without its data: properties, indexes and the like."""
+    return {k: v for k, v in section.items() if k not in _DATA_KEYS}
+
+
+def _data_id(section: dict[str, Any]) -> object:
+    if "root" in section:
+        root = section.get("root")
+        return None if root is None else bytes(root)
+    return [bytes(c) for c in section.get("chunks", ())]
+
+
+def _key_diff(
+    store: ChunkStore,
+    name: str,
+    sa: dict[str, Any],
+    sb: dict[str, Any],
+    na: int | None,
+    nb: int | None,
+    structure: bool,
+) -> CollectionChange:
+    try:
+        docs_a, docs_b = differing_documents(store, sa, sb, name)
+    except (CorruptData, ValueError, KeyError, TypeError):
+        return CollectionChange(name, CHANGED, na, nb, structure, keys_known=False)
+    added = sorted(docs_b.keys() - docs_a.keys())
+    removed = sorted(docs_a.keys() - docs_b.keys())
+    changed = sorted(k for k in docs_a.keys() & docs_b.keys() if docs_a[k] != docs_b[k])
+    return CollectionChange(
+        name,
+        CHANGED,
+        na,
+        nb,
+        structure,
+        tuple(added[:MAX_KEYS]),
+        tuple(removed[:MAX_KEYS]),
+        tuple(changed[:MAX_KEYS]),
+        len(added),
+        len(removed),
+        len(changed),
+    )
+
+
+def differing_documents(
+    store: ChunkStore, sa: dict[str, Any], sb: dict[str, Any], name: str
+) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """``_key`` -> digest of the documents in the leaves the two trees do NOT share.
+
+    Both document trees (spec/database.md) are expanded from the top, highest level first,
+    and any chunk id present on both sides is dropped before it is read: shared subtrees hold
+    the same documents, so only the differing leaves are ever read. A key cannot be both in a
+    shared leaf and in a differing one, so comparing the differing leaves gives the exact
+    added / removed / changed keys.
+    """
+    where = f"collection {name}"
+    a = _frontier(sa)
+    b = _frontier(sb)
+    while True:
+        common = a.keys() & b.keys()
+        for cid in common:
+            del a[cid], b[cid]
+        top = max([lvl for lvl in (*a.values(), *b.values())], default=0)
+        if top == 0:
+            break
+        for side in (a, b):
+            for cid, level in [(c, lvl) for c, lvl in side.items() if lvl == top]:
+                del side[cid]
+                for e in read_node(store, cid, level, where):
+                    side[e.child] = level - 1
+    return _leaf_docs(store, a), _leaf_docs(store, b)
+
+
+def _frontier(section: dict[str, Any]) -> dict[bytes, int]:
+    if "root" in section:
+        root = section.get("root")
+        return {} if root is None else {bytes(root): int(section.get("height", 0))}
+    return {bytes(c): 0 for c in section.get("chunks", ())}
+
+
+def _leaf_docs(store: ChunkStore, leaves: dict[bytes, int]) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for cid in leaves:
+        for line in store.read(cid).splitlines():
+            if line.strip():
+                out[str(json.loads(line)["_key"])] = chunk_id(line)
+    return out
+
+
+# -- live state -------------------------------------------------------------------------------
+
+
+def walk_live(root: Path) -> dict[bytes, FileEntry]:
+    """The live tree as listing entries, without file contents (chunks left empty).
+
+    Nothing is excluded: restore replaces the whole directory, so every live path that the
+    snapshot lacks is removed by it.
+    """
+    out: dict[bytes, FileEntry] = {}
+    base = os.fsencode(root)
+    if not os.path.isdir(base):
+        return out
+    stack = [b""]
+    while stack:
+        rel_dir = stack.pop()
+        abs_dir = os.path.join(base, rel_dir) if rel_dir else base
+        st = os.lstat(abs_dir)
+        if not rel_dir:
+            out[b""] = _live_entry(b"", abs_dir, st)
+        try:
+            names = sorted(os.listdir(abs_dir))
+        except OSError as e:
+            raise SourceError(f"cannot list {os.fsdecode(abs_dir)}: {e.strerror}") from None
+        for name in names:
+            rel = rel_dir + b"/" + name if rel_dir else name
+            full = os.path.join(abs_dir, name)
+            try:
+                st = os.lstat(full)
+            except FileNotFoundError:
+                continue
+            entry = _live_entry(rel, full, st)
+            if entry is None:
+                continue
+            out[rel] = entry
+            if entry.type == DIR:
+                stack.append(rel)
+    return out
+
+
+def _live_entry(rel: bytes, full: bytes, st: os.stat_result) -> FileEntry | None:
+    common = dict(
+        path=rel,
+        mode=stat.S_IMODE(st.st_mode),
+        mtime_ns=st.st_mtime_ns,
+        uid=st.st_uid,
+        gid=st.st_gid,
+    )
+    if stat.S_ISDIR(st.st_mode):
+        return FileEntry(type=DIR, **common)  # type: ignore[arg-type]
+    if stat.S_ISLNK(st.st_mode):
+        return FileEntry(type=SYMLINK, target=os.readlink(full), **common)  # type: ignore[arg-type]
+    if stat.S_ISREG(st.st_mode):
+        return FileEntry(type=FILE, size=st.st_size, **common)  # type: ignore[arg-type]
+    return None
+
+
+def _live_matcher(store: ChunkStore, base: bytes) -> Any:
+    chunker = Chunker(store.config.chunker)
+
+    def same(live: FileEntry, snap: FileEntry) -> bool:
+        if live.size != snap.size:
+            return False
+        if live.mtime_ns == snap.mtime_ns:
+            return True
+        ids = []
+        try:
+            with open(os.path.join(base, live.path), "rb", buffering=0) as f:
+                ids = [chunk_id(piece) for piece in chunker.cut_stream(f)]
+        except OSError:
+            return False
+        return tuple(ids) == snap.chunks
+
+    return same
+
+
+def diff_live(
+    store: ChunkStore,
+    m: Manifest,
+    targets: Iterable[tuple[str, Path]],
+    db_plan: DatabaseRestorePlan | None,
+) -> SnapshotDiff:
+    """What restoring ``m`` into ``targets`` [(snapshot root, live dir)] would change."""
+    out = SnapshotDiff("live", m.name)
+    roots = {r.path: r for r in m.bulk or []}
+    for root_path, target in targets:
+        snap = _entries(store, roots[root_path], m.name)
+        live = walk_live(target)
+        if not live:
+            out.roots_added.append(str(target))
+        out.files.extend(
+            compare_entries(
+                str(target), live, _as_restored(snap), _live_matcher(store, os.fsencode(target))
+            )
+        )
+    if db_plan is not None:
+        for name in db_plan.drop:
+            out.collections.append(CollectionChange(name, REMOVED, None, None, keys_known=False))
+        for name in db_plan.replace:
+            out.collections.append(
+                CollectionChange(name, REPLACED, None, m.collections.get(name), keys_known=False)
+            )
+        for name in db_plan.create:
+            out.collections.append(
+                CollectionChange(name, ADDED, None, m.collections.get(name), keys_known=False)
+            )
+    return out
+
+
+def _as_restored(snap: dict[bytes, FileEntry]) -> dict[bytes, FileEntry]:
+    """The snapshot's entries as restore would write them: owner names are not compared
+    (live entries carry numbers only), and without root privileges restore cannot set owners,
+    so owners are not compared at all."""
+    keep_owner = os.geteuid() == 0
+    return {
+        p: FileEntry(
+            e.path,
+            e.type,
+            e.mode,
+            e.mtime_ns,
+            e.size,
+            e.uid if keep_owner else None,
+            e.gid if keep_owner else None,
+            None,
+            None,
+            e.target,
+            e.chunks,
+        )
+        for p, e in snap.items()
+    }

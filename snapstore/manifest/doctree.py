@@ -1,0 +1,90 @@
+"""Document trees: how a collection's documents are laid out as chunks (spec/database.md).
+
+A collection's documents, in ``_key`` byte order, are cut into *leaf* chunks (canonical JSON
+lines, one document per line). The leaves are listed, in order, by *node* chunks; nodes are
+listed by nodes one level up, until one chunk remains: the root, whose id and height the
+manifest keeps. Boundaries at every level are chosen from keys (see
+``snapstore.sources.arangodb.docchunks``), so equal key ranges give equal chunk ids and two
+snapshots share every subtree that did not change.
+
+This module is the format of the nodes and the walk over a tree: the part that ``refs`` (check,
+gc) and the ArangoDB source both need. Building trees lives with the source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import msgpack
+
+from snapstore.errors import CorruptData
+from snapstore.store.chunkstore import ChunkStore
+from snapstore.store.ids import ID_SIZE, short
+
+
+@dataclass(frozen=True, slots=True)
+class NodeEntry:
+    """One child of a node: its key range, chunk id, and the documents and bytes below it."""
+
+    first_key: str
+    last_key: str
+    child: bytes
+    docs: int
+    bytes: int
+
+    def to_list(self) -> list[object]:
+        return [self.first_key, self.last_key, self.child, self.docs, self.bytes]
+
+
+def encode_node(level: int, entries: list[NodeEntry]) -> bytes:
+    """A node chunk: the msgpack array ``[level, [[first, last, child, docs, bytes], ...]]``."""
+    return msgpack.packb([level, [e.to_list() for e in entries]], use_bin_type=True)
+
+
+def decode_node(data: bytes, where: str, level: int | None = None) -> tuple[int, list[NodeEntry]]:
+    """Parse a node chunk; ``level`` (when given) must match the level the node claims."""
+    try:
+        got_level, raw = msgpack.unpackb(data, raw=False)
+        entries = [NodeEntry(str(a), str(b), bytes(c), int(d), int(e)) for a, b, c, d, e in raw]
+    except (ValueError, TypeError, msgpack.UnpackException) as e:
+        raise CorruptData(f"{where}: document tree node is damaged ({e})") from None
+    if (
+        not isinstance(got_level, int)
+        or got_level < 1
+        or (level is not None and got_level != level)
+    ):
+        raise CorruptData(f"{where}: document tree node has level {got_level!r}, expected {level}")
+    if not entries or any(len(e.child) != ID_SIZE for e in entries):
+        raise CorruptData(f"{where}: document tree node is damaged (bad entries)")
+    return got_level, entries
+
+
+def read_node(store: ChunkStore, cid: bytes, level: int, where: str) -> list[NodeEntry]:
+    """Read (verified) and parse the node ``cid`` expected at ``level``."""
+    return decode_node(store.read(cid), f"{where}: node {short(cid)}", level)[1]
+
+
+def iter_tree(
+    store: ChunkStore, root: bytes | None, height: int, where: str
+) -> Iterator[tuple[bytes, int]]:
+    """Every chunk of a tree as (id, level), parents before children, leaves in key order.
+
+    Leaves have level 0; ``height`` is the root's level (0 when the root is the only leaf).
+    """
+    if root is None:
+        return
+    stack: list[tuple[bytes, int]] = [(root, height)]
+    while stack:
+        cid, level = stack.pop()
+        yield cid, level
+        if level > 0:
+            entries = read_node(store, cid, level, where)
+            stack.extend((e.child, level - 1) for e in reversed(entries))
+
+
+def iter_leaves(store: ChunkStore, root: bytes | None, height: int, where: str) -> Iterator[bytes]:
+    """The leaf ids of a tree in key order."""
+    for cid, level in iter_tree(store, root, height, where):
+        if level == 0:
+            yield cid

@@ -1,0 +1,374 @@
+"""Reaching ArangoDB through python-arango: endpoints, authentication, raw calls, errors.
+
+Endpoints are ``http://``, ``https://`` or a Unix socket (``http+unix://<url-quoted path>``,
+or ArangoDB's own ``unix:///path`` form). python-arango has no socket transport, so a small
+``requests`` adapter connects to the socket and the driver is given the ``http+unix`` host.
+
+Every call goes through python-arango (``Database.request`` with a raw ``Request`` where the
+high-level getters drop fields, facts sheet section 2.4). Any failure becomes one
+:class:`DatabaseError` line that names the server and what was being done; the password never
+appears in a message. Time spent waiting for the server is counted (``Timings``) so a caller
+can tell product time from server time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+import requests
+import urllib3
+from arango import ArangoClient
+from arango.database import StandardDatabase
+from arango.exceptions import ArangoClientError, ArangoServerError
+from arango.http import DefaultHTTPClient
+from arango.request import Request
+from arango.response import Response
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection
+from urllib3.connectionpool import HTTPConnectionPool
+from urllib3.util.retry import Retry
+
+from snapstore.errors import DatabaseError
+from snapstore.settings import ArangoSettings
+
+# ArangoDB error numbers we act on (facts sheet section 5).
+ERR_FORBIDDEN = 11
+ERR_DATA_SOURCE_NOT_FOUND = 1203
+ERR_DUPLICATE_NAME = 1207
+ERR_DATABASE_NOT_FOUND = 1228
+ERR_CURSOR_NOT_FOUND = 1600
+ERR_TRX_ABORTED = 1654
+ERR_TRX_NOT_FOUND = 1655
+ERR_GRAPH_NOT_FOUND = 1924
+
+
+# -- transport --------------------------------------------------------------------------------
+
+
+def normalize_url(url: str) -> str:
+    """The host string python-arango is given: ``unix:///p`` -> ``http+unix://%2Fp`` etc."""
+    url = url.strip()
+    if url.startswith("unix://"):
+        return "http+unix://" + quote(url[len("unix://") :], safe="")
+    if url.startswith("tcp://"):
+        return "http://" + url[len("tcp://") :]
+    if url.startswith("ssl://"):
+        return "https://" + url[len("ssl://") :]
+    if url.startswith("http+unix://"):
+        rest = url[len("http+unix://") :]
+        if rest.startswith("/"):  # an unquoted path: quote it so it stays the "host"
+            return "http+unix://" + quote(rest, safe="")
+        return url
+    return url.rstrip("/")
+
+
+class _UnixConnection(HTTPConnection):
+    def __init__(self, path: str, timeout: Any) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        timeout = self.timeout if isinstance(self.timeout, int | float) else None
+        sock.settimeout(timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class _UnixPool(HTTPConnectionPool):
+    def __init__(self, path: str, **kwargs: Any) -> None:
+        super().__init__("localhost", **kwargs)
+        self._path = path
+
+    def _new_conn(self) -> HTTPConnection:
+        self.num_connections += 1
+        return _UnixConnection(self._path, self.timeout.connect_timeout)
+
+
+class UnixSocketAdapter(HTTPAdapter):
+    """Send ``http+unix://<quoted socket path>/...`` requests over that Unix socket."""
+
+    def __init__(self, retries: Retry, timeout: float | None, pool_maxsize: int = 4) -> None:
+        super().__init__(max_retries=retries)
+        self._timeout = timeout
+        self._maxsize = pool_maxsize
+        self._unix_pools: dict[str, _UnixPool] = {}
+
+    def _pool(self, url: str) -> _UnixPool:
+        path = unquote(urlsplit(url).netloc)
+        pool = self._unix_pools.get(path)
+        if pool is None:
+            pool = _UnixPool(path, timeout=self._timeout, maxsize=self._maxsize)
+            self._unix_pools[path] = pool
+        return pool
+
+    def get_connection_with_tls_context(  # type: ignore[override]
+        self, request: requests.PreparedRequest, verify: Any, proxies: Any = None, cert: Any = None
+    ) -> HTTPConnectionPool:
+        return self._pool(str(request.url))
+
+    def get_connection(self, url: str, proxies: Any = None) -> HTTPConnectionPool:  # type: ignore[override]
+        return self._pool(url)
+
+    def request_url(self, request: requests.PreparedRequest, proxies: Any) -> str:
+        return str(request.path_url)
+
+    def close(self) -> None:
+        for pool in self._unix_pools.values():
+            pool.close()
+        self._unix_pools.clear()
+        super().close()
+
+
+@dataclass
+class Timings:
+    """Wall time spent in HTTP round trips (the server's share, plus the wire)."""
+
+    server_seconds: float = 0.0
+    requests: int = 0
+
+
+class _HTTPClient(DefaultHTTPClient):
+    """python-arango's client with few quick retries, Unix sockets, and timing."""
+
+    def __init__(self, timeout: float, timings: Timings) -> None:
+        # Connection attempts are retried a little (a server restarting); requests that
+        # reached the server are not (python-arango would resend a POST otherwise).
+        super().__init__(request_timeout=timeout, retry_attempts=2, backoff_factor=0.2)
+        self.timings = timings
+
+    def create_session(self, host: str) -> requests.Session:
+        if not host.startswith("http+unix://"):
+            return super().create_session(host)
+        retries = Retry(
+            total=2,
+            backoff_factor=0.2,
+            status_forcelist=[429, 500, 502, 503, 504],
+            allowed_methods=["HEAD", "GET", "OPTIONS"],
+        )
+        session = requests.Session()
+        session.trust_env = False  # proxies from the environment make no sense for a socket
+        session.mount("http+unix://", UnixSocketAdapter(retries, self.request_timeout))
+        return session
+
+    def send_request(self, *args: Any, **kwargs: Any) -> Response:
+        started = time.perf_counter()
+        try:
+            return super().send_request(*args, **kwargs)
+        finally:
+            self.timings.server_seconds += time.perf_counter() - started
+            self.timings.requests += 1
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+class ServerAnswer(Exception):
+    """A non-2xx answer to a raw call: HTTP status, ArangoDB errorNum and message."""
+
+    def __init__(self, status: int, error_num: int | None, message: str, what: str) -> None:
+        super().__init__(f"{what}: [HTTP {status}][ERR {error_num}] {message}")
+        self.status = status
+        self.error_num = error_num
+        self.message = message
+        self.what = what
+
+
+NETWORK_ERRORS: tuple[type[BaseException], ...] = (
+    requests.exceptions.RequestException,
+    urllib3.exceptions.HTTPError,
+    ConnectionAbortedError,
+    ConnectionError,
+    socket.timeout,
+)
+
+
+def is_network_error(e: BaseException) -> bool:
+    return isinstance(e, NETWORK_ERRORS)
+
+
+def describe(e: BaseException, url: str) -> str:
+    """One line for any failure talking to the server."""
+    if isinstance(e, ServerAnswer):
+        return str(e)
+    if isinstance(e, requests.exceptions.Timeout | socket.timeout):
+        return f"ArangoDB at {url} did not answer in time"
+    if is_network_error(e):
+        return f"lost the connection to ArangoDB at {url} (server unreachable or gone)"
+    if isinstance(e, ArangoServerError):
+        return f"[HTTP {e.http_code}][ERR {e.error_code}] {e.error_message or e}"
+    if isinstance(e, ArangoClientError):
+        return str(e)
+    return f"{type(e).__name__}: {e}"
+
+
+# -- connection -------------------------------------------------------------------------------
+
+
+@dataclass
+class ServerInfo:
+    version: str
+    role: str  # SINGLE, COORDINATOR, ...
+
+    @property
+    def cluster(self) -> bool:
+        return self.role == "COORDINATOR"
+
+
+class Connection:
+    """One database on one server, reached through python-arango."""
+
+    def __init__(self, settings: ArangoSettings, database: str | None = None) -> None:
+        if not settings.url:
+            raise DatabaseError("no ArangoDB endpoint is configured (set --arango-url)")
+        self.settings = settings
+        self.url = settings.url
+        self.name = database or settings.database
+        self.timings = Timings()
+        host = normalize_url(settings.url)
+        scheme = host.split("://", 1)[0]
+        if scheme not in ("http", "https", "http+unix"):
+            raise DatabaseError(
+                f"ArangoDB endpoint {settings.url!r}: use http://, https://, http+unix:// or unix://"
+            )
+        self._password = settings.password()
+        try:
+            self.client = ArangoClient(
+                hosts=host,
+                http_client=_HTTPClient(settings.timeout, self.timings),
+                resolver_max_tries=1,
+                verify_override=settings.verify_tls if scheme == "https" else None,
+                request_timeout=settings.timeout,
+            )
+        except ValueError as e:
+            raise DatabaseError(f"bad ArangoDB endpoint {settings.url!r}: {e}") from None
+        self.db = self._open(self.name)
+        self._system: StandardDatabase | None = None
+
+    def _open(self, name: str) -> StandardDatabase:
+        try:
+            return self.client.db(
+                name,
+                username=self.settings.user,
+                password=self._password,
+                auth_method=self.settings.auth,
+                verify=False,
+            )
+        except ArangoServerError as e:  # JWT: the token request happens here
+            raise (
+                self._auth_error(e.http_code)
+                if e.http_code in (401, 403)
+                else DatabaseError(
+                    f"cannot log in to ArangoDB at {self.url}: {describe(e, self.url)}"
+                )
+            ) from None
+        except Exception as e:
+            if is_network_error(e):
+                raise DatabaseError(self._unreachable(e)) from None
+            raise
+
+    def _unreachable(self, e: BaseException) -> str:
+        if isinstance(e, requests.exceptions.Timeout | socket.timeout):
+            return f"ArangoDB at {self.url} did not answer within {self.settings.timeout:g} s"
+        return f"cannot reach ArangoDB at {self.url} (connection refused or no such host/socket)"
+
+    def _auth_error(self, status: int | None) -> DatabaseError:
+        return DatabaseError(
+            f"ArangoDB at {self.url} refused user {self.settings.user!r} "
+            f"(HTTP {status}): wrong user name or password, or no access"
+        )
+
+    @property
+    def system(self) -> StandardDatabase:
+        if self._system is None:
+            self._system = self._open("_system")
+        return self._system
+
+    # -- calls --------------------------------------------------------------------------------
+
+    def call(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        what: str,
+        params: dict[str, Any] | None = None,
+        data: Any = None,
+        db: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """One raw request through python-arango; returns the parsed body or raises.
+
+        Network failures raise the transport's exception (callers turn them into
+        DatabaseError with context); error answers raise :class:`ServerAnswer`.
+        """
+        target = self.db if db is None else db
+        request = Request(
+            method=method, endpoint=endpoint, params=params, data=data, headers=headers
+        )
+        try:
+            resp = target.request(request)
+        except ArangoServerError as e:
+            raise ServerAnswer(
+                e.http_code or 0, e.error_code, e.error_message or str(e), what
+            ) from None
+        if not resp.is_success:
+            body = resp.body if isinstance(resp.body, dict) else {}
+            if (
+                resp.status_code in (401, 403)
+                and body.get("errorNum", ERR_FORBIDDEN) == ERR_FORBIDDEN
+            ):
+                raise self._auth_error(resp.status_code)
+            raise ServerAnswer(
+                resp.status_code,
+                body.get("errorNum"),
+                str(body.get("errorMessage") or resp.status_text),
+                what,
+            )
+        return resp.body
+
+    def probe(self) -> bool:
+        """Check the server, the credentials and the database; False if the database is missing."""
+        try:
+            self.call("get", "/_api/database/current", what="reading the database")
+            return True
+        except ServerAnswer as e:
+            if e.error_num == ERR_DATABASE_NOT_FOUND or (e.status == 404 and e.error_num is None):
+                return False
+            raise DatabaseError(f"ArangoDB at {self.url}: {e}") from None
+        except DatabaseError:
+            raise
+        except Exception as e:
+            if is_network_error(e):
+                raise DatabaseError(self._unreachable(e)) from None
+            raise
+
+    def require_database(self) -> None:
+        if not self.probe():
+            raise DatabaseError(f"database {self.name!r} does not exist on ArangoDB at {self.url}")
+
+    def server_info(self) -> ServerInfo:
+        version = self.call("get", "/_api/version", what="reading the server version")
+        role = "SINGLE"
+        # Older servers and test servers may not know the call: assume a single server.
+        with contextlib.suppress(ServerAnswer):
+            role = str(self.call("get", "/_admin/server/role", what="role").get("role", role))
+        return ServerInfo(str(version.get("version", "?")), role)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing must not hide the real outcome
+            self.client.close()
+
+
+def q(name: str) -> str:
+    """A collection, view, graph or analyzer name as one URL path segment."""
+    return quote(name, safe="")

@@ -1,0 +1,395 @@
+"""Dump one database into the chunk store: the manifest's ``database`` section.
+
+All collections are read inside one read-only stream transaction, so the snapshot never mixes
+states. Each collection is read with one streamed AQL cursor (``FOR d IN @@c RETURN d``, every
+batch fetched with the transaction header so the transaction stays alive), its documents are
+sorted by ``_key`` bytes on our side (the server's order does not matter), and cut into the
+key-anchored chunk tree of ``docchunks``. When one transaction cannot cover the dump (a
+cluster, or the transaction expired), each collection gets a transaction of its own and the
+section records that. Metadata (properties, indexes, views, analyzers, graphs) is not
+transactional on the server: it is read inside the dump and compared at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from arango.exceptions import ArangoServerError
+
+from snapstore.errors import DatabaseError
+from snapstore.reporting import Reporter
+from snapstore.sources.arangodb import objects
+from snapstore.sources.arangodb.connection import (
+    ERR_CURSOR_NOT_FOUND,
+    ERR_DATA_SOURCE_NOT_FOUND,
+    ERR_TRX_ABORTED,
+    ERR_TRX_NOT_FOUND,
+    Connection,
+    ServerAnswer,
+    describe,
+    q,
+)
+from snapstore.sources.arangodb.docchunks import (
+    DEFAULT_PARAMS,
+    Checksum,
+    ChunkingParams,
+    TreeBuilder,
+    canonical,
+)
+from snapstore.sources.arangodb.sorting import DuplicateKey, KeySorter
+from snapstore.sources.database import DatabaseCapture
+from snapstore.store.chunkstore import ChunkStore
+
+SECTION_FORMAT = 1
+READ_QUERY = "FOR d IN @@c RETURN d"
+BATCH_SIZE = 1000
+CURSOR_TTL = 120  # seconds between fetches before the server drops the cursor
+KEEPALIVE_SECONDS = 10.0  # touch the transaction this often while we are busy with chunks
+BEGIN_ATTEMPTS = 3
+
+
+class TransactionLost(Exception):
+    """The stream transaction expired or was aborted by the server."""
+
+
+def _trx_lost(e: ServerAnswer) -> bool:
+    return e.error_num in (ERR_TRX_NOT_FOUND, ERR_TRX_ABORTED) or e.status == 410
+
+
+@dataclass
+class _Read:
+    """The stream transaction collections are read in (python-arango adds its id header)."""
+
+    db: Any  # python-arango TransactionDatabase
+    trx_id: str
+    last_touch: float = field(default_factory=time.monotonic)
+    lost: str | None = None  # why the transaction ended early (noticed by a keep-alive)
+
+
+class Dumper:
+    def __init__(
+        self,
+        conn: Connection,
+        store: ChunkStore,
+        reporter: Reporter,
+        params: ChunkingParams = DEFAULT_PARAMS,
+        sort_memory: int = 256 * 1024 * 1024,
+    ) -> None:
+        self.conn = conn
+        self.store = store
+        self.reporter = reporter
+        self.params = params
+        self.sort_memory = sort_memory
+        self.warnings: list[str] = []
+        self.current = "the collection list"
+
+    # -- transactions -------------------------------------------------------------------------
+
+    def _begin(self, names: list[str]) -> _Read:
+        try:
+            trx = self.conn.db.begin_transaction(read=names, allow_implicit=False)
+        except ArangoServerError as e:
+            raise ServerAnswer(
+                e.http_code or 0,
+                e.error_code,
+                e.error_message or str(e),
+                "starting the read transaction",
+            ) from None
+        return _Read(trx, trx.transaction_id)
+
+    def _end(self, read: _Read | None) -> None:
+        if read is None:
+            return
+        # Read-only: nothing to commit. Expired or unreachable: the server forgets it anyway.
+        with contextlib.suppress(Exception):
+            read.db.abort_transaction()
+
+    def _touch(self, read: _Read, name: str) -> None:
+        """Keep the transaction from expiring while we work without asking the server."""
+        now = time.monotonic()
+        if read.lost or now - read.last_touch < KEEPALIVE_SECONDS:
+            return
+        read.last_touch = now
+        try:
+            self._count(read, name)
+        except TransactionLost as e:
+            # This collection is already read; only the ones after it need another plan.
+            read.lost = str(e)
+
+    def _count(self, read: _Read, name: str) -> int:
+        try:
+            body = self.conn.call(
+                "get",
+                f"/_api/collection/{q(name)}/count",
+                what=f"counting collection {name}",
+                db=read.db,
+            )
+        except ServerAnswer as e:
+            if _trx_lost(e):
+                raise TransactionLost(str(e)) from None
+            raise
+        return int(body["count"])
+
+    # -- the dump -----------------------------------------------------------------------------
+
+    def run(self) -> DatabaseCapture:
+        started = time.perf_counter()
+        server_before = self.conn.timings.server_seconds
+        try:
+            return self._run(started, server_before)
+        except DatabaseError:
+            raise
+        except Exception as e:
+            if isinstance(e, ServerAnswer | DuplicateKey) or _is_transport(e):
+                raise DatabaseError(
+                    f"dump of database {self.conn.name!r} failed while reading {self.current}: "
+                    f"{describe(e, self.conn.url)}; no snapshot was published"
+                ) from None
+            raise
+
+    def _run(self, started: float, server_before: float) -> DatabaseCapture:
+        conn = self.conn
+        conn.require_database()
+        info = conn.server_info()
+        db_props = conn.call("get", "/_api/database/current", what="reading the database")
+        db_props = db_props.get("result", {})
+
+        mode, reason = "transaction", None
+        if info.cluster:
+            mode, reason = "per-collection", "cluster: no snapshot spans all DB-Servers"
+        read: _Read | None = None
+        names: list[str] = []
+        for attempt in range(BEGIN_ATTEMPTS):
+            names = objects.list_collections(conn)
+            if mode != "transaction" or not names:
+                break
+            try:
+                read = self._begin(names)
+                break
+            except ServerAnswer as e:
+                # A collection dropped between listing and begin: list again.
+                if e.error_num != ERR_DATA_SOURCE_NOT_FOUND or attempt == BEGIN_ATTEMPTS - 1:
+                    raise
+
+        collections: dict[str, dict[str, Any]] = {}
+        counts: dict[str, int] = {}
+        meta_before: dict[str, tuple[Any, Any]] = {}
+        total_docs = 0
+        try:
+            for name in names:
+                self.current = f"collection {name}"
+                try:
+                    props = objects.read_properties(conn, name)
+                    indexes = objects.read_indexes(conn, name)
+                except ServerAnswer as e:
+                    if e.error_num != ERR_DATA_SOURCE_NOT_FOUND:
+                        raise
+                    continue  # dropped since the listing: _compare_metadata reports it
+                meta_before[name] = (
+                    objects.comparable_properties(props),
+                    objects.comparable_indexes(indexes),
+                )
+                entry: dict[str, Any] | None = None
+                if read is not None:
+                    lost: str | None = None
+                    try:
+                        entry = self._dump_collection(name, props, read)
+                        lost = read.lost
+                    except TransactionLost as e:
+                        lost = str(e)
+                    if lost is not None:
+                        self._end(read)
+                        read = None
+                        mode = "per-collection"
+                        reason = f"the stream transaction expired at collection {name} ({lost})"
+                        self.reporter.warn(
+                            f"database snapshot is consistent per collection only: {reason}"
+                        )
+                if entry is None:
+                    try:
+                        own = self._begin([name])
+                    except ServerAnswer as e:
+                        if e.error_num != ERR_DATA_SOURCE_NOT_FOUND:
+                            raise
+                        continue  # dropped since the listing: _compare_metadata reports it
+                    try:
+                        entry = self._dump_collection(name, props, own)
+                    except TransactionLost as e:
+                        raise DatabaseError(
+                            f"dump of database {conn.name!r}: the read transaction for "
+                            f"collection {name} expired ({e}); no snapshot was published"
+                        ) from None
+                    finally:
+                        self._end(own)
+                entry["properties"] = props
+                entry["indexes"] = indexes
+                collections[name] = entry
+                counts[name] = entry["count"]
+                total_docs += entry["count"]
+        finally:
+            self._end(read)
+
+        self.current = "views, analyzers and graphs"
+        views = objects.read_views(conn)
+        analyzers = objects.read_analyzers(conn)
+        graphs = objects.read_graphs(conn)
+        self._compare_metadata(names, meta_before)
+
+        elapsed = time.perf_counter() - started
+        server = conn.timings.server_seconds - server_before
+        size = sum(c["bytes"] for c in collections.values())
+        section: dict[str, Any] = {
+            "format": SECTION_FORMAT,
+            "database": conn.name,
+            "server": {"version": info.version, "role": info.role},
+            "properties": db_props,
+            "consistency": {"mode": mode, "reason": reason},
+            "chunking": self.params.to_map(),
+            "collections": collections,
+            "views": views,
+            "analyzers": analyzers,
+            "graphs": graphs,
+            "size_bytes": size,
+            "warnings": list(self.warnings),
+            "dump_stats": {
+                "documents": total_docs,
+                "seconds": round(elapsed, 3),
+                "server_seconds": round(server, 3),
+                "requests": conn.timings.requests,
+            },
+        }
+        # Metadata is the server's JSON; msgpack holds 64-bit integers only (spec: big_integers).
+        section, big = objects.pack_big_ints(section)
+        if big:
+            section["big_integers"] = big
+        return DatabaseCapture(section=section, collections=counts, size_bytes=size)
+
+    def _compare_metadata(self, names: list[str], before: dict[str, tuple[Any, Any]]) -> None:
+        """Warn about DDL during the dump (the transaction does not cover metadata)."""
+        now = objects.list_collections(self.conn)
+        added = sorted(set(now) - set(names))
+        if added:
+            self.warnings.append(
+                f"collections created during the dump are not in the snapshot: {', '.join(added)}"
+            )
+        for name in names:
+            if name not in before:
+                self.warnings.append(
+                    f"collection {name} was dropped during the dump and is not in the snapshot"
+                )
+                continue
+            if name not in now:
+                self.warnings.append(
+                    f"collection {name} was dropped during the dump (the snapshot has it as read)"
+                )
+                continue
+            after = (
+                objects.comparable_properties(objects.read_properties(self.conn, name)),
+                objects.comparable_indexes(objects.read_indexes(self.conn, name)),
+            )
+            if after != before[name]:
+                self.warnings.append(
+                    f"the properties or indexes of collection {name} changed during the dump"
+                )
+        for w in self.warnings:
+            self.reporter.warn(w)
+
+    def _dump_collection(self, name: str, props: dict[str, Any], read: _Read) -> dict[str, Any]:
+        """Read one collection in ``read``'s transaction and store its tree of chunks."""
+        expected = self._count(read, name)
+        for attempt in (1, 2):
+            try:
+                sorter, checksum = self._read_documents(name, read, expected)
+                break
+            except ServerAnswer as e:
+                if _trx_lost(e):
+                    raise TransactionLost(str(e)) from None
+                # The cursor expired under us (a very slow client): read again, same snapshot.
+                if e.error_num != ERR_CURSOR_NOT_FOUND or attempt == 2:
+                    raise
+        builder = TreeBuilder(self.store, self.params, on_chunk=lambda: self._touch(read, name))
+        try:
+            for key, line in sorter.sorted():
+                builder.add(key, line)
+        except DuplicateKey as e:
+            raise DatabaseError(
+                f"collection {name}: the server returned document {e.key.decode()!r} twice; "
+                "no snapshot was published"
+            ) from None
+        result = builder.finish()
+        count = builder.stats.docs
+        if count != expected:
+            raise DatabaseError(
+                f"collection {name}: read {count} documents but the transaction counts "
+                f"{expected}; no snapshot was published"
+            )
+        if sorter.spilled_runs:
+            self.reporter.info(f"collection {name}: sorted on disk ({sorter.spilled_runs} runs)")
+        return {
+            "type": props.get("type"),
+            "count": count,
+            "bytes": builder.stats.bytes,
+            "checksum": checksum.hexdigest(),
+            "root": result.root,
+            "height": result.height,
+            "leaves": result.stats.leaves,
+            "nodes": result.stats.nodes,
+        }
+
+    def _read_documents(self, name: str, read: _Read, expected: int) -> tuple[KeySorter, Checksum]:
+        sorter = KeySorter(self.sort_memory)
+        checksum = Checksum()
+        self.reporter.start(f"Dumping {name}", expected)
+        conn = self.conn
+        body = conn.call(
+            "post",
+            "/_api/cursor",
+            what=f"querying collection {name}",
+            db=read.db,
+            data={
+                "query": READ_QUERY,
+                "bindVars": {"@c": name},
+                "batchSize": BATCH_SIZE,
+                "ttl": CURSOR_TTL,
+                "options": {"stream": True},
+            },
+        )
+        cursor_id = body.get("id")
+        try:
+            while True:
+                batch = body.get("result") or []
+                for doc in batch:
+                    line = canonical(doc)
+                    checksum.add(line)
+                    sorter.add(doc["_key"].encode("utf-8"), line)
+                self.reporter.advance(len(batch))
+                read.last_touch = time.monotonic()
+                if not body.get("hasMore"):
+                    cursor_id = None
+                    break
+                # The transaction header goes on every fetch (the db is the transaction's),
+                # so a long read keeps the transaction alive.
+                body = conn.call(
+                    "post",
+                    f"/_api/cursor/{q(str(cursor_id))}",
+                    what=f"reading collection {name}",
+                    db=read.db,
+                )
+        except BaseException:
+            sorter.close()
+            if cursor_id is not None:
+                with contextlib.suppress(Exception):
+                    conn.call("delete", f"/_api/cursor/{q(str(cursor_id))}", what="closing")
+            raise
+        finally:
+            self.reporter.finish()
+        return sorter, checksum
+
+
+def _is_transport(e: BaseException) -> bool:
+    from snapstore.sources.arangodb.connection import is_network_error
+
+    return is_network_error(e)

@@ -1,0 +1,272 @@
+"""Database objects other than documents: read them verbatim, and turn them into create calls.
+
+Collections, indexes, views, analyzers and named graphs are read with raw requests because
+python-arango's getters rename and drop fields (facts sheet 2.4); the snapshot keeps what the
+server said. Re-creating an object sends that definition minus the fields the server manages
+(ids, status, figures), following facts sheet 1.2-1.4 and 4.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from snapstore.sources.arangodb.connection import Connection, ServerAnswer, q
+
+Json = dict[str, Any]
+
+# Server-managed collection properties: kept in the snapshot, never sent on create.
+COLLECTION_SERVER_FIELDS = frozenset(
+    {
+        "error",
+        "code",
+        "id",
+        "objectId",
+        "globallyUniqueId",
+        "status",
+        "statusString",
+        "isSystem",
+        "usesRevisionsAsDocumentIds",
+        "syncByRevision",
+        "internalValidatorType",
+        "isSmartChild",
+        "planId",
+        "count",
+        "figures",
+        "checksum",
+        "revision",
+        "tempObjectId",
+        "version",
+    }
+)
+# Set after the documents are loaded (facts 4.6, 4.7): no validation, no recomputation.
+COLLECTION_LATE_FIELDS = ("schema", "computedValues")
+INDEX_SERVER_FIELDS = frozenset(
+    {
+        "id",
+        "selectivityEstimate",
+        "figures",
+        "isNewlyCreated",
+        "error",
+        "code",
+        "trainingState",
+        "errorMessage",
+        "isBuilding",
+        "progress",
+    }
+)
+AUTOMATIC_INDEX_TYPES = frozenset({"primary", "edge"})
+VIEW_SERVER_FIELDS = frozenset({"error", "code", "id", "globallyUniqueId", "planId"})
+
+
+def _strip(d: Json, fields: frozenset[str]) -> Json:
+    return {k: v for k, v in d.items() if k not in fields}
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+def list_collections(conn: Connection, db: Any = None) -> list[str]:
+    """Names of the non-system collections, sorted."""
+    body = conn.call(
+        "get", "/_api/collection", params={"excludeSystem": True}, what="listing collections", db=db
+    )
+    return sorted(
+        c["name"]
+        for c in body.get("result", [])
+        if not c.get("isSystem") and not str(c["name"]).startswith("_")
+    )
+
+
+def read_properties(conn: Connection, name: str, db: Any = None) -> Json:
+    body = conn.call(
+        "get",
+        f"/_api/collection/{q(name)}/properties",
+        what=f"reading the properties of collection {name}",
+        db=db,
+    )
+    return {k: v for k, v in body.items() if k not in ("error", "code")}
+
+
+def read_indexes(conn: Connection, name: str, db: Any = None) -> list[Json]:
+    body = conn.call(
+        "get",
+        "/_api/index",
+        params={"collection": name},
+        what=f"reading the indexes of collection {name}",
+        db=db,
+    )
+    return list(body.get("indexes", []))
+
+
+def read_views(conn: Connection) -> list[Json]:
+    body = conn.call("get", "/_api/view", what="listing views")
+    views = []
+    for v in sorted(body.get("result", []), key=lambda v: v["name"]):
+        props = conn.call(
+            "get", f"/_api/view/{q(v['name'])}/properties", what=f"reading view {v['name']}"
+        )
+        views.append({k: val for k, val in props.items() if k not in ("error", "code")})
+    return views
+
+
+def read_analyzers(conn: Connection) -> list[Json]:
+    """This database's custom analyzers (``<db>::<name>``), with their short names."""
+    body = conn.call("get", "/_api/analyzer", what="listing analyzers")
+    prefix = f"{conn.name}::"
+    out = []
+    for a in body.get("result", []):
+        name = str(a.get("name", ""))
+        if not name.startswith(prefix):
+            continue  # built-in, or defined in _system and only borrowed
+        out.append({**a, "name": name[len(prefix) :]})
+    return sorted(out, key=lambda a: a["name"])
+
+
+def read_graphs(conn: Connection) -> list[Json]:
+    body = conn.call("get", "/_api/gharial", what="listing named graphs")
+    return sorted(
+        (dict(g) for g in body.get("graphs", [])),
+        key=lambda g: str(g.get("name") or g.get("_key")),
+    )
+
+
+def comparable_properties(props: Json) -> Json:
+    """Properties minus what changes by itself (lastValue), to detect DDL during a dump."""
+    out = _strip(props, COLLECTION_SERVER_FIELDS)
+    if isinstance(out.get("keyOptions"), dict):
+        out["keyOptions"] = {k: v for k, v in out["keyOptions"].items() if k != "lastValue"}
+    return out
+
+
+def comparable_indexes(indexes: list[Json]) -> list[Json]:
+    return sorted(
+        (_strip(i, INDEX_SERVER_FIELDS) for i in indexes), key=lambda i: str(i.get("name"))
+    )
+
+
+# -- re-creating ------------------------------------------------------------------------------
+
+
+def collection_create_body(name: str, props: Json) -> Json:
+    """POST /_api/collection body: the saved properties minus server-managed and late fields."""
+    body = _strip(props, COLLECTION_SERVER_FIELDS)
+    for f in COLLECTION_LATE_FIELDS:
+        body.pop(f, None)
+    body["name"] = name
+    return body
+
+
+def collection_late_body(props: Json) -> Json:
+    """PUT /_api/collection/<c>/properties body for schema and computed values, if any."""
+    return {f: props[f] for f in COLLECTION_LATE_FIELDS if props.get(f) is not None}
+
+
+def index_create_body(index: Json, analyzer_prefix: str | None = None) -> Json | None:
+    """POST /_api/index body, or None for the automatic primary and edge indexes."""
+    if index.get("type") in AUTOMATIC_INDEX_TYPES:
+        return None
+    body = _strip(index, INDEX_SERVER_FIELDS)
+    return short_analyzer_names(body, analyzer_prefix) if analyzer_prefix else body
+
+
+def view_create_body(view: Json, analyzer_prefix: str | None = None) -> Json:
+    body = _strip(view, VIEW_SERVER_FIELDS)
+    return short_analyzer_names(body, analyzer_prefix) if analyzer_prefix else body
+
+
+def analyzer_create_body(analyzer: Json) -> Json:
+    return {k: analyzer[k] for k in ("name", "type", "properties", "features") if k in analyzer}
+
+
+def graph_create_body(graph: Json) -> Json:
+    """POST /_api/gharial body from a graph as GET /_api/gharial listed it."""
+    body: Json = {
+        "name": graph.get("name") or graph.get("_key"),
+        "edgeDefinitions": graph.get("edgeDefinitions", []),
+        "orphanCollections": graph.get("orphanCollections", []),
+    }
+    options: Json = {}
+    for key in ("numberOfShards", "replicationFactor", "writeConcern", "smartGraphAttribute"):
+        if graph.get(key) is not None:
+            options[key] = graph[key]
+    if graph.get("isSatellite"):
+        options["satellites"] = graph.get("satellites", [])
+    for key in ("isSmart", "isDisjoint"):
+        if graph.get(key):
+            body[key] = True
+    if options:
+        body["options"] = options
+    return body
+
+
+def short_analyzer_names(value: Any, prefix: str) -> Any:
+    """Copy of ``value`` with every string ``<prefix>name`` shortened to ``name``.
+
+    View links and inverted indexes name this database's analyzers as ``<db>::name``; the
+    short name means "this database's", so the definition also works in another database.
+    """
+    if isinstance(value, str):
+        return value[len(prefix) :] if value.startswith(prefix) else value
+    if isinstance(value, list):
+        return [short_analyzer_names(v, prefix) for v in value]
+    if isinstance(value, dict):
+        return {k: short_analyzer_names(v, prefix) for k, v in value.items()}
+    return copy.deepcopy(value)
+
+
+def view_collections(view: Json) -> set[str]:
+    """Collections a view refers to (arangosearch links, search-alias indexes)."""
+    names = set((view.get("links") or {}).keys())
+    names.update(str(i.get("collection")) for i in view.get("indexes") or [])
+    return names
+
+
+def graph_collections(graph: Json) -> set[str]:
+    names: set[str] = set(graph.get("orphanCollections") or [])
+    for d in graph.get("edgeDefinitions") or []:
+        names.add(d.get("collection"))
+        names.update(d.get("from") or [])
+        names.update(d.get("to") or [])
+    return names
+
+
+def ignore_missing(e: ServerAnswer) -> bool:
+    return e.status == 404
+
+
+# -- integers msgpack cannot hold ------------------------------------------------------------
+
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+
+
+def pack_big_ints(value: Any) -> tuple[Any, list[list[Any]]]:
+    """Copy of ``value`` with integers outside msgpack's 64-bit range written as decimal
+    strings, and the paths (lists of keys and indexes) where that was done."""
+    paths: list[list[Any]] = []
+
+    def walk(v: Any, path: list[Any]) -> Any:
+        if isinstance(v, bool) or not isinstance(v, int | list | dict):
+            return v
+        if isinstance(v, int):
+            if _INT_MIN <= v <= _INT_MAX:
+                return v
+            paths.append(path)
+            return str(v)
+        if isinstance(v, list):
+            return [walk(x, [*path, i]) for i, x in enumerate(v)]
+        return {k: walk(x, [*path, k]) for k, x in v.items()}
+
+    return walk(value, []), paths
+
+
+def unpack_big_ints(value: Any, paths: list[list[Any]]) -> Any:
+    """Undo ``pack_big_ints`` in place (on a deep copy the caller owns)."""
+    for path in paths:
+        if not path:
+            continue
+        parent = value
+        for step in path[:-1]:
+            parent = parent[step]
+        parent[path[-1]] = int(parent[path[-1]])
+    return value

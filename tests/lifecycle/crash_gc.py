@@ -1,0 +1,45 @@
+"""Run gc (or archive + gc) and kill -9 this process at a named step: the crash tests' child.
+
+    python -m tests.lifecycle.crash_gc REPO CACHE STEP [archive NAME...]
+
+STEP is one of gc's durable steps (snapstore.gc: packs-written, index-written,
+old-index-deleted, old-packs-deleted, archive-index-deleted, archive-rewritten) or
+"after-archive" (archives and index written, nothing else yet). Exit code 0 means the step
+was never reached (nothing to do there).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+from snapstore.gc import collect_garbage
+from snapstore.lifecycle import archive_cold, load_manifests
+from snapstore.manager import SnapshotManager
+from snapstore.settings import Settings
+
+
+def main() -> int:
+    repo, cache, step, *rest = sys.argv[1:]
+    manager = SnapshotManager(Settings(repository=repo, cache_dir=cache, bulk=()))
+
+    def hook(at: str) -> None:
+        if at == step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    with manager._store() as (backend, store, _):
+        with manager._lock(backend, "gc", exclusive=True):
+            manifests = load_manifests(backend, "gc")
+            marks = None
+            if rest and rest[0] == "archive":
+                _, marks = archive_cold(backend, store, manifests, set(rest[1:]), manager.reporter)
+                hook("after-archive")
+            collect_garbage(
+                backend, store, manifests, manager.reporter, marks=marks, crash_hook=hook
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

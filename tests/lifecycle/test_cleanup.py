@@ -1,0 +1,182 @@
+"""cleanup, pin and unpin through the CLI and the API: fates with reasons, --json, --now, the
+automatic run after create, locks, and bad input."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+from snapstore.backend.local import LocalBackend
+from snapstore.locking import RepositoryLock
+from snapstore.manager import SnapshotManager
+from snapstore.retention import Fate
+from tests.helpers import Workspace, created_name, error_line
+from tests.lifecycle.conftest import lifecycle_manager, text, write
+
+
+def _config(ws: Workspace, body: str) -> dict[str, str]:
+    path = ws.root / "snapstore.toml"
+    path.write_text(body)
+    return ws.env(SNAPSTORE_CONFIG=str(path))
+
+
+SMALL = "[retention]\nkeep_last = 2\nkeep_weekly_weeks = 0\ncompress_after_days = 7\n"
+
+
+def _create(ws: Workspace, n: int, env: dict[str, str] | None = None) -> list[str]:
+    names = []
+    for k in range(n):
+        write(ws.bulk, f"f{k}.txt", text(k, 3000))
+        r = ws.run("create", f"snap {k}", env=env)
+        assert r.returncode == 0, r.stderr
+        names.append(created_name(r.stdout))
+    return names
+
+
+def test_dry_run_prints_every_fate_with_its_rule(lws: Workspace) -> None:
+    env = _config(lws, "auto_cleanup = false\n" + SMALL)
+    names = _create(lws, 4, env)
+    pin = lws.run("pin", names[0], env=env)
+    assert pin.returncode == 0 and "📌 Pinned" in pin.stdout
+    r = lws.run("cleanup", "--dry-run", env=env)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert f"keep      {names[3]}" in out and "newest 2 (#1)" in out
+    assert f"keep      {names[2]}" in out and "newest 2 (#2)" in out
+    assert f"delete    {names[1]}" in out and "not kept by any rule" in out
+    assert f"keep      {names[0]} 📌" in out and "permanent" in out
+    assert "Dry run: would delete 1, compress 0, keep 3" in out
+    assert len(lws.manager().list_snapshots()) == 4  # nothing changed
+
+
+def test_json_and_now_answer_what_cleanup_would_do_later(lws: Workspace) -> None:
+    env = _config(lws, "auto_cleanup = false\n" + SMALL)
+    names = _create(lws, 3, env)
+    r = lws.run("cleanup", "--dry-run", "--json", "--now", "2100-01-01", env=env)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert (doc["dry_run"] is True and doc["now"] == "2100-01-01T00:00:00Z") or doc[
+        "now"
+    ].startswith("2099-12-31")
+    fates = {d["name"]: d["fate"] for d in doc["decisions"]}
+    assert fates == {names[2]: "compress", names[1]: "compress", names[0]: "delete"}
+    reasons = {d["name"]: d["reasons"] for d in doc["decisions"]}
+    assert reasons[names[0]] == ["not kept by any rule"]
+    assert reasons[names[2]][-1] == "compress: older than 7 days"
+
+
+def test_cleanup_deletes_compresses_and_reclaims(lws: Workspace, tmp_path: Path) -> None:
+    m = lifecycle_manager(lws, retention={"keep_last": 2, "keep_weekly_weeks": 0})
+    names = []
+    for k in range(3):
+        write(lws.bulk, f"f{k}.txt", text(k, 30_000))
+        names.append(m.create(f"s{k}").snapshot.snapshot_name)
+    from datetime import UTC, datetime, timedelta
+
+    result = m.apply_retention_policy(dry_run=False, now=datetime.now(UTC) + timedelta(days=30))
+    assert result.deleted == [names[0]]
+    assert sorted(result.compressed) == sorted(names[1:])
+    assert [d.fate for d in result.decisions] == [Fate.COMPRESS, Fate.COMPRESS, Fate.DELETE]
+    assert result.gc is not None and result.gc.reclaimed_bytes > 0
+    assert {s.snapshot_name: s.compression for s in m.list_snapshots()} == {
+        names[1]: "tar.gz",
+        names[2]: "tar.gz",
+    }
+    assert m.check(read_data=True).ok
+    # Idempotent: the same cleanup again decides the same and changes nothing.
+    again = m.apply_retention_policy(dry_run=False, now=datetime.now(UTC) + timedelta(days=30))
+    assert again.deleted == [] and again.compressed == []
+
+
+def test_create_prints_what_its_automatic_cleanup_removed(lws: Workspace) -> None:
+    env = _config(lws, SMALL)
+    names = _create(lws, 2, env)
+    write(lws.bulk, "new.txt", b"x")
+    r = lws.run("create", "third", env=env)
+    assert r.returncode == 0, r.stderr
+    assert f"Automatic cleanup: deleted 1 snapshot(s) ({names[0]})" in r.stderr
+    listed = {s.snapshot_name for s in lws.manager().list_snapshots()}
+    assert names[0] not in listed and names[1] in listed
+
+
+def test_auto_cleanup_can_be_turned_off(lws: Workspace) -> None:
+    env = _config(lws, "auto_cleanup = false\n" + SMALL)
+    _create(lws, 3, env)
+    assert len(lws.manager().list_snapshots()) == 3
+
+
+def test_now_unparsable(lws: Workspace) -> None:
+    _create(lws, 1)
+    r = lws.run("cleanup", "--dry-run", "--now", "next tuesday")
+    assert r.returncode == 2
+    error_line(r.stderr, "--now", "cannot parse time 'next tuesday'")
+    r = lws.run("cleanup", "--now", "2030-01-01")
+    assert r.returncode == 2
+    error_line(r.stderr, "--now only works with --dry-run")
+
+
+def test_pin_and_unpin_unknown_name(lws: Workspace) -> None:
+    _create(lws, 1)
+    for cmd in ("pin", "unpin"):
+        r = lws.run(cmd, "metis_19990101_000000_nothing")
+        assert r.returncode == 2
+        error_line(r.stderr, "no snapshot named 'metis_19990101_000000_nothing'")
+
+
+def test_pin_unpin_round_trip(lws: Workspace, lm: SnapshotManager) -> None:
+    name = lm.create("x").snapshot.snapshot_name
+    assert lm.pin(name[:-2]).permanent is True  # unique prefixes work as elsewhere
+    assert lws.manager().get_snapshot(name).permanent is True
+    r = lws.run("unpin", name, "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["permanent"] is False
+    assert lws.manager().get_snapshot(name).permanent is False
+
+
+def test_cleanup_while_a_create_holds_the_lock(lws: Workspace) -> None:
+    _create(lws, 1)
+    lock = RepositoryLock.acquire(LocalBackend(lws.repo), "create", exclusive=False)
+    try:
+        refused = lws.run("cleanup")
+        assert refused.returncode == 75
+        error_line(refused.stderr, "repository is locked by `create`", "--lock-wait")
+        # With --lock-wait it waits for the create to finish, then runs.
+        threading.Timer(1.0, lock.release).start()
+        started = time.monotonic()
+        waited = lws.run("--lock-wait", "30", "cleanup")
+        assert waited.returncode == 0, waited.stderr
+        assert time.monotonic() - started >= 0.9
+    finally:
+        lock.release()
+
+
+def test_automatic_cleanup_never_fails_a_create(lws: Workspace) -> None:
+    """A create whose cleanup cannot get the exclusive lock still succeeds, and says so; with
+    nothing to clean up it does not even ask for the exclusive lock."""
+    m = lifecycle_manager(
+        lws, auto_cleanup=True, retention={"keep_last": 1, "keep_weekly_weeks": 0}
+    )
+    lock = RepositoryLock.acquire(LocalBackend(lws.repo), "restore", exclusive=False)
+    try:
+        m.create("first")
+        assert m.reporter.warnings == []  # nothing to do: no exclusive lock needed
+        m.create("second")  # the first is now due for deletion
+    finally:
+        lock.release()
+    assert any("automatic cleanup skipped" in w and "`restore`" in w for w in m.reporter.warnings)
+    assert len(m.list_snapshots()) == 2
+    m.create("third")  # no lock in the way: the two older ones go
+    assert [s.description for s in m.list_snapshots()] == ["third"]
+    assert m.last_cleanup is not None and len(m.last_cleanup.deleted) == 2
+
+
+def test_delete_reclaims_space_and_says_so(lws: Workspace) -> None:
+    write(lws.bulk, "big.txt", text(5, 50_000))
+    [name] = _create(lws, 1)
+    r = lws.run("delete", name, "--yes")
+    assert r.returncode == 0, r.stderr
+    assert "Reclaimed" in r.stderr
+    assert list((lws.repo / "packs").rglob("*")) == [] or all(
+        p.is_dir() for p in (lws.repo / "packs").rglob("*")
+    )
