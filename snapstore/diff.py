@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from snapstore.errors import CorruptData, SourceError
+from snapstore.manifest.dbfields import COLLECTION_SERVER_FIELDS, INDEX_SERVER_FIELDS
 from snapstore.manifest.doctree import read_node
 from snapstore.manifest.listing import DIR, FILE, SYMLINK, FileEntry, load_listing, sort_key
 from snapstore.manifest.schema import BulkRoot, Manifest
@@ -298,12 +299,40 @@ def diff_collections(store: ChunkStore, a: Manifest, b: Manifest) -> list[Collec
     return out
 
 
-_DATA_KEYS = ("root", "height", "chunks", "count", "docs", "documents", "bytes", "size")
+_DATA_KEYS = frozenset(
+    {
+        "root",
+        "height",
+        "chunks",
+        "count",
+        "docs",
+        "documents",
+        "bytes",
+        "size",
+        "checksum",
+        "leaves",
+        "nodes",
+    }
+)
 
 
 def _structure(section: dict[str, Any]) -> dict[str, Any]:
-    """A collection section without its data: properties, indexes and the like."""
-    return {k: v for k, v in section.items() if k not in _DATA_KEYS}
+    """A collection's definition: properties and indexes without data or server-set fields."""
+    out = {k: v for k, v in section.items() if k not in _DATA_KEYS}
+    props = out.get("properties")
+    if isinstance(props, dict):
+        props = {k: v for k, v in props.items() if k not in COLLECTION_SERVER_FIELDS}
+        if isinstance(props.get("keyOptions"), dict):
+            props["keyOptions"] = {k: v for k, v in props["keyOptions"].items() if k != "lastValue"}
+        out["properties"] = props
+    if isinstance(out.get("indexes"), list):
+        out["indexes"] = [
+            {k: v for k, v in ix.items() if k not in INDEX_SERVER_FIELDS}
+            if isinstance(ix, dict)
+            else ix
+            for ix in out["indexes"]
+        ]
+    return out
 
 
 def _data_id(section: dict[str, Any]) -> object:

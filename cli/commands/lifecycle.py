@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cli.context import AppContext, pass_app
+from cli.context import AppContext, confirm, pass_app
 from cli.render import (
     emit_json,
     render_archive,
@@ -14,7 +14,7 @@ from cli.render import (
 )
 from snapstore.errors import InvalidInput
 from snapstore.gc import DEFAULT_MAX_UNUSED
-from snapstore.retention import parse_now
+from snapstore.retention import Fate, parse_now
 
 
 @click.command("cleanup")
@@ -25,9 +25,12 @@ from snapstore.retention import parse_now
     metavar="TIMESTAMP",
     help="With --dry-run: decide as of this time (ISO 8601 or YYYYMMDD_HHMMSS).",
 )
+@click.option("-y", "--yes", is_flag=True, help="Do not ask before deleting snapshots.")
 @click.option("--json", "as_json", is_flag=True, help="Print the decisions as JSON.")
 @pass_app
-def cleanup_cmd(app: AppContext, dry_run: bool, now_text: str | None, as_json: bool) -> None:
+def cleanup_cmd(
+    app: AppContext, dry_run: bool, now_text: str | None, yes: bool, as_json: bool
+) -> None:
     """Apply the retention policy: delete, compress old snapshots, reclaim space."""
     now = None
     if now_text is not None:
@@ -39,7 +42,17 @@ def cleanup_cmd(app: AppContext, dry_run: bool, now_text: str | None, as_json: b
             raise InvalidInput(
                 "--now only works with --dry-run: a real cleanup decides at the current time"
             )
-    result = app.manager(json_output=as_json).apply_retention_policy(dry_run=dry_run, now=now)
+    manager = app.manager(json_output=as_json)
+    if not dry_run and not yes:
+        # Deleting snapshots is destructive: show which ones and ask, as delete does.
+        plan = manager.apply_retention_policy(dry_run=True)
+        doomed = [d for d in plan.decisions if d.fate == Fate.DELETE]
+        if doomed:
+            click.echo(f"Cleanup will delete {len(doomed)} snapshot(s):", err=True)
+            for d in doomed:
+                click.echo(f"  {d.name} ({'; '.join(d.reasons)})", err=True)
+            confirm(f"Type 'yes' to delete {len(doomed)} snapshot(s)", yes)
+    result = manager.apply_retention_policy(dry_run=dry_run, now=now)
     if as_json:
         emit_json(result.as_dict())
     else:

@@ -34,6 +34,7 @@ def create_cmd(
                 "reused_files": result.reused_files,
                 "skipped": list(result.skipped),
                 "elapsed_seconds": round(result.elapsed, 3),
+                "cleanup": manager.last_cleanup.as_dict() if manager.last_cleanup else None,
             }
         )
     else:

@@ -26,11 +26,13 @@ import fnmatch
 import grp
 import os
 import pwd
+import queue
 import secrets
 import shutil
 import stat
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import chain, islice
@@ -62,6 +64,15 @@ PREWALK_ITEMS = 10_000
 EARLY_WRITEBACK = 1024 * 1024
 # Files reused from the parent snapshot whose chunks are looked up in the store at once.
 REUSE_BATCH = 512
+# Restore: files are written on RESTORE_WRITERS threads. Files up to SMALL_RESTORE go in
+# batches of up to SMALL_BATCH files or SMALL_BATCH_BYTES, with at most RESTORE_SMALL_AHEAD
+# bytes waiting; bigger ones are streamed with up to RESTORE_STREAM_AHEAD chunks waiting.
+SMALL_RESTORE = 1024 * 1024
+RESTORE_WRITERS = 2
+RESTORE_STREAM_AHEAD = 8
+SMALL_BATCH = 64
+SMALL_BATCH_BYTES = 2 * 1024 * 1024
+RESTORE_SMALL_AHEAD = 16 * 1024 * 1024
 
 
 @lru_cache(maxsize=4096)
@@ -481,7 +492,32 @@ def _fill(
     base = os.fsencode(staging)
     dirs: list[tuple[bytes, FileEntry]] = []
     reporter.start(f"Restoring {root.path}", root.bytes)
-    for entry in load_entries(store, root, where):
+    ahead = _Lookahead(load_entries(store, root, where))
+    data = store.read_many(ahead.chunk_ids())
+    with _FileWriter(as_root) as writer:
+        _fill_entries(ahead, data, writer, base, dirs, reporter, stats, where)
+    # Directories last and deepest first: their mode may forbid writing, and writing
+    # children changes their mtime.
+    for dest, entry in reversed(dirs):
+        if as_root and entry.uid is not None:
+            os.chown(dest, entry.uid, entry.gid if entry.gid is not None else -1)
+        os.chmod(dest, entry.mode)
+        os.utime(dest, ns=(entry.mtime_ns, entry.mtime_ns))
+    reporter.finish()
+
+
+def _fill_entries(
+    ahead: _Lookahead,
+    data: Iterator[bytes],
+    writer: _FileWriter,
+    base: bytes,
+    dirs: list[tuple[bytes, FileEntry]],
+    reporter: Reporter,
+    stats: RestoreStats,
+    where: str,
+) -> None:
+    as_root = writer.as_root
+    for entry in ahead.entries():
         rel = _safe_rel(entry.path)
         dest = os.path.join(base, rel) if rel else base
         if entry.type == DIR:
@@ -496,40 +532,222 @@ def _fill(
             os.utime(dest, ns=(entry.mtime_ns, entry.mtime_ns), follow_symlinks=False)
             stats.symlinks += 1
         elif entry.type == FILE:
-            _write_file(store, entry, dest, reporter, where)
-            if as_root and entry.uid is not None:
-                os.chown(dest, entry.uid, entry.gid if entry.gid is not None else -1)
-            os.chmod(dest, entry.mode)
-            os.utime(dest, ns=(entry.mtime_ns, entry.mtime_ns))
+            if entry.size <= SMALL_RESTORE:
+                writer.small(dest, entry, _file_chunks(data, entry, where))
+                reporter.advance(entry.size)
+            else:
+                _stream_file(data, entry, writer.stream(dest, entry), reporter, where)
             stats.files += 1
             stats.bytes += entry.size
         else:
             raise CorruptData(f"{where}: {os.fsdecode(rel)}: unknown entry type {entry.type!r}")
-    # Directories last and deepest first: their mode may forbid writing, and writing
-    # children changes their mtime.
-    for dest, entry in reversed(dirs):
-        if as_root and entry.uid is not None:
-            os.chown(dest, entry.uid, entry.gid if entry.gid is not None else -1)
-        os.chmod(dest, entry.mode)
-        os.utime(dest, ns=(entry.mtime_ns, entry.mtime_ns))
-    reporter.finish()
 
 
-def _write_file(
-    store: ChunkStore, entry: FileEntry, dest: bytes, reporter: Reporter, where: str
-) -> None:
-    written = 0
-    with open(dest, "xb") as f:
-        for cid in entry.chunks:
+def _set_fd_meta(fd: int, entry: FileEntry, as_root: bool) -> None:
+    """Owner (as root), mode and mtime of an open file, in that order: chown may clear
+    set-id bits, and the mtime must come after the last write."""
+    if as_root and entry.uid is not None:
+        os.fchown(fd, entry.uid, entry.gid if entry.gid is not None else -1)
+    os.fchmod(fd, entry.mode)
+    os.utime(fd, ns=(entry.mtime_ns, entry.mtime_ns))
+
+
+def _file_chunks(data: Iterator[bytes], entry: FileEntry, where: str) -> list[bytes]:
+    """A small file's chunks from ``data``, checked against the listing's size."""
+    try:
+        chunks = [next(data) for _ in entry.chunks]
+    except CorruptData as e:
+        raise CorruptData(f"snapshot {where}: file {os.fsdecode(entry.path)}: {e}") from None
+    written = sum(len(c) for c in chunks)
+    if written != entry.size:
+        raise CorruptData(
+            f"snapshot {where}: file {os.fsdecode(entry.path)}: restored {written} bytes, "
+            f"listing says {entry.size}"
+        )
+    return chunks
+
+
+_END = object()  # the last chunk of a streamed file has been queued
+
+
+class _FileWriter:
+    """Writes restored files on ``RESTORE_WRITERS`` threads, so the restoring thread only
+    pulls verified chunks and hands them over. Small files go in batches (creating a file
+    costs the kernel far more than writing a few KB into it, and creations overlap well);
+    bigger ones are streamed chunk by chunk through a short queue, which bounds memory. The
+    data is verified before it gets here: what can fail is the file system (disk full...),
+    and the first such error is raised on the restoring thread, which stops the restore."""
+
+    def __init__(self, as_root: bool) -> None:
+        self.as_root = as_root
+        self._pool: ThreadPoolExecutor | None = None
+        self._jobs: deque[tuple[Future[None], int]] = deque()
+        self._ahead = 0  # bytes of small files handed over and not yet written
+        self._batch: list[tuple[bytes, FileEntry, list[bytes]]] = []
+        self._batch_bytes = 0
+
+    def _submit(self, size: int, fn: Callable[..., None], *args: object) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(RESTORE_WRITERS, thread_name_prefix="snapstore-write")
+        self._jobs.append((self._pool.submit(fn, *args), size))
+        self._ahead += size
+        while self._jobs and (self._jobs[0][0].done() or self._ahead > RESTORE_SMALL_AHEAD):
+            self._finish_one()
+
+    def small(self, dest: bytes, entry: FileEntry, chunks: list[bytes]) -> None:
+        self._batch.append((dest, entry, chunks))
+        self._batch_bytes += entry.size
+        if len(self._batch) >= SMALL_BATCH or self._batch_bytes >= SMALL_BATCH_BYTES:
+            self._start_batch()
+
+    def _start_batch(self) -> None:
+        if self._batch:
+            batch, size = self._batch, self._batch_bytes
+            self._batch, self._batch_bytes = [], 0
+            self._submit(size, self._write_batch, batch)
+
+    def stream(self, dest: bytes, entry: FileEntry) -> queue.Queue[object]:
+        """A queue to put the file's chunks into, then ``_END``."""
+        self._start_batch()  # keep files roughly in order on disk
+        chunks: queue.Queue[object] = queue.Queue(maxsize=RESTORE_STREAM_AHEAD)
+        self._submit(0, self._write_stream, dest, entry, chunks)
+        return chunks
+
+    def _write_batch(self, batch: list[tuple[bytes, FileEntry, list[bytes]]]) -> None:
+        for dest, entry, chunks in batch:
+            # Descriptor calls throughout: each path call would walk the path again.
+            fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             try:
-                data = store.read(cid)
+                for chunk in chunks:
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                _set_fd_meta(fd, entry, self.as_root)
+            finally:
+                os.close(fd)
+
+    def _write_stream(self, dest: bytes, entry: FileEntry, chunks: queue.Queue[object]) -> None:
+        error: OSError | None = None
+        written = 0
+        f = None
+        try:
+            f = open(dest, "xb")  # noqa: SIM115 - closed below, after the queue is drained
+        except OSError as e:
+            error = e
+        # Drain the queue whatever happens: the restoring thread may be waiting to put.
+        while (chunk := chunks.get()) is not _END:
+            if error is None and f is not None:
+                try:
+                    f.write(chunk)  # type: ignore[arg-type]
+                    written += len(chunk)  # type: ignore[arg-type]
+                except OSError as e:
+                    error = e
+        if f is not None:
+            try:
+                if error is None:
+                    f.flush()
+                    if written >= EARLY_WRITEBACK:
+                        # Start writing it to disk now (Linux starts writeback of dirty pages
+                        # on this advice without waiting): the final sync has less to do.
+                        with contextlib.suppress(OSError, AttributeError):
+                            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+                    _set_fd_meta(f.fileno(), entry, self.as_root)
+                f.close()
+            except OSError as e:
+                error = error or e
+        if error is not None:
+            raise error
+
+    def _finish_one(self) -> None:
+        future, size = self._jobs.popleft()
+        self._ahead -= size
+        future.result()
+
+    def __enter__(self) -> _FileWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            if exc_type is None:
+                self._start_batch()
+                while self._jobs:
+                    self._finish_one()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Lookahead:
+    """A listing read ahead of the restore loop: ``chunk_ids()`` (what ``read_many`` reads
+    ahead) pulls entries from the listing and queues them for ``entries()`` (the loop).
+
+    A damaged listing must fail at the entry it damages, in the loop, not in the reader (where
+    it would be taken for a bad chunk of the file being written), so an error while pulling is
+    kept and raised by ``entries()`` once every entry before it has been restored.
+    """
+
+    def __init__(self, entries: Iterator[FileEntry]) -> None:
+        self._source = entries
+        self._entries: deque[FileEntry] = deque()
+        self._ids: deque[bytes] = deque()
+        self._error: BaseException | None = None
+        self._done = False
+
+    def _pull(self) -> bool:
+        if self._done:
+            return False
+        try:
+            entry = next(self._source)
+        except StopIteration:
+            self._done = True
+            return False
+        except Exception as e:  # re-raised in order by entries()
+            self._error = e
+            self._done = True
+            return False
+        self._entries.append(entry)
+        if entry.type == FILE:
+            self._ids.extend(entry.chunks)
+        return True
+
+    def chunk_ids(self) -> Iterator[bytes]:
+        while True:
+            while not self._ids:
+                if not self._pull():
+                    return
+            yield self._ids.popleft()
+
+    def entries(self) -> Iterator[FileEntry]:
+        while True:
+            if not self._entries and not self._pull():
+                if self._error is not None:
+                    raise self._error
+                return
+            yield self._entries.popleft()
+
+
+def _stream_file(
+    data: Iterator[bytes],
+    entry: FileEntry,
+    chunks: queue.Queue[object],
+    reporter: Reporter,
+    where: str,
+) -> None:
+    """Hand the file's chunks from ``data`` (verified, in order) to its writer thread."""
+    written = 0
+    try:
+        for _ in entry.chunks:
+            try:
+                chunk = next(data)
             except CorruptData as e:
                 raise CorruptData(
                     f"snapshot {where}: file {os.fsdecode(entry.path)}: {e}"
                 ) from None
-            f.write(data)
-            written += len(data)
-            reporter.advance(len(data))
+            chunks.put(chunk)
+            written += len(chunk)
+            reporter.advance(len(chunk))
+    finally:
+        chunks.put(_END)
     if written != entry.size:
         raise CorruptData(
             f"snapshot {where}: file {os.fsdecode(entry.path)}: restored {written} bytes, "

@@ -146,6 +146,22 @@ class IndexCache:
             out.update(bytes(r[0]) for r in rows)
         return out
 
+    def get_many(self, ids: Iterable[bytes], batch: int = 500) -> dict[bytes, Location]:
+        """``get`` for many ids: one query per ``batch`` ids; ids not in the cache are left out."""
+        out: dict[bytes, Location] = {}
+        todo = list(dict.fromkeys(ids))
+        for i in range(0, len(todo), batch):
+            part = todo[i : i + batch]
+            marks = ",".join("?" * len(part))
+            rows = self._db.execute(
+                "SELECT id, pack, offset, length, raw_length, method FROM chunks "
+                f"WHERE id IN ({marks})",
+                part,
+            )
+            for row in rows:
+                out[bytes(row[0])] = Location(*row[1:])
+        return out
+
     def reader(self) -> sqlite3.Connection:
         """A connection for lookups from another thread (sqlite3 connections are per thread);
         the caller closes it."""

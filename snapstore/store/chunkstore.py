@@ -303,6 +303,22 @@ class ChunkStore:
             return None
         return self.locate(cid)
 
+    def durable_locations(self, cids: list[bytes]) -> list[Location | None]:
+        """``durable_location`` for many ids, with one cache query for all of them."""
+        sealed = [chunks for _, chunks in self._sealed]
+        memory = [cid in self._building or any(cid in c for c in sealed) for cid in cids]
+        pending = [
+            None if mem else self._pending.get(cid) for cid, mem in zip(cids, memory, strict=True)
+        ]
+        lookup = [
+            c for c, mem, loc in zip(cids, memory, pending, strict=True) if not mem and loc is None
+        ]
+        found = self.cache.get_many(lookup) if lookup else {}
+        return [
+            None if mem else loc or found.get(cid)
+            for cid, mem, loc in zip(cids, memory, pending, strict=True)
+        ]
+
     def read_many(self, cids: Iterable[bytes]) -> Iterator[bytes]:
         """``read`` for each id in order, with ranged reads of neighbouring chunks and
         verification on the worker threads (store/pipeline.py)."""

@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import TYPE_CHECKING
 
 from snapstore.backend import Kind
@@ -409,11 +410,12 @@ class AddPipeline:
 # read_many: stored bytes fetched ahead of the consumer, the longest single ranged read, the
 # largest hole between two wanted chunks that is read through rather than split, and caps on
 # the number of chunks ahead and in one run (many tiny chunks).
-READ_AHEAD = 32 * 1024 * 1024
-MAX_RUN = 8 * 1024 * 1024
+READ_AHEAD = 16 * 1024 * 1024
+MAX_RUN = 4 * 1024 * 1024
 MAX_GAP = 256 * 1024
 MAX_AHEAD_CHUNKS = 4096
 MAX_RUN_CHUNKS = 1024
+LOOKUP_BATCH = 128  # chunk ids whose locations are looked up with one cache query
 
 
 @dataclass
@@ -491,8 +493,15 @@ class _Reader:
         self.open_run: _Run | None = None
 
     def run(self, cids: Iterable[bytes]) -> Iterator[bytes]:
-        for cid in cids:
-            loc = self.store.durable_location(cid)
+        source = iter(cids)
+        while batch := list(islice(source, LOOKUP_BATCH)):
+            yield from self._run_batch(batch)
+        self._close_run()
+        while self.queue:
+            yield from self._pop()
+
+    def _run_batch(self, batch: list[bytes]) -> Iterator[bytes]:
+        for cid, loc in zip(batch, self.store.durable_locations(batch), strict=True):
             self.ahead_chunks += 1
             if loc is None:
                 self._close_run()
@@ -507,9 +516,6 @@ class _Reader:
                 self.ahead_bytes > READ_AHEAD or self.ahead_chunks > MAX_AHEAD_CHUNKS
             ):
                 yield from self._pop()
-        self._close_run()
-        while self.queue:
-            yield from self._pop()
 
     def _close_run(self) -> None:
         run = self.open_run

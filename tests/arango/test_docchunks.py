@@ -206,8 +206,10 @@ def test_any_k_changes_change_at_most_about_k_leaves(docs: list[dict], data: st.
     with new_store() as store:
         old = leaves(store, build_tree(store, items(docs), SMALL))
         new = leaves(store, build_tree(store, items(edited), SMALL))
-        # Each change rewrites its leaf, and may split it or merge it with a neighbour.
-        assert len(new - old) <= 2 * k
+        # Each change rewrites its leaf, and may split it or merge it with a neighbour. A
+        # document that grows (or arrives) at leaf_target or more stands in a leaf of its own,
+        # so its old leaf becomes three: the part before it, itself, the part after it.
+        assert len(new - old) <= 3 * k
 
 
 def test_one_percent_of_edits_touches_few_leaves() -> None:

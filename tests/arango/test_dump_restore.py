@@ -500,6 +500,8 @@ def test_dedup_edit_changes_few_chunks_and_diff_names_keys(sw: SnapWorkspace) ->
     assert coll["keys_added"] == ["zz-new"]
     assert coll["keys_removed"] == ["000007"]
     assert coll["keys_changed"] == [f"{i:06d}" for i in edited if i != 7]
+    # Inserts move keyOptions.lastValue and the checksum; the definition is still the same.
+    assert coll["structure_changed"] is False
 
 
 def test_check_finds_every_database_chunk(sw: SnapWorkspace) -> None:

@@ -180,3 +180,29 @@ def test_delete_reclaims_space_and_says_so(lws: Workspace) -> None:
     assert list((lws.repo / "packs").rglob("*")) == [] or all(
         p.is_dir() for p in (lws.repo / "packs").rglob("*")
     )
+
+
+def test_cleanup_asks_before_deleting_snapshots(lws: Workspace) -> None:
+    env = _config(lws, "auto_cleanup = false\n" + SMALL)
+    names = _create(lws, 4, env)
+    doomed = names[:2]  # keep_last = 2, no weekly rule
+    # No answer (no terminal, no --yes): nothing is deleted and the doomed ones are named.
+    refused = lws.run("cleanup", env=env)
+    assert refused.returncode == 1
+    assert all(n in refused.stderr for n in doomed)
+    error_line(refused.stderr, "not confirmed", alone=False)
+    assert len(lws.manager().list_snapshots()) == 4
+    wrong = lws.run("cleanup", input="y\n", env=env)
+    assert wrong.returncode == 1 and len(lws.manager().list_snapshots()) == 4
+    typed = lws.run("cleanup", input="yes\n", env=env)
+    assert typed.returncode == 0, typed.stderr
+    assert [s.snapshot_name for s in lws.manager().list_snapshots()] == names[:1:-1]
+
+
+def test_cleanup_yes_skips_the_question(lws: Workspace) -> None:
+    env = _config(lws, "auto_cleanup = false\n" + SMALL)
+    names = _create(lws, 3, env)
+    r = lws.run("cleanup", "--yes", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "Type 'yes'" not in r.stderr
+    assert [s.snapshot_name for s in lws.manager().list_snapshots()] == names[:0:-1]

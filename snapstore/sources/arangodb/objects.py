@@ -11,50 +11,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from snapstore.manifest.dbfields import COLLECTION_SERVER_FIELDS, INDEX_SERVER_FIELDS
 from snapstore.sources.arangodb.connection import Connection, ServerAnswer, q
 
 Json = dict[str, Any]
 
-# Server-managed collection properties: kept in the snapshot, never sent on create.
-COLLECTION_SERVER_FIELDS = frozenset(
-    {
-        "error",
-        "code",
-        "id",
-        "objectId",
-        "globallyUniqueId",
-        "status",
-        "statusString",
-        "isSystem",
-        "usesRevisionsAsDocumentIds",
-        "syncByRevision",
-        "internalValidatorType",
-        "isSmartChild",
-        "planId",
-        "count",
-        "figures",
-        "checksum",
-        "revision",
-        "tempObjectId",
-        "version",
-    }
-)
 # Set after the documents are loaded (facts 4.6, 4.7): no validation, no recomputation.
 COLLECTION_LATE_FIELDS = ("schema", "computedValues")
-INDEX_SERVER_FIELDS = frozenset(
-    {
-        "id",
-        "selectivityEstimate",
-        "figures",
-        "isNewlyCreated",
-        "error",
-        "code",
-        "trainingState",
-        "errorMessage",
-        "isBuilding",
-        "progress",
-    }
-)
 AUTOMATIC_INDEX_TYPES = frozenset({"primary", "edge"})
 VIEW_SERVER_FIELDS = frozenset({"error", "code", "id", "globallyUniqueId", "planId"})
 
