@@ -157,6 +157,110 @@ def _ratio_rows(
     return rows
 
 
+@dataclass(frozen=True)
+class Target:
+    """One goal of the speed-and-scale issue: snapstore's figure over a peer's, at most
+    `limit` (`low` for a two-sided goal). The measured value is the median over runs of the
+    ratio within each run (both tools ran minutes apart on the same machine state)."""
+
+    text: str
+    phase: str
+    metric: str
+    peer: str | None  # None: an absolute limit on snapstore's own figure
+    limit: float
+    low: float | None = None
+    peer_phase: str | None = None  # compare with another phase of the peer
+    unit: str = "x"
+
+
+TARGETS = (
+    Target("first snapshot: wall ≤ 0.5x restic", "first", "wall_s", "restic", 0.5),
+    Target("first snapshot: wall ≤ the rsync copy", "first", "wall_s", "rsync", 1.0),
+    Target("unchanged re-snapshot: wall ≤ 0.5x restic", "unchanged", "wall_s", "restic", 0.5),
+    Target(
+        "unchanged re-snapshot: new bytes ≤ restic's", "unchanged", "added_bytes", "restic", 1.0
+    ),
+    Target("1%-change snapshot: wall ≤ 0.5x restic", "changed", "wall_s", "restic", 0.5),
+    Target("1%-change snapshot: new bytes ≤ restic's", "changed", "added_bytes", "restic", 1.0),
+    Target("restore: wall ≤ 0.8x restic", "restore", "wall_s", "restic", 0.8),
+    Target(
+        "repository after the first snapshot: within 5% of borg (lz4)",
+        "first",
+        "repo_bytes",
+        "borg",
+        1.05,
+        low=0.95,
+    ),
+    Target(
+        "after archiving: repository ≤ restic's (zstd)",
+        "compress",
+        "repo_bytes",
+        "restic",
+        1.0,
+        peer_phase="changed",
+    ),
+    Target(
+        "peak RSS of each snapshot phase ≤ 200 MiB", "first", "maxrss_kib", None, 200, unit=" MiB"
+    ),
+    Target("", "unchanged", "maxrss_kib", None, 200, unit=" MiB"),
+    Target("", "changed", "maxrss_kib", None, 200, unit=" MiB"),
+    Target("peak RSS of the restore ≤ 200 MiB", "restore", "maxrss_kib", None, 200, unit=" MiB"),
+)
+
+
+SMALL = -1.0  # a per-run "ratio" of two figures too small to compare
+
+
+def _per_run_values(runs: Sequence[ToolRun], target: Target) -> list[float]:
+    """The target's figure in each run where every tool it needs succeeded."""
+    values: list[float] = []
+    for number in sorted({r.run for r in runs}):
+        mine = next((r for r in runs if r.run == number and r.tool == SUBJECT), None)
+        if mine is None or target.phase not in mine.phases:
+            continue
+        p = mine.phases[target.phase]
+        value = getattr(p, target.metric) if p.status == OK else None
+        if value is None:
+            continue
+        if target.peer is None:
+            values.append(value / 1024 if target.metric == "maxrss_kib" else value)
+            continue
+        peer = next((r for r in runs if r.run == number and r.tool == target.peer), None)
+        q = peer.phases.get(target.peer_phase or target.phase) if peer else None
+        theirs = getattr(q, target.metric) if q is not None and q.status == OK else None
+        if theirs is None:
+            continue
+        if target.metric == "added_bytes" and max(abs(value), abs(theirs)) < MIB:
+            values.append(SMALL)  # both a few kB of metadata: noise, not a ratio
+        elif theirs:
+            values.append(value / theirs)
+    return values
+
+
+def target_rows(runs: Sequence[ToolRun]) -> list[list[str]]:
+    """One row per goal that this run can judge: goal, measured, met or by how much not."""
+    rows = []
+    for target in TARGETS:
+        values = _per_run_values(runs, target)
+        if not values:
+            continue
+        value = statistics.median(values)
+        if value == SMALL:
+            rows.append([target.text, "both < 1 MiB", f"{len(values)}", "met"])
+            continue
+        met = value <= target.limit and (target.low is None or value >= target.low)
+        if met:
+            verdict = "met"
+        elif target.low is not None and value < target.low:
+            verdict = f"missed: {target.low / value - 1:.0%} under"
+        else:
+            verdict = f"missed by {value / target.limit - 1:.0%}"
+        shown = f"{value:.2f}{target.unit}" if target.unit == "x" else f"{value:.0f}{target.unit}"
+        label = target.text or f"  (same, {PHASE_TITLES[target.phase]})"
+        rows.append([label, shown, f"{len(values)}", verdict])
+    return rows
+
+
 def render(
     meta: dict[str, Any], runs: Sequence[ToolRun], tools: Sequence[str], phases: Sequence[str]
 ) -> str:
@@ -179,6 +283,14 @@ def render(
             *table(
                 ["phase", "figure", *(f"÷ {p}" for p in peers)], _ratio_rows(cells, tools, phases)
             ),
+            "",
+        ]
+    rows = target_rows(runs) if SUBJECT in tools else []
+    if rows:
+        out += [
+            "## The issue's targets (median over runs of the ratio within each run)",
+            "",
+            *table(["target", "measured", "runs", "verdict"], rows),
             "",
         ]
     if "restore" in phases:

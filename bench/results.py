@@ -46,6 +46,7 @@ class Settings:
     readme: Path | None
     many_files: int | None
     many_snapshots: int | None
+    phases: tuple[str, ...] = ()  # main benchmark phases to run (empty: all of them)
 
 
 def machine() -> dict[str, Any]:

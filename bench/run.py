@@ -45,13 +45,14 @@ def main_benchmark(
     say(f"generating the dataset at scale {settings.scale:g} in {source}")
     made = generate(source, settings.scale, settings.seed)
     say(f"dataset: {made.files} files, {report.human_bytes(made.bytes)} in {made.seconds:.1f} s")
+    phases = settings.phases or MAIN_PHASES
     try:
-        runs, change = run_all(settings, available, dropped, source, MAIN_PHASES)
+        runs, change = run_all(settings, available, dropped, source, phases)
     finally:
         if not settings.keep:
             shutil.rmtree(source, ignore_errors=True)
     meta = base_meta(settings, f"snapstore benchmark, scale {settings.scale:g}", available, dropped)
-    meta["phases"] = list(MAIN_PHASES)
+    meta["phases"] = list(phases)
     meta["dataset"] = {"scale": settings.scale, "seed": settings.seed, **asdict(made)}
     meta["change"] = change.as_dict() if change else None
     touched = ""
@@ -69,7 +70,7 @@ def main_benchmark(
         "command": f"`{meta['command']}`",
     }
     stem = f"{meta['date']}-{settings.scale:g}"
-    markdown = report.render(meta, runs, settings.tools, MAIN_PHASES)
+    markdown = report.render(meta, runs, settings.tools, phases)
     return write_results(settings, stem, meta, runs, markdown)
 
 
@@ -101,6 +102,11 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         "--readme", type=Path, help="also quote the report into this file's bench-results block"
     )
     parser.add_argument(
+        "--phases",
+        default=",".join(MAIN_PHASES),
+        help="main benchmark phases, in order, from " + ",".join(MAIN_PHASES) + " (default: all)",
+    )
+    parser.add_argument(
         "--many-files", type=int, metavar="N", help="scale run: one tree of N small files"
     )
     parser.add_argument(
@@ -113,6 +119,11 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         parser.error(f"unknown tool(s) {', '.join(unknown)}; choose from {', '.join(TOOLS)}")
     if args.runs < 1 or args.scale <= 0:
         parser.error("--runs must be at least 1 and --scale positive")
+    phases = tuple(p.strip() for p in args.phases.split(",") if p.strip())
+    if not phases or any(p not in MAIN_PHASES for p in phases):
+        parser.error(f"--phases: choose from {','.join(MAIN_PHASES)}")
+    if list(phases) != [p for p in MAIN_PHASES if p in phases] or "first" not in phases:
+        parser.error("--phases: keep the order of " + ",".join(MAIN_PHASES) + " and include first")
     return Settings(
         scale=args.scale,
         runs=args.runs,
@@ -127,6 +138,7 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         readme=args.readme,
         many_files=args.many_files,
         many_snapshots=args.many_snapshots,
+        phases=phases,
     )
 
 

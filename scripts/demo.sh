@@ -63,5 +63,51 @@ if diff -r --no-dereference "$WORK/expected" "$WORK/restored"; then
 else
   echo "✗ restored tree differs"; exit 1
 fi
-echo; echo "Repository size: $(du -sh "$SNAPSTORE_REPO" | cut -f1) for two snapshots of $(du -sh "$SNAPSTORE_BULK" | cut -f1)"
+echo; echo "== 7. The database half, against snapstore's TEST ArangoDB server"
+echo "   (an in-memory stand-in from tests/arango_server: no real ArangoDB on this machine)"
+PORT=$("$BIN/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$BIN/python" -m tests.arango_server --port "$PORT" --user root --password demo > "$WORK/arango.log" 2>&1 &
+ARANGO_PID=$!
+trap 'kill $ARANGO_PID 2>/dev/null || true' EXIT
+export SNAPSTORE_ARANGO_URL="http://127.0.0.1:$PORT" SNAPSTORE_ARANGO_DB=arxiv_datastore
+export SNAPSTORE_ARANGO_USER=root SNAPSTORE_ARANGO_PASSWORD=demo
+"$BIN/python" - <<'PY'
+import os, time
+from arango import ArangoClient
+for _ in range(50):
+    try:
+        sys_db = ArangoClient(hosts=os.environ["SNAPSTORE_ARANGO_URL"]).db("_system", "root", "demo", verify=True)
+        break
+    except Exception:
+        time.sleep(0.1)
+sys_db.create_database("arxiv_datastore")
+db = ArangoClient(hosts=os.environ["SNAPSTORE_ARANGO_URL"]).db("arxiv_datastore", "root", "demo")
+papers = db.create_collection("arxiv_markdown")
+papers.insert_many([{"_key": f"paper{i:04d}", "title": f"Paper {i}", "words": i * 37} for i in range(2000)])
+papers.add_index({"type": "persistent", "fields": ["title"], "name": "by_title"})
+cites = db.create_collection("citations", edge=True)
+cites.insert_many([{"_from": f"arxiv_markdown/paper{i:04d}", "_to": f"arxiv_markdown/paper{i + 1:04d}"} for i in range(1999)])
+print("   seeded arxiv_markdown (2000 docs) and citations (1999 edges)")
+PY
+ss create "Database baseline" --no-bulk
+DBSNAP=$("$BIN/snapstore" list --json | "$BIN/python" -c 'import json,sys; print(json.load(sys.stdin)[0]["snapshot_name"])')
+"$BIN/python" - <<'PY'
+import os
+from arango import ArangoClient
+db = ArangoClient(hosts=os.environ["SNAPSTORE_ARANGO_URL"]).db("arxiv_datastore", "root", "demo")
+db.collection("arxiv_markdown").delete_many([{"_key": f"paper{i:04d}"} for i in range(500)])
+db.create_collection("scratch").insert({"oops": True})
+print("   the experiment deleted 500 papers and created a stray collection 'scratch'")
+PY
+ss restore "$DBSNAP" --no-bulk --yes
+"$BIN/python" - <<'PY'
+import os
+from arango import ArangoClient
+db = ArangoClient(hosts=os.environ["SNAPSTORE_ARANGO_URL"]).db("arxiv_datastore", "root", "demo")
+names = sorted(c["name"] for c in db.collections() if not c["name"].startswith("_"))
+print(f"   after restore: collections {names}, arxiv_markdown has {db.collection('arxiv_markdown').count()} docs")
+PY
+ss list
+
+echo; echo "Repository size: $(du -sh "$SNAPSTORE_REPO" | cut -f1) for all these snapshots of a $(du -sh "$SNAPSTORE_BULK" | cut -f1) tree and the database"
 echo "The demo's files are in $WORK (delete it when done)."

@@ -58,7 +58,7 @@ from snapstore.reporting import Reporter
 from snapstore.retention import Fate, RetentionPolicy
 from snapstore.settings import Settings, load_settings
 from snapstore.sources.database import DatabaseSource
-from snapstore.sources.files import FilesBackup, load_entries, restore_root
+from snapstore.sources.files import FilesBackup, load_entries, load_entry_maps, restore_root
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.config import ChunkerParams, RepoConfig, read_config, write_config
 from snapstore.store.rebuild import RebuildReport, rebuild_index
@@ -274,14 +274,14 @@ class SnapshotManager:
 
     def _parent_listing(
         self, store: ChunkStore, existing: list[Manifest], root: str
-    ) -> Iterator[FileEntry] | None:
+    ) -> Iterator[dict[str, Any]] | None:
         """The newest snapshot's entries for ``root``, for stat-based reuse: a stream in
         listing order that the files source merges with its walk (a damaged listing is
         reported there and the files are read instead)."""
         for m in existing:  # newest first
             for r in m.bulk or []:
                 if r.path == root and not m.partial:
-                    return load_entries(store, r, m.name)
+                    return load_entry_maps(store, r, m.name)
         return None
 
     # -- list / show --------------------------------------------------------------------------

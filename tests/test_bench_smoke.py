@@ -89,11 +89,32 @@ def test_compare_finds_differences(tmp_path: Path) -> None:
     assert not result.ok and "content differs" in result.problems[0]
 
 
-def _bench_run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "bench.run", "--tools", "rsync", "--runs", "1"]
+def _bench_run(
+    tmp_path: Path, *args: str, tools: str = "rsync", timeout: int = 120
+) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "bench.run", "--tools", tools, "--runs", "1"]
     argv += ["--workdir", str(tmp_path / "work"), "--results-dir", str(tmp_path / "results")]
     argv += ["--no-install", "--no-drop-caches", *args]
-    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def test_bench_run_ci_size_with_snapstore(tmp_path: Path) -> None:
+    """The CI-sized benchmark (scale 0.02, about 26 MB): every phase of snapstore runs, the
+    restore verifies, and the unchanged re-snapshot stores (almost) nothing. No timings."""
+    done = _bench_run(tmp_path, "--scale", "0.02", tools="snapstore", timeout=600)
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(next((tmp_path / "results").glob("*-0.02.json")).read_text())
+    (run,) = figures["runs"]
+    assert run["tool"] == "snapstore" and run["available"], run.get("reason")
+    phases = run["phases"]
+    assert {name: p["status"] for name, p in phases.items()} == dict.fromkeys(
+        ("init", "first", "unchanged", "changed", "restore", "compress"), "ok"
+    ), {name: p.get("error") for name, p in phases.items()}
+    assert run["verify"]["ok"], run["verify"]["problems"]
+    assert phases["unchanged"]["added_bytes"] < 64 * 1024  # a manifest, an index at most
+    assert 0 < phases["changed"]["added_bytes"] < phases["first"]["added_bytes"] / 2
+    report = next((tmp_path / "results").glob("*-0.02.md")).read_text()
+    assert "| snapstore | 1 of 1 |" in report
 
 
 @pytest.mark.skipif(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import msgpack
 
@@ -98,9 +99,10 @@ def encode_entries(entries: Iterable[FileEntry]) -> bytes:
 
 
 class _EncodedEntries:
-    """The msgpack stream of ``entries`` as a readable stream, encoded as it is read."""
+    """The msgpack stream of ``entries`` as a readable stream, encoded as it is read. An
+    entry may also be given in ``to_map`` form (a dict), e.g. one reused from a listing."""
 
-    def __init__(self, entries: Iterable[FileEntry]) -> None:
+    def __init__(self, entries: Iterable[FileEntry | dict[str, Any]]) -> None:
         self._entries = iter(entries)
         self._packer = msgpack.Packer(use_bin_type=True)
         self._buf = bytearray()
@@ -110,13 +112,13 @@ class _EncodedEntries:
             entry = next(self._entries, None)
             if entry is None:
                 break
-            self._buf += self._packer.pack(entry.to_map())
+            self._buf += self._packer.pack(entry if isinstance(entry, dict) else entry.to_map())
         out = bytes(self._buf[:n])
         del self._buf[:n]
         return out
 
 
-def store_listing(store: ChunkStore, entries: Iterable[FileEntry]) -> list[bytes]:
+def store_listing(store: ChunkStore, entries: Iterable[FileEntry | dict[str, Any]]) -> list[bytes]:
     """Store a listing; return the ids of its chunks.
 
     ``entries`` is consumed as a stream and the listing is chunked as it is encoded (the same
@@ -130,6 +132,19 @@ def store_listing(store: ChunkStore, entries: Iterable[FileEntry]) -> list[bytes
 
 def load_listing(store: ChunkStore, chunk_ids: Iterable[bytes], where: str) -> Iterator[FileEntry]:
     """Stream the entries of a stored listing, verifying every chunk as it is read."""
+    maps = load_listing_maps(store, chunk_ids, where)
+    try:
+        for d in maps:
+            yield FileEntry.from_map(d)
+    except (ValueError, KeyError, TypeError) as e:
+        raise CorruptData(f"{where}: file listing is damaged ({e})") from None
+
+
+def load_listing_maps(
+    store: ChunkStore, chunk_ids: Iterable[bytes], where: str
+) -> Iterator[dict[str, Any]]:
+    """``load_listing`` without building FileEntry objects: the decoded maps (``to_map``'s
+    form), for callers that look at a few fields of many entries (stat-based reuse)."""
     unpacker = msgpack.Unpacker(raw=False, max_buffer_size=1 << 30)
     for cid in chunk_ids:
         try:
@@ -140,6 +155,8 @@ def load_listing(store: ChunkStore, chunk_ids: Iterable[bytes], where: str) -> I
         unpacker.feed(data)
         try:
             for d in unpacker:
-                yield FileEntry.from_map(d)
-        except (ValueError, KeyError, TypeError, msgpack.UnpackException) as e:
+                if not isinstance(d, dict):
+                    raise TypeError(f"entry is a {type(d).__name__}, not a map")
+                yield d
+        except (ValueError, TypeError, msgpack.UnpackException) as e:
             raise CorruptData(f"{where}: file listing is damaged ({e})") from None

@@ -143,7 +143,7 @@ class IndexCache:
             part = todo[i : i + batch]
             marks = ",".join("?" * len(part))
             rows = conn.execute(f"SELECT id FROM chunks WHERE id IN ({marks})", part)
-            out.update(bytes(r[0]) for r in rows)
+            out.update(r[0] for r in rows)  # BLOBs come back as bytes
         return out
 
     def get_many(self, ids: Iterable[bytes], batch: int = 500) -> dict[bytes, Location]:

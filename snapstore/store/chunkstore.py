@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from snapstore.backend import Backend, Kind
 from snapstore.errors import CorruptData, MissingChunk, ObjectNotFound
-from snapstore.store import compression
+from snapstore.store import compression, pipeline
 from snapstore.store.archives import ArchiveSet
 from snapstore.store.cache import IndexCache, Location, default_cache_root
 from snapstore.store.config import RepoConfig, read_config
@@ -128,7 +128,7 @@ class ChunkStore:
         """Let handed-over pack writes finish (at most ``MAX_QUEUED_PACKS``; without a flush
         nothing indexes them, gc removes them), stop the threads, close the cache."""
         if self._writer is not None:
-            self._writer.shutdown(wait=True)
+            pipeline.shutdown_fully(self._writer, cancel=False)
             while self._writes:
                 try:
                     self._finish_write()
@@ -136,7 +136,7 @@ class ChunkStore:
                     self._writes.popleft()
                     self._sealed.popleft()
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            pipeline.shutdown_fully(self._pool)
         self._writer = self._pool = None
         for db in self._readers:
             db.close()
@@ -156,7 +156,10 @@ class ChunkStore:
 
     def missing(self, ids: Iterable[bytes]) -> set[bytes]:
         """Which of ``ids`` the store does not have (``has`` for many ids at once)."""
-        unknown = [cid for cid in ids if not self._in_memory(cid)]
+        if self._building or self._sealed or self._pending:
+            unknown = [cid for cid in ids if not self._in_memory(cid)]
+        else:
+            unknown = list(ids)  # nothing added yet (a snapshot of an unchanged tree)
         return set(unknown) - self.cache.present(unknown) if unknown else set()
 
     def _in_memory(self, cid: bytes) -> bool:
@@ -322,9 +325,7 @@ class ChunkStore:
     def read_many(self, cids: Iterable[bytes]) -> Iterator[bytes]:
         """``read`` for each id in order, with ranged reads of neighbouring chunks and
         verification on the worker threads (store/pipeline.py)."""
-        from snapstore.store.pipeline import read_many
-
-        return read_many(self, cids)
+        return pipeline.read_many(self, cids)
 
     def read(self, cid: bytes) -> bytes:
         """Return the chunk's bytes, verified against its id (CorruptData / MissingChunk)."""

@@ -19,7 +19,11 @@ here writes an index object or a manifest (``ChunkStore.flush`` still orders tho
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 import queue
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -42,20 +46,99 @@ if TYPE_CHECKING:
 INLINE_BELOW = 64 * 1024
 # Raw bytes submitted and not yet applied to the store; the caller blocks beyond this.
 MAX_INFLIGHT = 48 * 1024 * 1024
-# Jobs queued at once (each costs a future and its bookkeeping, and small files are many).
+# Jobs queued at once (each costs a future and its bookkeeping), and files in flight (the
+# caller keeps an entry for each: with millions of tiny files, bytes alone bound nothing).
 MAX_JOBS = 512
+MAX_FILES = 4096
 # Files up to this size are read, cut, hashed and compressed whole by one I/O thread; bigger
 # ones are read block by block by a reader thread that hands each chunk to the CPU workers.
 SMALL_FILE = 8 * 1024 * 1024
-# Threads reading small files, and the most files and bytes in one batch of them.
+# GIL switch interval while the pipeline runs, in seconds (see quick_gil_handoff).
+SWITCH_INTERVAL = 0.001
+# Threads reading small files, the most files and bytes in one batch of them, the fewest a
+# batch waits for while a reader is busy, and how many files a reader opens ahead.
 IO_THREADS = 2
 BATCH_FILES = 256
 BATCH_BYTES = 4 * 1024 * 1024
+MIN_BATCH = 32
+PREFETCH_FILES = 32
 # Big files read at once (each has one reader thread), and chunks each may have in flight.
-BIG_FILES = 1
+BIG_FILES = 2
 BIG_FILE_AHEAD = 6
 # What one big file in flight counts against MAX_INFLIGHT: its chunks ahead plus a read block.
 BIG_FILE_COST = 20 * 1024 * 1024
+
+
+class _Prefetch:
+    """Opens the files of a batch a few ahead of the reader and asks the kernel to read them
+    (``POSIX_FADV_WILLNEED``, which returns at once): the reads of many small files then go
+    to the disk together, sorted and merged, instead of one random read at a time. Measured
+    on 20,000 small files with a cold page cache: 2.5 s read one by one, 0.75 s this way."""
+
+    def __init__(self, files: list[tuple[bytes, int]]) -> None:
+        self._todo = iter(files)
+        self._open: deque[tuple[bytes, int | OSError]] = deque()
+        for _ in range(PREFETCH_FILES):
+            self._open_one()
+
+    def _open_one(self) -> None:
+        nxt = next(self._todo, None)
+        if nxt is None:
+            return
+        path = nxt[0]
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            self._open.append((path, e))
+            return
+        with contextlib.suppress(OSError, AttributeError):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+        self._open.append((path, fd))
+
+    def close(self) -> None:
+        for _, fd in self._open:
+            if not isinstance(fd, OSError):
+                os.close(fd)
+        self._open.clear()
+
+    def next(self, path: bytes) -> int:
+        """The next file's descriptor (the caller closes it); raises its open error."""
+        got, fd = self._open.popleft()
+        assert got == path
+        self._open_one()
+        if isinstance(fd, OSError):
+            raise fd
+        return fd
+
+
+@contextlib.contextmanager
+def quick_gil_handoff() -> Iterator[None]:
+    """Hand the GIL between threads every ``SWITCH_INTERVAL`` instead of every 5 ms while the
+    pipeline runs (restored afterwards). Its threads drop the GIL for every read, hash and
+    compression, often for microseconds; with the default, a thread that wants it back can
+    wait milliseconds behind one running Python code. Measured on 20,000 small files: 3.0 s
+    instead of 3.5-5 s."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, SWITCH_INTERVAL))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
+
+
+def shutdown_fully(executor: ThreadPoolExecutor, cancel: bool = True) -> None:
+    """Stop a thread pool and wait for its threads, even through Ctrl-C: callers go on to
+    delete or publish what the threads write, so they must be gone first. A
+    KeyboardInterrupt that arrives meanwhile is raised once they are."""
+    interrupted: KeyboardInterrupt | None = None
+    while True:
+        try:
+            executor.shutdown(wait=True, cancel_futures=cancel)
+            break
+        except KeyboardInterrupt as e:
+            interrupted = e
+    if interrupted is not None:
+        raise interrupted
 
 
 class Slot:
@@ -123,9 +206,9 @@ class _SmallFiles(_Job):
     """Small files read, cut, hashed and compressed together by one I/O thread: one future
     and one cache lookup per batch instead of per file (thousands of tiny files are common).
 
-    A batch is open (collecting files) until it is full or until fewer than ``IO_THREADS``
-    batches are being read; so batches stay small while the readers keep up and grow when
-    they do not."""
+    A batch is open (collecting files) until it is full or no batch is being read; so batches
+    stay small while the readers keep up and grow when they do not (and a second reader
+    starts on a full batch while the first is busy)."""
 
     def __init__(self) -> None:
         self.files: list[tuple[bytes, int, FileSlot]] = []
@@ -236,6 +319,7 @@ class AddPipeline:
         self._big_files = 0
         self._batch: _SmallFiles | None = None  # open: collecting files, not started
         self._batches = 0  # started and not applied
+        self._files = 0  # small files submitted and not applied
         self._local = threading.local()  # a Chunker per reader thread (pyfastcdc is not shared)
         self._io: ThreadPoolExecutor | None = None
         self._big: ThreadPoolExecutor | None = None
@@ -269,7 +353,8 @@ class AddPipeline:
             batch.size += size_hint
             batch.cost += size_hint + 1
             self._inflight += size_hint + 1
-            if batch.full() or self._batches < IO_THREADS:
+            self._files += 1
+            if batch.full() or (self._batches == 0 and len(batch.files) >= MIN_BATCH):
                 self._start_batch()
             self._push(None)
             return slot
@@ -288,7 +373,11 @@ class AddPipeline:
         if job is not None:
             self._queue.append(job)
             self._inflight += job.cost
-        while self._queue and (self._inflight > self.max_inflight or len(self._queue) > MAX_JOBS):
+        while self._queue and (
+            self._inflight > self.max_inflight
+            or len(self._queue) > MAX_JOBS
+            or self._files > MAX_FILES
+        ):
             self._apply_next()
         self.poll()
 
@@ -313,20 +402,52 @@ class AddPipeline:
 
     def _read_small(self, files: list[tuple[bytes, int]]) -> list[list[Prepared] | OSError]:
         chunker = self._chunker()
-        pieces: list[bytes | memoryview] = []
-        spans: list[tuple[int, int] | OSError] = []
+        pieces: list[bytes | memoryview] = []  # read, hashed below in one go
+        spans: list[tuple[list[Prepared], int, int] | OSError] = []
+        opened = _Prefetch(files)
+        try:
+            self._read_files(files, opened, chunker, pieces, spans)
+        finally:
+            opened.close()
+        prepared = self.store.prepare_many(pieces)
+        return [s if isinstance(s, OSError) else s[0] + prepared[s[1] : s[2]] for s in spans]
+
+    def _read_files(
+        self,
+        files: list[tuple[bytes, int]],
+        opened: _Prefetch,
+        chunker: Chunker,
+        pieces: list[bytes | memoryview],
+        spans: list[tuple[list[Prepared], int, int] | OSError],
+    ) -> None:
         for path, size_hint in files:
             start = len(pieces)
+            early: list[Prepared] = []
+            read = 0
             try:
-                with open(path, "rb", buffering=0) as f:
-                    pieces.extend(chunker.cut_stream(f, size_hint))
+                fd = opened.next(path)
+                try:
+                    # The whole file in one read (os.read, not a file object: a small file
+                    # costs a few microseconds of Python, and there are many of them).
+                    data = os.read(fd, size_hint + 1)
+                    if len(data) <= size_hint:  # a short read of a regular file: its end
+                        pieces.extend(chunker.cut_bytes(data))
+                    else:  # it grew since its stat: read it as a stream
+                        os.lseek(fd, 0, os.SEEK_SET)
+                        with io.FileIO(fd, "rb", closefd=False) as f:
+                            for piece in chunker.cut_stream(f, size_hint):
+                                pieces.append(piece)
+                                read += len(piece)
+                                if read > 2 * SMALL_FILE:  # do not hold it all unhashed
+                                    early += self.store.prepare_many(pieces[start:])
+                                    del pieces[start:]
+                finally:
+                    os.close(fd)
             except OSError as e:
                 del pieces[start:]
                 spans.append(e)
                 continue
-            spans.append((start, len(pieces)))
-        prepared = self.store.prepare_many(pieces)
-        return [s if isinstance(s, OSError) else prepared[s[0] : s[1]] for s in spans]
+            spans.append((early, start, len(pieces)))
 
     def _read_big(self, path: bytes, size_hint: int, job: _BigFile) -> None:
         workers = self.store.workers()
@@ -356,8 +477,8 @@ class AddPipeline:
             if not job.apply(self, wait=False):
                 break
             self._done(queue_.popleft())
-        if self._batch is not None and self._batches < IO_THREADS:
-            self._start_batch()  # a reader is idle: no point collecting more
+        if self._batch is not None and self._batches == 0:
+            self._start_batch()  # the readers are idle: no point collecting more
 
     def drain(self) -> None:
         """Wait for every submitted job and apply it."""
@@ -375,6 +496,7 @@ class AddPipeline:
             self._big_files -= 1
         elif isinstance(job, _SmallFiles):
             self._batches -= 1
+            self._files -= len(job.files)
 
     def cancel(self) -> None:
         """Forget queued jobs (after an error); readers stop at their next chunk."""
@@ -385,11 +507,12 @@ class AddPipeline:
         self._big_files = 0
         self._batch = None
         self._batches = 0
+        self._files = 0
 
     def close(self) -> None:
         for executor in (self._io, self._big):
             if executor is not None:
-                executor.shutdown(wait=True, cancel_futures=True)
+                shutdown_fully(executor)
         self._io = self._big = None
 
     def __enter__(self) -> AddPipeline:
