@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -22,6 +23,28 @@ from bench.records import FAILED, NA, OK, SKIPPED, SNAPSHOT_PHASES, PhaseResult,
 from bench.results import Settings, say
 from bench.tools import TOOLS, Tool, ToolPaths
 from bench.treecmp import compare, tree_bytes
+
+# ext4 skips inodes freed less than dirty_expire_centisecs ago (30 s by default) when it picks
+# one for a new file, reading each one's inode block to check: creating thousands of files
+# just after deleting thousands (the previous tool's area) costs several times as much. So
+# every deletion of a tree is remembered, and a restore waits until that window has passed:
+# otherwise whichever tool follows a cleanup sooner is charged for it.
+RECENTLY_DELETED_S = 31.0
+_last_delete = 0.0
+
+
+def remove_tree(path: Path) -> None:
+    global _last_delete
+    if path.exists():
+        shutil.rmtree(path, ignore_errors=True)
+        _last_delete = time.monotonic()
+
+
+def settle_deletions() -> None:
+    """Wait until no tree was deleted in the last RECENTLY_DELETED_S seconds."""
+    wait = RECENTLY_DELETED_S - (time.monotonic() - _last_delete)
+    if wait > 0:
+        time.sleep(wait)
 
 
 def copy_tree(source: Path, dest: Path) -> None:
@@ -85,7 +108,7 @@ class ToolRunner:
             self.record.phases.setdefault(name, PhaseResult(SKIPPED, error=why))
 
     def run(self, source: Path, phases: Sequence[str], change_seed: int, keep: bool) -> ToolRun:
-        shutil.rmtree(self.area, ignore_errors=True)
+        remove_tree(self.area)
         for folder in (self.paths.home, self.paths.scratch):
             folder.mkdir(parents=True)
         src = self.area / "src"
@@ -95,7 +118,7 @@ class ToolRunner:
             self.record.cache_bytes = tree_bytes(self.paths.home)
         finally:
             if not keep:
-                shutil.rmtree(self.area, ignore_errors=True)
+                remove_tree(self.area)
         return self.record
 
     def _phases(self, src: Path, phases: Sequence[str], change_seed: int) -> None:
@@ -136,6 +159,7 @@ class ToolRunner:
     def _restore(self, src: Path, snapshot_id: str) -> None:
         dest = self.area / "restore"
         dest.mkdir()
+        settle_deletions()
         result, _ = self.phase("restore", self.tool.restore(snapshot_id, dest))
         if result.status != OK:
             return
@@ -145,7 +169,7 @@ class ToolRunner:
             result.status = FAILED
             result.error = f"restored tree differs from the source: {verification.problems[0]}"
             self.say(f"run {self.record.run} {self.tool.name:9} verify    {result.error}")
-        shutil.rmtree(dest, ignore_errors=True)  # frees the space before the next phase
+        remove_tree(dest)  # frees the space before the next phase
 
 
 def run_all(

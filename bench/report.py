@@ -319,6 +319,39 @@ def render(
     return "\n".join(out)
 
 
+def render_summary(
+    meta: dict[str, Any], runs: Sequence[ToolRun], tools: Sequence[str], phases: Sequence[str]
+) -> str:
+    """The short form for the project README: when, where, how; wall time and repository
+    size of every tool; the targets. The full report is in bench/results/."""
+    cells = aggregate(runs, tools, phases)
+    summary = meta["summary"]
+    out = [
+        f"Measured {meta['date']} on {summary['machine']}; {summary['dataset']}.",
+        f"Medians of {meta.get('runs', 1)} runs; page cache {summary['page cache']}.",
+        f"Command: {summary['command']}. Tools: {summary['tools']}.",
+        "",
+    ]
+    picks = [
+        ("Wall time, s", _figure("wall_s", _fmt_seconds)),
+        ("Repository size after the phase, MiB (change)", _bytes_cell),
+    ]
+    for heading, show in picks:
+        rows = [
+            [PHASE_TITLES[p], *(_cell_text(cells[t][p], p, show) for t in tools)] for p in phases
+        ]
+        out += [f"**{heading}**", "", *table(["phase", *tools], rows), ""]
+    rows = target_rows(runs) if SUBJECT in tools else []
+    if rows:
+        out += [
+            "**Targets** (median over runs of the ratio within each run)",
+            "",
+            *table(["target", "measured", "runs", "verdict"], rows),
+            "",
+        ]
+    return "\n".join(out)
+
+
 def quote_into(readme: Path, markdown: str, source: str) -> None:
     """Replace the text between the bench-results markers in `readme` with the report."""
     text = readme.read_text()
@@ -337,6 +370,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.report", description=main.__doc__)
     parser.add_argument("json", type=Path, help="a results .json written by bench.run")
     parser.add_argument("--readme", type=Path, help="also quote it into this file's results block")
+    parser.add_argument(
+        "--summary", type=Path, help="also quote the short form into this file's results block"
+    )
     args = parser.parse_args(argv)
     raw = json.loads(args.json.read_text())
     meta = raw["meta"]
@@ -349,6 +385,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     md_path.write_text(markdown + "\n")
     if args.readme:
         quote_into(args.readme, markdown, md_path.name)
+    if args.summary:
+        phases = meta.get("phases", MAIN_PHASES)
+        quote_into(args.summary, render_summary(meta, runs, meta["tools"], phases), md_path.name)
     print(md_path)
     return 0
 

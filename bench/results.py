@@ -47,6 +47,7 @@ class Settings:
     many_files: int | None
     many_snapshots: int | None
     phases: tuple[str, ...] = ()  # main benchmark phases to run (empty: all of them)
+    summary: Path | None = None  # README to quote the short form of the report into
 
 
 def machine() -> dict[str, Any]:
@@ -89,6 +90,9 @@ def write_results(
     json_path.write_text(json.dumps(raw, indent=2, default=str) + "\n")
     if settings.readme:
         report.quote_into(settings.readme, markdown, md_path.name)
+    if settings.summary and "phases" in meta:  # the main benchmark's reports only
+        short = report.render_summary(meta, runs, settings.tools, meta["phases"])
+        report.quote_into(settings.summary, short, md_path.name)
     return [md_path, json_path]
 
 

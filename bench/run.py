@@ -102,6 +102,11 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         "--readme", type=Path, help="also quote the report into this file's bench-results block"
     )
     parser.add_argument(
+        "--summary",
+        type=Path,
+        help="also quote the short form (wall times, sizes, targets) into this file's block",
+    )
+    parser.add_argument(
         "--phases",
         default=",".join(MAIN_PHASES),
         help="main benchmark phases, in order, from " + ",".join(MAIN_PHASES) + " (default: all)",
@@ -139,6 +144,7 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         many_files=args.many_files,
         many_snapshots=args.many_snapshots,
         phases=phases,
+        summary=args.summary,
     )
 
 

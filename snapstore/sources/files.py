@@ -55,7 +55,13 @@ from snapstore.manifest.schema import BulkRoot
 from snapstore.reporting import Reporter
 from snapstore.store.chunker import Chunker
 from snapstore.store.chunkstore import ChunkStore
-from snapstore.store.pipeline import AddPipeline, FileSlot, quick_gil_handoff, shutdown_fully
+from snapstore.store.pipeline import (
+    AddPipeline,
+    FileSlot,
+    new_pool,
+    quick_gil_handoff,
+    shutdown_fully,
+)
 
 STAGING_TAG = ".snapstore-staging-"
 OLD_TAG = ".snapstore-old-"
@@ -71,7 +77,7 @@ REUSE_BATCH = 512
 # batches of up to SMALL_BATCH files or SMALL_BATCH_BYTES, with at most RESTORE_SMALL_AHEAD
 # bytes waiting; bigger ones are streamed with up to RESTORE_STREAM_AHEAD chunks waiting.
 SMALL_RESTORE = 1024 * 1024
-RESTORE_WRITERS = 2
+RESTORE_WRITERS = 8
 RESTORE_STREAM_AHEAD = 8
 SMALL_BATCH = 64
 SMALL_BATCH_BYTES = 2 * 1024 * 1024
@@ -94,7 +100,7 @@ def _group(gid: int) -> str | None:
         return None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Item:
     rel: bytes
     abs: bytes
@@ -189,7 +195,6 @@ class _Parent:
         self._map = parent if isinstance(parent, Mapping) else None
         self._stream = None if parent is None or self._map is not None else iter(parent)
         self._cur: dict[str, Any] | None = None
-        self._cur_key: tuple[bytes, ...] = ()
         self._advance()
 
     def _advance(self) -> None:
@@ -200,8 +205,8 @@ class _Parent:
             cur = next(self._stream, None)
             if isinstance(cur, FileEntry):
                 cur = cur.to_map()
-            if cur is not None:
-                self._cur_key = sort_key(bytes(cur["p"]))
+            if cur is not None and not isinstance(cur["p"], bytes):
+                raise TypeError(f"path {cur['p']!r} is not bytes")
         except (CorruptData, KeyError, TypeError) as e:
             # A damaged old snapshot must not block new ones: read the rest instead.
             self.reporter.warn(f"{e}; reading every file instead of reusing it")
@@ -212,18 +217,23 @@ class _Parent:
         self._cur = cur
 
     def get(self, rel: bytes) -> dict[str, Any] | None:
-        """The parent's entry for ``rel``; calls must come in listing order."""
+        """The parent's entry for ``rel``; calls must come in listing order, and each entry
+        is handed out once."""
         if self._map is not None:
             entry = self._map.get(rel)
             return None if entry is None else entry.to_map()
-        if self._cur is None:
-            return None
-        key = sort_key(rel)
-        while self._cur is not None and self._cur_key < key:
-            self._advance()
-        if self._cur is not None and self._cur["p"] == rel:
-            return self._cur
-        return None
+        cur = self._cur
+        if cur is not None and cur["p"] != rel:
+            # Skip what the walk passed by (directories, deleted files) in listing order.
+            key = sort_key(rel)
+            while cur is not None and sort_key(cur["p"]) < key:
+                self._advance()
+                cur = self._cur
+            if cur is not None and cur["p"] != rel:
+                return None
+        if cur is not None:
+            self._advance()  # the common case in a tree that changed little: the next one
+        return cur
 
 
 @dataclass
@@ -552,7 +562,7 @@ def _fill(
     reporter.start(f"Restoring {root.path}", root.bytes)
     ahead = _Lookahead(load_entries(store, root, where))
     data = store.read_many(ahead.chunk_ids())
-    with quick_gil_handoff(), _FileWriter(as_root) as writer:
+    with quick_gil_handoff(), _FileWriter(as_root, base) as writer:
         _fill_entries(ahead, data, writer, base, dirs, reporter, stats, where)
     # Directories last and deepest first: their mode may forbid writing, and writing
     # children changes their mtime.
@@ -594,20 +604,61 @@ def _fill_entries(
                 writer.small(dest, entry, _file_chunks(data, entry, where))
                 reporter.advance(entry.size)
             else:
-                _stream_file(data, entry, writer.stream(dest, entry), reporter, where)
+                _stream_file(data, entry, dest, writer, reporter, where)
             stats.files += 1
             stats.bytes += entry.size
         else:
             raise CorruptData(f"{where}: {os.fsdecode(rel)}: unknown entry type {entry.type!r}")
 
 
-def _set_fd_meta(fd: int, entry: FileEntry, as_root: bool) -> None:
-    """Owner (as root), mode and mtime of an open file, in that order: chown may clear
-    set-id bits, and the mtime must come after the last write."""
-    if as_root and entry.uid is not None:
-        os.fchown(fd, entry.uid, entry.gid if entry.gid is not None else -1)
-    os.fchmod(fd, entry.mode)
-    os.utime(fd, ns=(entry.mtime_ns, entry.mtime_ns))
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+
+
+class _MetaSetter:
+    """Sets owner (as root), mode and mtime of restored files, in that order (chown may clear
+    set-id bits; the mtime must come after the last write), skipping the calls that would
+    change nothing: a new file already has our owner, and the mode it was created with less
+    the umask. Thousands of small files make each saved system call count."""
+
+    def __init__(self, as_root: bool, base: bytes) -> None:
+        self.as_root = as_root
+        self.uid, self.gid = os.geteuid(), os.getegid()
+        # In a set-group-id directory new files take the directory's group: always chown.
+        if os.stat(base).st_mode & stat.S_ISGID:
+            self.gid = -1
+        self.umask = _umask()
+
+    def create_mode(self, entry: FileEntry) -> int:
+        """The mode to create the file with: its own when the umask keeps it, else 0o600
+        (staging is private, 0o700, so the file is not readable by others meanwhile)."""
+        mode = entry.mode & 0o777
+        return mode if mode == entry.mode and not mode & self.umask else 0o600
+
+    def set(self, fd: int, entry: FileEntry) -> None:
+        """For a file created (``_CREATE``) with ``create_mode(entry)``, once written."""
+        mode = self.create_mode(entry)
+        chown = (
+            self.as_root
+            and entry.uid is not None
+            and (entry.uid != self.uid or (entry.gid is not None and entry.gid != self.gid))
+        )
+        if chown:
+            os.fchown(fd, entry.uid, entry.gid if entry.gid is not None else -1)  # type: ignore[arg-type]
+        if chown or mode != entry.mode:
+            os.fchmod(fd, entry.mode)
+        os.utime(fd, ns=(entry.mtime_ns, entry.mtime_ns))
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask sets it to read it)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o777  # unknown: always chmod
 
 
 def _file_chunks(data: Iterator[bytes], entry: FileEntry, where: str) -> list[bytes]:
@@ -636,8 +687,9 @@ class _FileWriter:
     data is verified before it gets here: what can fail is the file system (disk full...),
     and the first such error is raised on the restoring thread, which stops the restore."""
 
-    def __init__(self, as_root: bool) -> None:
+    def __init__(self, as_root: bool, base: bytes) -> None:
         self.as_root = as_root
+        self.meta = _MetaSetter(as_root, base)
         self._pool: ThreadPoolExecutor | None = None
         self._jobs: deque[tuple[Future[None], int]] = deque()
         self._ahead = 0  # bytes of small files handed over and not yet written
@@ -646,7 +698,7 @@ class _FileWriter:
 
     def _submit(self, size: int, fn: Callable[..., None], *args: object) -> None:
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(RESTORE_WRITERS, thread_name_prefix="snapstore-write")
+            self._pool = new_pool(RESTORE_WRITERS, "write")
         self._jobs.append((self._pool.submit(fn, *args), size))
         self._ahead += size
         while self._jobs and (self._jobs[0][0].done() or self._ahead > RESTORE_SMALL_AHEAD):
@@ -664,23 +716,23 @@ class _FileWriter:
             self._batch, self._batch_bytes = [], 0
             self._submit(size, self._write_batch, batch)
 
-    def stream(self, dest: bytes, entry: FileEntry) -> queue.Queue[object]:
-        """A queue to put the file's chunks into, then ``_END``."""
+    def stream(self, dest: bytes, entry: FileEntry, chunks: queue.Queue[object]) -> None:
+        """Write the file from ``chunks``, which the caller fills and ends with ``_END``
+        (whatever happens: it made the queue, so a Ctrl-C cannot strand the writer)."""
         self._start_batch()  # keep files roughly in order on disk
-        chunks: queue.Queue[object] = queue.Queue(maxsize=RESTORE_STREAM_AHEAD)
         self._submit(0, self._write_stream, dest, entry, chunks)
-        return chunks
 
     def _write_batch(self, batch: list[tuple[bytes, FileEntry, list[bytes]]]) -> None:
+        meta = self.meta
         for dest, entry, chunks in batch:
             # Descriptor calls throughout: each path call would walk the path again.
-            fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            fd = os.open(dest, _CREATE, meta.create_mode(entry))
             try:
                 for chunk in chunks:
                     view = memoryview(chunk)
                     while view:
                         view = view[os.write(fd, view) :]
-                _set_fd_meta(fd, entry, self.as_root)
+                meta.set(fd, entry)
             finally:
                 os.close(fd)
 
@@ -689,7 +741,8 @@ class _FileWriter:
         written = 0
         f = None
         try:
-            f = open(dest, "xb")  # noqa: SIM115 - closed below, after the queue is drained
+            fd = os.open(dest, _CREATE, self.meta.create_mode(entry))
+            f = open(fd, "wb")  # noqa: SIM115 - closed below, after the queue is drained
         except OSError as e:
             error = e
         # Drain the queue whatever happens: the restoring thread may be waiting to put.
@@ -709,7 +762,7 @@ class _FileWriter:
                         # on this advice without waiting): the final sync has less to do.
                         with contextlib.suppress(OSError, AttributeError):
                             os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
-                    _set_fd_meta(f.fileno(), entry, self.as_root)
+                    self.meta.set(f.fileno(), entry)
                 f.close()
             except OSError as e:
                 error = error or e
@@ -788,13 +841,16 @@ class _Lookahead:
 def _stream_file(
     data: Iterator[bytes],
     entry: FileEntry,
-    chunks: queue.Queue[object],
+    dest: bytes,
+    writer: _FileWriter,
     reporter: Reporter,
     where: str,
 ) -> None:
-    """Hand the file's chunks from ``data`` (verified, in order) to its writer thread."""
+    """Hand the file's chunks from ``data`` (verified, in order) to a writer thread."""
     written = 0
+    chunks: queue.Queue[object] = queue.Queue(maxsize=RESTORE_STREAM_AHEAD)
     try:
+        writer.stream(dest, entry, chunks)
         for _ in entry.chunks:
             try:
                 chunk = next(data)

@@ -142,8 +142,15 @@ class IndexCache:
         for i in range(0, len(todo), batch):
             part = todo[i : i + batch]
             marks = ",".join("?" * len(part))
-            rows = conn.execute(f"SELECT id FROM chunks WHERE id IN ({marks})", part)
-            out.update(r[0] for r in rows)  # BLOBs come back as bytes
+            # Usually all are there (stat-based reuse): count first, fetch ids only if not.
+            (found,) = conn.execute(
+                f"SELECT count(*) FROM chunks WHERE id IN ({marks})", part
+            ).fetchone()
+            if found == len(part):
+                out.update(part)
+            elif found:
+                rows = conn.execute(f"SELECT id FROM chunks WHERE id IN ({marks})", part)
+                out.update(r[0] for r in rows)  # BLOBs come back as bytes
         return out
 
     def get_many(self, ids: Iterable[bytes], batch: int = 500) -> dict[bytes, Location]:

@@ -77,7 +77,7 @@ class Prepared:
 
     id: bytes
     raw_length: int
-    stored: bytes | None  # None: the store already held the chunk when it was checked
+    stored: bytes | memoryview | None  # None: the store already held the chunk
     method: int = compression.RAW
 
 
@@ -146,7 +146,7 @@ class ChunkStore:
     def workers(self) -> ThreadPoolExecutor:
         """The thread pool that hashes, compresses and verifies chunks (store/pipeline.py)."""
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(default_workers(), thread_name_prefix="snapstore-cpu")
+            self._pool = pipeline.new_pool(default_workers(), "cpu")
         return self._pool
 
     # -- writing ------------------------------------------------------------------------------
@@ -190,7 +190,8 @@ class ChunkStore:
         cid = chunk_id(data)
         if self._has_from_any_thread(cid):
             return Prepared(cid, len(data), None)
-        stored, method = compression.compress(data)
+        # No copy of a raw chunk: pipeline buffers are never written again once cut.
+        stored, method = compression.compress(data, copy=False)
         return Prepared(cid, len(data), stored, method)
 
     def prepare_many(self, chunks: list[bytes | memoryview]) -> list[Prepared]:
@@ -206,7 +207,7 @@ class ChunkStore:
                 out.append(Prepared(cid, len(data), None))
             else:
                 stored.add(cid)  # the same chunk twice in one batch is compressed once
-                packed, method = compression.compress(data)
+                packed, method = compression.compress(data, copy=False)
                 out.append(Prepared(cid, len(data), packed, method))
         return out
 
@@ -230,7 +231,9 @@ class ChunkStore:
         self.add_stored(cid, stored, len(data), method)
         return cid, True
 
-    def add_stored(self, cid: bytes, stored: bytes, raw_length: int, method: int) -> None:
+    def add_stored(
+        self, cid: bytes, stored: bytes | memoryview, raw_length: int, method: int
+    ) -> None:
         """Append an already hashed and compressed chunk to the current pack."""
         self._building[cid] = len(self._builder)
         self._builder.add(cid, stored, raw_length, method)
@@ -248,7 +251,7 @@ class ChunkStore:
         self._builder = PackBuilder()
         self._building = {}
         if self._writer is None:
-            self._writer = ThreadPoolExecutor(PACK_WRITERS, thread_name_prefix="snapstore-packs")
+            self._writer = pipeline.new_pool(PACK_WRITERS, "packs")
         self._writes.append((builder, self._writer.submit(self._seal_and_put, builder)))
         while self._writes and (len(self._writes) > MAX_QUEUED_PACKS or self._writes[0][1].done()):
             self._finish_write()
@@ -333,7 +336,7 @@ class ChunkStore:
             index = chunks.get(cid)
             if index is not None:
                 e = builder.entries[index]
-                return compression.decompress(builder.stored(index), e.method, e.raw_length)
+                return bytes(compression.decompress(builder.stored(index), e.method, e.raw_length))
         loc = self.locate(cid)
         if loc is None:
             # Not in a pack: it may have been moved to a cold archive (store/archives.py).

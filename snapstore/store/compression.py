@@ -8,11 +8,15 @@ RAW = 0
 LZ4 = 1
 
 
-def compress(data: bytes | memoryview) -> tuple[bytes, int]:
-    """Return (stored bytes, method); raw when compression would not save anything."""
+def compress(data: bytes | memoryview, *, copy: bool = True) -> tuple[bytes | memoryview, int]:
+    """Return (stored bytes, method); raw when compression would not save anything.
+
+    A raw chunk is ``data`` itself when it is ``bytes`` or when ``copy`` is false (the caller
+    promises the buffer behind a memoryview never changes): incompressible data is often
+    most of the bytes, and copying it is then the largest cost after reading it."""
     packed = lz4.block.compress(data, store_size=False)
     if len(packed) >= len(data):
-        return bytes(data), RAW
+        return (bytes(data) if copy and not isinstance(data, bytes) else data), RAW
     return packed, LZ4
 
 

@@ -42,7 +42,7 @@ class PackBuilder:
     """Accumulates stored chunks in memory until the pack is big enough to write."""
 
     def __init__(self) -> None:
-        self._parts: list[bytes] = [HEADER]
+        self._parts: list[bytes | memoryview] = [HEADER]
         self._size = len(HEADER)
         self.entries: list[PackEntry] = []
         self._data: bytes | None = None  # the whole pack, once finished
@@ -54,12 +54,12 @@ class PackBuilder:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def add(self, cid: bytes, stored: bytes, raw_length: int, method: int) -> None:
+    def add(self, cid: bytes, stored: bytes | memoryview, raw_length: int, method: int) -> None:
         self.entries.append(PackEntry(cid, self._size, len(stored), raw_length, method))
         self._parts.append(stored)
         self._size += len(stored)
 
-    def stored(self, index: int) -> bytes:
+    def stored(self, index: int) -> bytes | memoryview:
         """The stored bytes of the ``index``-th chunk added, before or after ``finish`` (which
         may run on another thread: it sets the whole pack before it drops the parts)."""
         parts = self._parts

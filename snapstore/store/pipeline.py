@@ -4,10 +4,13 @@ BLAKE3, lz4 and pyfastcdc release the GIL, so worker threads can hash and compre
 every core while the main thread reads and cuts the next block, and verify chunks while it
 writes restored files. Two pieces:
 
-- :class:`AddPipeline` (writing): ``submit(chunk)`` hands a chunk to a worker that hashes it
-  and, unless the store already has it, compresses it; results are applied to the store
-  strictly in submission order, so pack contents do not depend on thread timing. The bytes in
-  flight are bounded (``max_inflight``), which bounds memory whatever the tree.
+- :class:`AddPipeline` (writing): ``submit_file(path)`` has a file read, cut, hashed and
+  (unless the store already has the chunk) compressed off the calling thread: small files in
+  batches by I/O threads that ask the kernel to read a batch ahead, big files block by block
+  by a reader thread per file feeding the CPU workers; ``submit(chunk)`` does the same for one
+  chunk. Results are applied to the store strictly in submission order, so pack contents do
+  not depend on thread timing. Bytes, jobs and files in flight are bounded, which bounds
+  memory whatever the tree.
 - :func:`read_many` (reading): chunk ids in, verified chunk bytes out, in order. Chunks that
   sit next to each other in one pack are fetched with one ranged read (restore writes files in
   listing order, which for data written by one create is pack order, so each pack is read
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import os
 import queue
 import sys
@@ -45,7 +49,7 @@ if TYPE_CHECKING:
 # worker costs more (tens of microseconds) than the work itself.
 INLINE_BELOW = 64 * 1024
 # Raw bytes submitted and not yet applied to the store; the caller blocks beyond this.
-MAX_INFLIGHT = 48 * 1024 * 1024
+MAX_INFLIGHT = 32 * 1024 * 1024
 # Jobs queued at once (each costs a future and its bookkeeping), and files in flight (the
 # caller keeps an entry for each: with millions of tiny files, bytes alone bound nothing).
 MAX_JOBS = 512
@@ -64,9 +68,10 @@ MIN_BATCH = 32
 PREFETCH_FILES = 32
 # Big files read at once (each has one reader thread), and chunks each may have in flight.
 BIG_FILES = 2
-BIG_FILE_AHEAD = 6
-# What one big file in flight counts against MAX_INFLIGHT: its chunks ahead plus a read block.
-BIG_FILE_COST = 20 * 1024 * 1024
+BIG_FILE_AHEAD = 4
+# What one big file in flight counts against MAX_INFLIGHT: its chunks ahead plus a read block
+# (BIG_FILES of them must fit, with room to spare for small files).
+BIG_FILE_COST = 12 * 1024 * 1024
 
 
 class _Prefetch:
@@ -126,14 +131,30 @@ def quick_gil_handoff() -> Iterator[None]:
         sys.setswitchinterval(before)
 
 
+_pool_numbers = itertools.count(1)
+
+
+def new_pool(workers: int, name: str) -> ThreadPoolExecutor:
+    """A thread pool whose threads ``shutdown_fully`` can find by name (see there)."""
+    return ThreadPoolExecutor(workers, thread_name_prefix=f"snapstore-{name}-{next(_pool_numbers)}")
+
+
 def shutdown_fully(executor: ThreadPoolExecutor, cancel: bool = True) -> None:
     """Stop a thread pool and wait for its threads, even through Ctrl-C: callers go on to
     delete or publish what the threads write, so they must be gone first. A
-    KeyboardInterrupt that arrives meanwhile is raised once they are."""
+    KeyboardInterrupt that arrives meanwhile is raised once they are.
+
+    ``shutdown`` alone is not enough: a Ctrl-C that lands while ``submit`` starts a thread
+    leaves that thread running but unknown to the pool, so threads are also found by the
+    pool's name prefix (``new_pool``) and joined."""
+    prefix = f"{executor._thread_name_prefix}_"
     interrupted: KeyboardInterrupt | None = None
     while True:
         try:
             executor.shutdown(wait=True, cancel_futures=cancel)
+            for thread in threading.enumerate():
+                if thread.name.startswith(prefix) and thread is not threading.current_thread():
+                    thread.join()
             break
         except KeyboardInterrupt as e:
             interrupted = e
@@ -362,7 +383,7 @@ class AddPipeline:
         while self._big_files >= BIG_FILES:
             self._apply_next()
         if self._big is None:
-            self._big = ThreadPoolExecutor(BIG_FILES, thread_name_prefix="snapstore-bigread")
+            self._big = new_pool(BIG_FILES, "bigread")
         job = _BigFile(slot)
         self._big.submit(self._read_big, path, size_hint, job)
         self._big_files += 1
@@ -388,7 +409,7 @@ class AddPipeline:
             return
         self._batch = None
         if self._io is None:
-            self._io = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="snapstore-read")
+            self._io = new_pool(IO_THREADS, "read")
         batch.future = self._io.submit(self._read_small, [(p, n) for p, n, _ in batch.files])
         self._batches += 1
 
