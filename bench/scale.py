@@ -125,7 +125,7 @@ def _snapshot_commands(
             if failure:
                 break
             _tweak(src, step)
-            m = run_measured(tool.snapshot(src, step), runner.logs / "create")
+            m = run_measured(tool.snapshot(src, step, cleanup=False), runner.logs / "create")
             if not m.ok:
                 failure = f"create #{step} failed: {m.error_line()}"
                 break

@@ -115,9 +115,12 @@ class SnapstoreTool(Tool):
     def init(self, src: Path) -> list[Cmd]:
         return [self._snapstore("--bulk", str(src), "init")]
 
-    def snapshot(self, src: Path, number: int) -> list[Cmd]:
+    def snapshot(self, src: Path, number: int, cleanup: bool = True) -> list[Cmd]:
+        """``cleanup=False``: keep every snapshot (the many-snapshots run needs them all; the
+        default retention policy would keep the newest ten of a single week)."""
+        flags = () if cleanup else _offered("create", "--no-cleanup")
         args = ("create", f"bench snapshot {number}", "--json", *_offered("create", "--no-db"))
-        return [self._snapstore("--bulk", str(src), *args)]
+        return [self._snapstore("--bulk", str(src), *args, *flags)]
 
     def snapshot_id(self, number: int, stdout: str) -> str:
         name = parse_json_output(stdout).get("snapshot_name")

@@ -14,12 +14,25 @@ from snapstore.errors import InvalidInput, PartialSnapshot
 @click.option("--permanent", is_flag=True, help="Never delete this snapshot automatically.")
 @click.option("--no-bulk", is_flag=True, help="Skip bulk storage (database only).")
 @click.option("--no-db", is_flag=True, help="Skip the database (bulk storage only).")
+@click.option(
+    "--no-cleanup",
+    is_flag=True,
+    help="Do not apply the retention policy afterwards (config auto_cleanup).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the snapshot as JSON.")
 @pass_app
 def create_cmd(
-    app: AppContext, description: str, permanent: bool, no_bulk: bool, no_db: bool, as_json: bool
+    app: AppContext,
+    description: str,
+    permanent: bool,
+    no_bulk: bool,
+    no_db: bool,
+    no_cleanup: bool,
+    as_json: bool,
 ) -> None:
     """Take a snapshot of bulk storage and the database."""
+    if no_cleanup:
+        app.overrides["auto_cleanup"] = False
     manager = app.manager(json_output=as_json)
     result = manager.create(
         description, permanent=permanent, include_bulk=not no_bulk, include_db=not no_db

@@ -107,6 +107,20 @@ def test_auto_cleanup_can_be_turned_off(lws: Workspace) -> None:
     assert len(lws.manager().list_snapshots()) == 3
 
 
+def test_create_no_cleanup_flag_skips_the_automatic_cleanup_once(lws: Workspace) -> None:
+    env = _config(lws, SMALL)  # keep_last = 2, auto_cleanup on
+    _create(lws, 2, env)
+    write(lws.bulk, "new.txt", b"x")
+    r = lws.run("create", "third", "--no-cleanup", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["cleanup"] is None
+    assert len(lws.manager().list_snapshots()) == 3
+    write(lws.bulk, "newer.txt", b"y")
+    r = lws.run("create", "fourth", env=env)  # the next create without the flag cleans up
+    assert r.returncode == 0, r.stderr
+    assert len(lws.manager().list_snapshots()) == 2
+
+
 def test_now_unparsable(lws: Workspace) -> None:
     _create(lws, 1)
     r = lws.run("cleanup", "--dry-run", "--now", "next tuesday")
