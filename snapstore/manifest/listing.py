@@ -3,7 +3,7 @@
 Entries come in depth-first order with each directory's children sorted by name bytes (the
 order ``sort_key`` gives), which lets diff and restore stream two listings side by side. The
 stream is chunked with a smaller chunker than file data (``LISTING_DIVISOR``), so a change to
-one entry re-stores a few tens of KB rather than a megabyte.
+one entry re-stores about 16 KB rather than a megabyte (spec/manifest.md says why 64).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from snapstore.store.chunker import Chunker
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.config import ChunkerParams
 
-LISTING_DIVISOR = 16
+LISTING_DIVISOR = 64
 LISTING_BLOCK = 1024 * 1024  # encoded bytes per chunking round when storing a listing
 FILE, DIR, SYMLINK = "f", "d", "l"
 

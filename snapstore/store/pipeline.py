@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 
 from snapstore.backend import Kind
 from snapstore.errors import MissingChunk, ObjectNotFound
+from snapstore.store import memory
 from snapstore.store.cache import Location
 from snapstore.store.chunker import Chunker
 from snapstore.store.ids import short
@@ -335,6 +336,7 @@ class AddPipeline:
         self.store = store
         self.max_inflight = max_inflight
         self.advance = progress or (lambda n: None)
+        memory.reuse_big_buffers()
         self._queue: deque[_Job] = deque()
         self._inflight = 0
         self._big_files = 0
