@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fnmatch
 import grp
 import os
 import pwd
 import queue
-import re
 import secrets
 import shutil
 import stat
@@ -53,6 +51,7 @@ from snapstore.manifest.listing import (
 )
 from snapstore.manifest.schema import BulkRoot
 from snapstore.reporting import Reporter
+from snapstore.sources.walk import Item, TreeWalker
 from snapstore.store.chunker import Chunker
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.pipeline import (
@@ -100,18 +99,11 @@ def _group(gid: int) -> str | None:
         return None
 
 
-@dataclass(slots=True)
-class _Item:
-    rel: bytes
-    abs: bytes
-    st: os.stat_result
-
-
 @dataclass
 class _PendingFile:
     """A file being read, hashed and stored by the pipeline."""
 
-    item: _Item
+    item: Item
     common: dict[str, object]
     slot: FileSlot
 
@@ -130,7 +122,7 @@ class _Reuse:
     the new listing as it is, not decoded into a FileEntry and encoded again: that is most of
     the work of a snapshot of an unchanged tree."""
 
-    item: _Item
+    item: Item
     old: dict[str, Any]
     checked: bool = False
     read: _PendingFile | None = None
@@ -153,7 +145,7 @@ class _Reuse:
         return FileEntry(type=FILE, size=st.st_size, chunks=chunks, **_common(self.item))  # type: ignore[arg-type]
 
 
-def _common(item: _Item) -> dict[str, Any]:
+def _common(item: Item) -> dict[str, Any]:
     """The FileEntry fields every entry type takes from ``lstat``."""
     st = item.st
     return dict(
@@ -251,65 +243,9 @@ class FilesBackup:
 
     def __init__(self, store: ChunkStore, excludes: tuple[str, ...], reporter: Reporter) -> None:
         self.store = store
-        self.excludes = tuple(os.fsencode(p) for p in excludes)
-        # All patterns as one regex, as fnmatchcase builds them: one match call per name.
-        self._exclude_re = (
-            re.compile(
-                b"|".join(
-                    bytes(fnmatch.translate(str(p, "ISO-8859-1")), "ISO-8859-1")
-                    for p in self.excludes
-                )
-            )
-            if self.excludes
-            else None
-        )
+        self.walker = TreeWalker(tuple(os.fsencode(p) for p in excludes))
         self.reporter = reporter
         self.chunker = Chunker(store.config.chunker)
-
-    # -- walking ------------------------------------------------------------------------------
-
-    def _excluded(self, name: bytes) -> bool:
-        return self._exclude_re is not None and self._exclude_re.match(name) is not None
-
-    def _walk(self, root: bytes, skipped: list[str]) -> Iterator[_Item]:
-        """Depth-first, children sorted by name bytes: the listing order (``sort_key``)."""
-        # stat, not lstat: a root that is a symlink to a directory is captured as that directory.
-        yield _Item(b"", root, os.stat(root))
-        # One iterator per open directory: a subdirectory's entries come right after it,
-        # before its next sibling (without recursion, so deep trees cannot overflow).
-        stack: list[Iterator[tuple[bytes, bytes]]] = [self._children(b"", root, skipped)]
-        while stack:
-            nxt = next(stack[-1], None)
-            if nxt is None:
-                stack.pop()
-                continue
-            rel, full = nxt
-            try:
-                st = os.lstat(full)
-            except FileNotFoundError:
-                continue  # vanished between listing and stat
-            yield _Item(rel, full, st)
-            if stat.S_ISDIR(st.st_mode):
-                stack.append(self._children(rel, full, skipped))
-
-    def _children(
-        self, rel_dir: bytes, abs_dir: bytes, skipped: list[str]
-    ) -> Iterator[tuple[bytes, bytes]]:
-        try:
-            with os.scandir(abs_dir) as it:
-                names = sorted(e.name for e in it)
-        except OSError as e:
-            msg = f"cannot list {os.fsdecode(abs_dir)}: {e.strerror}"
-            skipped.append(msg)
-            self.reporter.warn(msg)
-            return iter(())
-        # Concatenation, not os.path.join: the same result, a fraction of the cost per name.
-        prefix = abs_dir if abs_dir.endswith(b"/") else abs_dir + b"/"
-        return (
-            (rel_dir + b"/" + name if rel_dir else name, prefix + name)
-            for name in names
-            if not self._excluded(name)
-        )
 
     def backup_root(
         self,
@@ -323,7 +259,7 @@ class FilesBackup:
         if not os.path.isdir(root_b):
             raise InvalidInput(f"bulk root {root} does not exist or is not a directory")
         skipped: list[str] = []
-        walk = self._walk(root_b, skipped)
+        walk = self.walker.walk(root_b, skipped, self.reporter.warn)
         # Walk ahead first so the progress bar knows the total (stat-only, cheap).
         ahead = list(islice(walk, PREWALK_ITEMS))
         total: int | None = sum(i.st.st_size for i in ahead if stat.S_ISREG(i.st.st_mode))
@@ -343,7 +279,7 @@ class FilesBackup:
 
     def _entries(
         self,
-        items: Iterator[_Item],
+        items: Iterator[Item],
         parent: _Parent,
         result: BackupResult,
         skipped: list[str],
@@ -431,7 +367,7 @@ class FilesBackup:
 
     def _capture(
         self,
-        item: _Item,
+        item: Item,
         parent: _Parent,
         skipped: list[str],
         pipe: AddPipeline,
@@ -455,7 +391,7 @@ class FilesBackup:
         self.reporter.warn(f"skipped {kind} {os.fsdecode(item.abs)}")
         return None
 
-    def _skip(self, item: _Item, why: str, skipped: list[str]) -> None:
+    def _skip(self, item: Item, why: str, skipped: list[str]) -> None:
         msg = f"cannot read {os.fsdecode(item.abs)}: {why}"
         skipped.append(msg)
         self.reporter.warn(msg)

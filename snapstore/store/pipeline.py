@@ -443,6 +443,7 @@ class AddPipeline:
         pieces: list[bytes | memoryview],
         spans: list[tuple[list[Prepared], int, int] | OSError],
     ) -> None:
+        min_size = chunker.params.min_size
         for path, size_hint in files:
             start = len(pieces)
             early: list[Prepared] = []
@@ -454,7 +455,10 @@ class AddPipeline:
                     # costs a few microseconds of Python, and there are many of them).
                     data = os.read(fd, size_hint + 1)
                     if len(data) <= size_hint:  # a short read of a regular file: its end
-                        pieces.extend(chunker.cut_bytes(data))
+                        if len(data) > min_size:
+                            pieces.extend(chunker.cut_bytes(data))
+                        elif data:  # one chunk whatever the cut points: skip the chunker
+                            pieces.append(data)
                     else:  # it grew since its stat: read it as a stream
                         os.lseek(fd, 0, os.SEEK_SET)
                         with io.FileIO(fd, "rb", closefd=False) as f:

@@ -1,0 +1,87 @@
+"""The tree walk of a bulk root, in listing order.
+
+Depth-first, each directory's children sorted by name bytes (``sort_key`` order), excluded
+names left out. It runs on the capturing thread: walking on a thread of its own, to overlap
+cold ``lstat`` calls with the per-entry Python work, was measured slower (unchanged 1.3 GB
+tree, cold cache, 4 alternating runs: 1.36-1.55 s against 1.13-1.53 s), the two threads
+mostly trading the GIL; and several threads calling ``lstat`` at once were slower than one
+on the benchmark machine's disk (24,658 entries: 0.65 s on one thread, 0.72-0.98 s on 4-16).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class Item:
+    """One walked entry: its path relative to the root, its absolute path, its lstat."""
+
+    rel: bytes
+    abs: bytes
+    st: os.stat_result
+
+
+class TreeWalker:
+    """Walks a tree in listing order, leaving out names that match the exclude patterns."""
+
+    def __init__(self, excludes: tuple[bytes, ...]) -> None:
+        # All patterns as one regex, as fnmatchcase builds them: one match call per name.
+        self._exclude_re = (
+            re.compile(
+                b"|".join(
+                    bytes(fnmatch.translate(str(p, "ISO-8859-1")), "ISO-8859-1") for p in excludes
+                )
+            )
+            if excludes
+            else None
+        )
+
+    def _excluded(self, name: bytes) -> bool:
+        return self._exclude_re is not None and self._exclude_re.match(name) is not None
+
+    def walk(self, root: bytes, skipped: list[str], warn: Callable[[str], None]) -> Iterator[Item]:
+        """Every entry under ``root`` (itself first). A directory that cannot be listed is
+        appended to ``skipped`` and passed to ``warn``; the walk goes on."""
+        # stat, not lstat: a root that is a symlink to a directory is captured as that directory.
+        yield Item(b"", root, os.stat(root))
+        # One iterator per open directory: a subdirectory's entries come right after it,
+        # before its next sibling (without recursion, so deep trees cannot overflow).
+        stack: list[Iterator[tuple[bytes, bytes]]] = [self._children(b"", root, skipped, warn)]
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                stack.pop()
+                continue
+            rel, full = nxt
+            try:
+                st = os.lstat(full)
+            except FileNotFoundError:
+                continue  # vanished between listing and stat
+            yield Item(rel, full, st)
+            if stat.S_ISDIR(st.st_mode):
+                stack.append(self._children(rel, full, skipped, warn))
+
+    def _children(
+        self, rel_dir: bytes, abs_dir: bytes, skipped: list[str], warn: Callable[[str], None]
+    ) -> Iterator[tuple[bytes, bytes]]:
+        try:
+            with os.scandir(abs_dir) as it:
+                names = sorted(e.name for e in it)
+        except OSError as e:
+            msg = f"cannot list {os.fsdecode(abs_dir)}: {e.strerror}"
+            skipped.append(msg)
+            warn(msg)
+            return iter(())
+        # Concatenation, not os.path.join: the same result, a fraction of the cost per name.
+        prefix = abs_dir if abs_dir.endswith(b"/") else abs_dir + b"/"
+        return (
+            (rel_dir + b"/" + name if rel_dir else name, prefix + name)
+            for name in names
+            if not self._excluded(name)
+        )
