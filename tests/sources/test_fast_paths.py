@@ -13,23 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from snapstore.backend.local import LocalBackend
 from snapstore.manifest.listing import FILE, FileEntry
 from snapstore.reporting import Reporter
 from snapstore.sources import files as files_mod
 from snapstore.sources.files import FilesBackup, load_entries, load_entry_maps, restore_root
 from snapstore.store.chunkstore import ChunkStore
-from snapstore.store.config import RepoConfig, write_config
-from tests.helpers import IS_ROOT, SMALL_CHUNKER, assert_same_tree, tree_state
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> ChunkStore:
-    backend = LocalBackend(tmp_path / "repo")
-    write_config(backend, RepoConfig(chunker=SMALL_CHUNKER))
-    s = ChunkStore.open(backend, str(tmp_path / "cache"))
-    yield s
-    s.close()
+from tests.helpers import IS_ROOT, assert_same_tree, tree_state
 
 
 def capture(store: ChunkStore, root: Path, parent: object = None):  # type: ignore[no-untyped-def]

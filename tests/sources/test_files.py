@@ -8,24 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from snapstore.backend.local import LocalBackend
 from snapstore.errors import CorruptData
 from snapstore.manifest.listing import DIR, FILE, SYMLINK, FileEntry, store_listing
 from snapstore.manifest.schema import BulkRoot
 from snapstore.reporting import Reporter
 from snapstore.sources.files import OLD_TAG, STAGING_TAG, FilesBackup, restore_root
 from snapstore.store.chunkstore import ChunkStore
-from snapstore.store.config import RepoConfig, write_config
-from tests.helpers import SMALL_CHUNKER, assert_same_tree, tree_state
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> ChunkStore:
-    backend = LocalBackend(tmp_path / "repo")
-    write_config(backend, RepoConfig(chunker=SMALL_CHUNKER))
-    s = ChunkStore.open(backend, str(tmp_path / "cache"))
-    yield s
-    s.close()
+from tests.helpers import assert_same_tree, tree_state
 
 
 def capture(store: ChunkStore, root: Path, parent: dict[bytes, FileEntry] | None = None):
