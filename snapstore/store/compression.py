@@ -10,7 +10,7 @@ LZ4 = 1
 # Chunks at least this big are probed before being compressed whole: lz4 runs slower on
 # random data (about 400 MB/s on the benchmark machine) than on text, only to give it back
 # unshrunk, and embeddings, images and archives are often half of a research tree.
-PROBE_ABOVE = 128 * 1024
+PROBE_ABOVE = 256 * 1024
 PROBE = 16 * 1024
 # A probe must shrink by at least this fraction for the chunk to be compressed whole.
 PROBE_MIN_SAVING = 0.02

@@ -23,9 +23,9 @@ class ChunkerParams:
     """FastCDC 2020 parameters, passed to pyfastcdc as they are."""
 
     algorithm: str = "fastcdc-2020"
-    min_size: int = 128 * 1024
-    avg_size: int = 512 * 1024
-    max_size: int = 4 * 1024 * 1024
+    min_size: int = 256 * 1024
+    avg_size: int = 1024 * 1024
+    max_size: int = 8 * 1024 * 1024
     normalization: int = 1
     seed: int = 0
 

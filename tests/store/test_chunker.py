@@ -94,11 +94,8 @@ def test_default_parameters_cut_large_chunks() -> None:
     buf = random.Random(2).randbytes(12 * 1024 * 1024)
     pieces = [bytes(p) for p in chunker.cut_bytes(buf)]
     assert b"".join(pieces) == buf
-    params = ChunkerParams()
-    assert 12 * 1024 * 1024 // params.max_size <= len(pieces) <= 12 * 1024 * 1024 // params.min_size
-    assert all(params.min_size <= len(p) <= params.max_size for p in pieces[:-1])
-    mean = len(buf) / len(pieces)
-    assert params.avg_size / 2 < mean < 2 * (params.avg_size + params.min_size)
+    assert 3 <= len(pieces) <= 48
+    assert all(256 * 1024 <= len(p) <= 8 * 1024 * 1024 for p in pieces[:-1])
 
 
 def test_same_seed_same_cuts_other_seed_other_cuts() -> None:
