@@ -166,8 +166,10 @@ class SnapshotManager:
         kind: str = "regular",
         bulk_roots: list[str] | None = None,
         safety_for: str | None = None,
+        cleanup: bool = True,
     ) -> CreateResult:
-        """Snapshot the configured bulk roots and database; publish the manifest last."""
+        """Snapshot the configured bulk roots and database; publish the manifest last.
+        ``cleanup=False`` skips the automatic cleanup (``auto_cleanup``) for this create."""
         started = time.monotonic()
         if not include_bulk and not include_db:
             raise InvalidInput("--no-bulk and --no-db together leave nothing to snapshot")
@@ -248,7 +250,9 @@ class SnapshotManager:
                     safety_for=safety_for,
                 )
                 self._publish(catalog, manifest, now_local)
-        self._after_create(manifest)  # lifecycle hook: automatic cleanup
+        self.last_cleanup = None
+        if cleanup:
+            self._after_create(manifest)  # lifecycle hook: automatic cleanup
         info = SnapshotInfo.from_manifest(manifest)
         return CreateResult(
             snapshot=info,
@@ -633,7 +637,6 @@ class SnapshotManager:
     def _after_create(self, manifest: Manifest) -> None:
         """Automatic cleanup after a successful create (``auto_cleanup``; never for the
         safety snapshot of a restore, which must not delete what is being restored)."""
-        self.last_cleanup = None
         if not self.settings.auto_cleanup or manifest.kind == "safety":
             return
         try:

@@ -31,11 +31,13 @@ def create_cmd(
     as_json: bool,
 ) -> None:
     """Take a snapshot of bulk storage and the database."""
-    if no_cleanup:
-        app.overrides["auto_cleanup"] = False
     manager = app.manager(json_output=as_json)
     result = manager.create(
-        description, permanent=permanent, include_bulk=not no_bulk, include_db=not no_db
+        description,
+        permanent=permanent,
+        include_bulk=not no_bulk,
+        include_db=not no_db,
+        cleanup=not no_cleanup,
     )
     if as_json:
         emit_json(

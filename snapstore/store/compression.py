@@ -34,12 +34,11 @@ def compress(data: bytes | memoryview, *, copy: bool = True) -> tuple[bytes | me
     A raw chunk is ``data`` itself when it is ``bytes`` or when ``copy`` is false (the caller
     promises the buffer behind a memoryview never changes): incompressible data is often
     most of the bytes, and copying it is then the largest cost after reading it."""
-    if len(data) >= PROBE_ABOVE and _incompressible(data):
-        return (bytes(data) if copy and not isinstance(data, bytes) else data), RAW
-    packed = lz4.block.compress(data, store_size=False)
-    if len(packed) >= len(data):
-        return (bytes(data) if copy and not isinstance(data, bytes) else data), RAW
-    return packed, LZ4
+    if len(data) < PROBE_ABOVE or not _incompressible(data):
+        packed = lz4.block.compress(data, store_size=False)
+        if len(packed) < len(data):
+            return packed, LZ4
+    return (bytes(data) if copy and not isinstance(data, bytes) else data), RAW
 
 
 def decompress(stored: bytes, method: int, raw_length: int) -> bytes:
