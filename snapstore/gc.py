@@ -297,7 +297,10 @@ def collect_garbage(
                 result.bytes_deleted += index_sizes.get(old, 0)
         hook("old-index-deleted")
         store.cache.sync(backend)
-        for pack in sorted({*drop, *repack, *unindexed}):
+        # The deletion set is fixed only now that the new index is durable, and never holds a
+        # pack that index names: a repack may rebuild, byte for byte and so under the same
+        # content-derived name, a pack that a killed gc left unindexed (spec/gc.md).
+        for pack in sorted({*drop, *repack, *unindexed} - keep.keys()):
             backend.delete(Kind.PACKS, pack)
         hook("old-packs-deleted")
     elif dry_run:
@@ -413,6 +416,10 @@ def _sweep_archives(
 ) -> None:
     sizes = {o.name: o.size for o in backend.list(Kind.ARCHIVES)}
     claimed: set[bytes] = set()  # needed chunks already kept in an earlier archive
+    # Archives are named by their content: a rewrite may reproduce, under the same name, an
+    # archive that a killed gc already wrote (indexed or orphaned). What this gc wrote is
+    # never deleted by it.
+    written: set[str] = set()
     for name in sorted(archives.indexes):
         idx = archives.indexes[name]
         needed = [
@@ -427,6 +434,8 @@ def _sweep_archives(
                 "missing; run `snapstore check`"
             )
         if not needed:
+            if name in written:
+                continue
             result.archives_deleted += 1
             result.bytes_deleted += size + sizes.get(arch.index_name(name), 0)
             if not dry_run:
@@ -442,16 +451,24 @@ def _sweep_archives(
         if dry_run:
             result.bytes_written += size * live_raw // max(1, total)
             continue
-        builder = arch.ArchiveBuilder(executor=store.workers())
-        for cid in needed:
-            builder.add(cid, archives.read(cid))
+        builder = arch.ArchiveBuilder(executor=store.workers(), spool_dir=backend.spool_dir())
+        try:
+            for cid in needed:
+                builder.add(cid, archives.read(cid))
+        except BaseException:
+            builder.discard()
+            raise
         new = arch.write_archive(backend, builder)
+        written.add(new.archive)
         result.archives_written += 1
         result.bytes_written += new.size + len(new.encode())
         hook("archive-rewritten")
-        backend.delete(Kind.ARCHIVES, arch.index_name(name))
-        backend.delete(Kind.ARCHIVES, name)
+        if name not in written:
+            backend.delete(Kind.ARCHIVES, arch.index_name(name))
+            backend.delete(Kind.ARCHIVES, name)
     for orphan in archives.orphans:
+        if orphan in written:
+            continue
         result.bytes_deleted += sizes.get(orphan, 0)
         if not dry_run:
             backend.delete(Kind.ARCHIVES, orphan)

@@ -159,7 +159,7 @@ def archive_cold(
     marks = mark(manifests, store, reporter, cold_names=to_compress)
     archives = arch.ArchiveSet(backend).load()
     cold = [m for m in manifests if is_compressed(m) or m.name in to_compress]
-    builder = arch.ArchiveBuilder(executor=store.workers())
+    builder = arch.ArchiveBuilder(executor=store.workers(), spool_dir=backend.spool_dir())
     reporter.start("Archiving cold chunks", len(cold))
 
     def write() -> None:
@@ -169,27 +169,31 @@ def archive_cold(
             result.archives_written += 1
             result.archive_bytes += idx.size
             result.index_bytes += len(idx.encode())
-        builder = arch.ArchiveBuilder(executor=store.workers())
+        builder = arch.ArchiveBuilder(executor=store.workers(), spool_dir=backend.spool_dir())
 
     # Oldest first and in listing order: a compressed snapshot's files sit together, so
     # restoring it reads the archive nearly sequentially.
-    for m in sorted(cold, key=lambda m: (m.created, m.name)):
-        for ref in iter_references(m, store):
-            cid = ref.chunk
-            if not marks.cold(cid) or cid in archives.locations or cid in builder:
-                continue
-            loc = store.locate(cid)
-            if loc is None:
-                continue  # already archived only (an earlier run), nothing to move
-            data = store.read(cid)  # verified: never archive damage
-            builder.add(cid, data)
-            result.chunks += 1
-            result.raw_bytes += len(data)
-            result.lz4_bytes += loc.length
-            if builder.raw_bytes >= arch.ARCHIVE_TARGET:
-                write()
-        reporter.advance(1)
-    write()
+    try:
+        for m in sorted(cold, key=lambda m: (m.created, m.name)):
+            for ref in iter_references(m, store):
+                cid = ref.chunk
+                if not marks.cold(cid) or cid in archives.locations or cid in builder:
+                    continue
+                loc = store.locate(cid)
+                if loc is None:
+                    continue  # already archived only (an earlier run), nothing to move
+                data = store.read(cid)  # verified: never archive damage
+                builder.add(cid, data)
+                result.chunks += 1
+                result.raw_bytes += len(data)
+                result.lz4_bytes += loc.length
+                if builder.raw_bytes >= arch.ARCHIVE_TARGET:
+                    write()
+            reporter.advance(1)
+        write()
+    except BaseException:
+        builder.discard()  # no spooled half archive left behind
+        raise
     reporter.finish()
     catalog = Catalog(backend)
     for m in manifests:

@@ -7,6 +7,7 @@ is atomic (readers see the whole object or nothing) and durable when it returns.
 
 from __future__ import annotations
 
+import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -62,6 +63,19 @@ class Backend(ABC):
     def put(self, kind: Kind, name: str, data: bytes, *, overwrite: bool = True) -> None:
         """Store ``data`` atomically and durably; with ``overwrite=False`` raise ObjectExists
         instead of replacing an existing object."""
+
+    def spool_dir(self) -> str | None:
+        """A directory where a file handed to ``put_file`` can be published without a copy
+        (None: anywhere will do, the file is read and uploaded)."""
+        return None
+
+    def put_file(self, kind: Kind, name: str, path: str, *, overwrite: bool = True) -> None:
+        """Store the content of the local file ``path`` like ``put`` (atomic, durable), then
+        remove the file. For objects too big to hold in memory; this default reads it whole."""
+        with open(path, "rb") as f:
+            data = f.read()
+        self.put(kind, name, data, overwrite=overwrite)
+        os.unlink(path)
 
     @abstractmethod
     def get(self, kind: Kind, name: str, offset: int = 0, length: int | None = None) -> bytes:

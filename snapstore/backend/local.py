@@ -12,6 +12,7 @@ import contextlib
 import errno
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,6 +77,42 @@ class LocalBackend(Backend):
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
+            if overwrite:
+                os.replace(tmp, final)
+            else:
+                try:
+                    os.link(tmp, final)
+                except FileExistsError:
+                    raise ObjectExists(f"{kind.value}/{name} already exists") from None
+                os.unlink(tmp)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(final.parent)
+
+    def spool_dir(self) -> str:
+        return str(self.root / "tmp")
+
+    def put_file(self, kind: Kind, name: str, path: str, *, overwrite: bool = True) -> None:
+        """Publish a file written in ``spool_dir()`` by a rename (others are copied there
+        first); the same atomic, durable publish as ``put``."""
+        final = self._path(kind, name)
+        if not final.parent.is_dir():
+            final.parent.mkdir(parents=True, exist_ok=True)
+            _fsync_dir(final.parent.parent)
+        tmp = Path(path)
+        try:
+            if tmp.parent != self.root / "tmp":
+                staged = self.root / "tmp" / f"{kind.value}-{secrets.token_hex(8)}"
+                shutil.copyfile(tmp, staged)
+                os.unlink(tmp)
+                tmp = staged
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             if overwrite:
                 os.replace(tmp, final)
             else:

@@ -334,6 +334,18 @@ class S3Backend(Backend):
             f"S3 kept refusing the create-only write of {kind.value}/{name} in {self.location}"
         )
 
+    def put_file(self, kind: Kind, name: str, path: str, *, overwrite: bool = True) -> None:
+        """Upload a big local file (multipart, streamed from disk), then remove it. Only
+        overwriting puts stream: create-only puts of big objects are not needed."""
+        if not overwrite:
+            super().put_file(kind, name, path, overwrite=False)
+            return
+        try:
+            self._client.upload_file(path, self.bucket, self.key(kind, name))
+        except (bex.BotoCoreError, bex.ClientError) as e:
+            self._fail(e, f"writing {kind.value}/{name}")
+        os.unlink(path)
+
     def _head(self, key: str) -> dict[str, Any] | None:
         try:
             return self._client.head_object(Bucket=self.bucket, Key=key)

@@ -19,14 +19,17 @@ Every chunk read from an archive is verified against its id (BLAKE3 of the raw b
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import tarfile
+import tempfile
 import zlib
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 import blake3
 import msgpack
@@ -41,7 +44,7 @@ ARCHIVE_INDEX_VERSION = 1
 # Raw chunk bytes per gzip member: what one lookup may have to inflate (spec/archives.md has
 # the measurements behind this number: beyond ~256 KiB the ratio gains under 0.5%).
 MEMBER_TARGET = 1 << 20
-# Raw chunk bytes per archive object: archives are written whole with one put.
+# Raw chunk bytes per archive object (spooled to a file, then published with one put).
 ARCHIVE_TARGET = 256 << 20
 GZIP_LEVEL = 6
 BLOCK = 512
@@ -142,21 +145,31 @@ def _pad(n: int) -> bytes:
 
 
 class ArchiveBuilder:
-    """Accumulates chunks (raw bytes) into gzip members; ``finish`` returns the archive bytes
-    and its index. Members are independent, so with an ``executor`` they are compressed on
-    its threads (zlib releases the GIL) while more chunks are added; at most
-    ``MAX_PENDING_MEMBERS`` wait, which bounds the memory held."""
+    """Accumulates chunks (raw bytes) into gzip members written one after the other to a spool
+    file; ``finish`` returns the archive's name, that file and its index. Members are
+    independent, so with an ``executor`` they are compressed on its threads (zlib releases the
+    GIL) while more chunks are added. At most ``MAX_PENDING_MEMBERS`` members are in memory
+    at once (waiting to be compressed or written): memory stays bounded whatever the archive's
+    size (issue 13 §6: archives were built whole in memory). ``spool_dir`` is where the file
+    goes: the backend's ``spool_dir()``, so that publishing it is a rename, not a copy."""
 
     def __init__(
         self,
         member_target: int = MEMBER_TARGET,
         level: int = GZIP_LEVEL,
         executor: Executor | None = None,
+        spool_dir: str | None = None,
     ) -> None:
         self.member_target = member_target
         self.level = level
         self.executor = executor
-        self._members: list[tuple[Future[bytes] | bytes, int]] = []  # (gzip bytes, raw length)
+        self.spool_dir = spool_dir
+        self._queue: deque[tuple[Future[bytes] | bytes, int]] = deque()  # (gzip, raw length)
+        self._written: list[Member] = []
+        self._size = 0
+        self._hash = blake3.blake3()
+        self._file: BinaryIO | None = None
+        self._path: str | None = None
         self._raw: list[bytes] = []
         self._raw_size = 0
         self._pending: dict[bytes, tuple[int, int]] = {}  # id -> offset, length in member raw
@@ -186,31 +199,54 @@ class ArchiveBuilder:
         if not self._raw and not trailer:
             return
         raw = b"".join(self._raw) + trailer
-        number = len(self._members)
+        number = len(self._written) + len(self._queue)
         if self.executor is None:
-            self._members.append((_gzip(raw, self.level), len(raw)))
+            self._queue.append((_gzip(raw, self.level), len(raw)))
         else:
-            self._members.append((self.executor.submit(_gzip, raw, self.level), len(raw)))
-            waiting = [f for f, _ in self._members if isinstance(f, Future) and not f.done()]
-            if len(waiting) > MAX_PENDING_MEMBERS:
-                waiting[0].result()
+            self._queue.append((self.executor.submit(_gzip, raw, self.level), len(raw)))
         for cid, (off, length) in self._pending.items():
             self.chunks[cid] = (number, off, length)
         self._raw, self._raw_size, self._pending = [], 0, {}
+        self._write_ready(wait=False)
 
-    def finish(self) -> tuple[str, bytes, ArchiveIndex]:
-        """Return (archive name, archive bytes, index). The tar end marker (two zero blocks)
-        ends the last member, so the whole file is a valid tar.gz."""
+    def _write_ready(self, wait: bool) -> None:
+        """Append finished members to the spool file, in order; block on the oldest one
+        when too many are in memory (or, with ``wait``, until all are written)."""
+        while self._queue:
+            packed, raw_length = self._queue[0]
+            if isinstance(packed, Future):
+                if not (wait or packed.done() or len(self._queue) > MAX_PENDING_MEMBERS):
+                    return
+                packed = packed.result()
+            self._queue.popleft()
+            if self._file is None:
+                fd, self._path = tempfile.mkstemp(prefix="archive-", dir=self.spool_dir)
+                self._file = os.fdopen(fd, "wb")
+            self._file.write(packed)
+            self._hash.update(packed)
+            self._written.append(Member(self._size, len(packed), raw_length))
+            self._size += len(packed)
+
+    def finish(self) -> tuple[str, str, ArchiveIndex]:
+        """Return (archive name, path of the spooled archive, index). The tar end marker (two
+        zero blocks) ends the last member, so the whole file is a valid tar.gz. The caller
+        publishes the file (``Backend.put_file`` consumes it) or calls ``discard``."""
         self._close_member(trailer=b"\0" * (2 * BLOCK))
-        out = io.BytesIO()
-        members = []
-        for packed, raw_length in self._members:
-            data = packed.result() if isinstance(packed, Future) else packed
-            members.append(Member(out.tell(), len(data), raw_length))
-            out.write(data)
-        data = out.getvalue()
-        name = blake3.blake3(data).hexdigest() + ARCHIVE_SUFFIX
-        return name, data, ArchiveIndex(name, len(data), members, dict(self.chunks))
+        self._write_ready(wait=True)
+        assert self._file is not None and self._path is not None
+        self._file.close()
+        self._file = None
+        name = self._hash.hexdigest() + ARCHIVE_SUFFIX
+        return name, self._path, ArchiveIndex(name, self._size, list(self._written), self.chunks)
+
+    def discard(self) -> None:
+        """Drop the spool file of an archive that will not be published."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._path)
 
 
 def _gzip(raw: bytes, level: int) -> bytes:
@@ -222,8 +258,12 @@ def _gzip(raw: bytes, level: int) -> bytes:
 
 def write_archive(backend: Backend, builder: ArchiveBuilder) -> ArchiveIndex:
     """Put the archive, then its index: only a complete archive ever has an index."""
-    name, data, index = builder.finish()
-    backend.put(Kind.ARCHIVES, name, data)
+    try:
+        name, path, index = builder.finish()
+        backend.put_file(Kind.ARCHIVES, name, path)
+    except BaseException:
+        builder.discard()
+        raise
     backend.put(Kind.ARCHIVES, index_name(name), index.encode())
     return index
 

@@ -1,6 +1,6 @@
 """Run gc (or archive + gc) and kill -9 this process at a named step: the crash tests' child.
 
-    python -m tests.lifecycle.crash_gc REPO CACHE STEP [archive NAME...]
+    python -m tests.lifecycle.crash_gc REPO CACHE STEP [archive NAME...|max-unused=FRACTION]
 
 STEP is one of gc's durable steps (snapstore.gc: packs-written, index-written,
 old-index-deleted, old-packs-deleted, archive-index-deleted, archive-rewritten) or
@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 
-from snapstore.gc import collect_garbage
+from snapstore.gc import DEFAULT_MAX_UNUSED, collect_garbage
 from snapstore.lifecycle import archive_cold, load_manifests
 from snapstore.manager import SnapshotManager
 from snapstore.settings import Settings
@@ -32,11 +32,20 @@ def main() -> int:
         with manager._lock(backend, "gc", exclusive=True):
             manifests = load_manifests(backend, "gc")
             marks = None
-            if rest and rest[0] == "archive":
+            max_unused = DEFAULT_MAX_UNUSED
+            if rest and rest[0].startswith("max-unused="):
+                max_unused = float(rest[0].split("=", 1)[1])
+            elif rest and rest[0] == "archive":
                 _, marks = archive_cold(backend, store, manifests, set(rest[1:]), manager.reporter)
                 hook("after-archive")
             collect_garbage(
-                backend, store, manifests, manager.reporter, marks=marks, crash_hook=hook
+                backend,
+                store,
+                manifests,
+                manager.reporter,
+                marks=marks,
+                crash_hook=hook,
+                max_unused=max_unused,
             )
     return 0
 

@@ -163,8 +163,8 @@ def test_archive_without_index_is_a_leftover_gc_removes(
 ) -> None:
     builder = arch.ArchiveBuilder()
     builder.add(chunk_id(b"x"), b"x")
-    name, data, _ = builder.finish()
-    LocalBackend(lws.repo).put(Kind.ARCHIVES, name, data)  # interrupted before its index
+    name, path, _ = builder.finish()
+    LocalBackend(lws.repo).put_file(Kind.ARCHIVES, name, path)  # interrupted before its index
     assert any("has no index" in w for w in lm.check().warnings)
     lm.gc()
     assert not (lws.repo / "archives" / name).exists()

@@ -194,6 +194,27 @@ class LifecycleMachine(RuleBasedStateMachine):
             self.model[victim]["compressed"] = True
         self.gc_clean = proc.returncode == 0
 
+    @rule(victim=snapshots)
+    def gc_killed_after_repack_then_gc(self, victim: str) -> None:
+        """Issue 13 §1: a gc killed just after writing its repacked packs (before its index),
+        then a gc that repacks the same live chunks into the same content-named packs."""
+        if victim not in self.model:
+            return
+        LocalBackend(self.ws.repo).delete(Kind.SNAPSHOTS, victim)
+        del self.model[victim]
+        args = [str(self.ws.repo), str(self.ws.cache), "packs-written", "max-unused=0"]
+        proc = subprocess.run(
+            [sys.executable, "-m", "tests.lifecycle.crash_gc", *args],
+            cwd=REPO_ROOT,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode in (0, -9), proc.stderr
+        self.m.gc(max_unused=0.0)
+        self.gc_clean = True
+
     # -- invariants ----------------------------------------------------------------------------
 
     @invariant()
