@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from cli.commands.browse import COMMANDS as BROWSE_COMMANDS
 from cli.commands.lifecycle import COMMANDS as LIFECYCLE_COMMANDS
 from cli.commands.repo import check_cmd, init_cmd, rebuild_index_cmd, unlock_cmd
 from cli.commands.restore import restore_cmd
@@ -105,6 +106,7 @@ for command in (
     unlock_cmd,
     rebuild_index_cmd,
     *LIFECYCLE_COMMANDS,
+    *BROWSE_COMMANDS,
 ):
     cli.add_command(command)
 

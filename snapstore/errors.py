@@ -73,3 +73,7 @@ class PartialSnapshot(SnapstoreError):
     """The snapshot was created but some files could not be read (restic's exit code 3)."""
 
     exit_code = 3
+
+
+class PathNotFound(InvalidInput):
+    """A path asked for inside a snapshot is not in it."""

@@ -18,7 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from snapstore import browse
 from snapstore.backend import Backend, open_backend
+from snapstore.browse import EntryInfo
 from snapstore.check import CheckReport, check_repository
 from snapstore.diff import SnapshotDiff, diff_live, diff_snapshots
 from snapstore.errors import (
@@ -62,6 +64,7 @@ from snapstore.sources.files import FilesBackup, load_entries, load_entry_maps, 
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.config import ChunkerParams, RepoConfig, read_config, write_config
 from snapstore.store.rebuild import RebuildReport, rebuild_index
+from snapstore.tree.output import WriteStats
 
 MB = 1024 * 1024
 MAX_NAME_ATTEMPTS = 100
@@ -626,6 +629,52 @@ class SnapshotManager:
                 [(t.root, t.target) for t in plan.targets],
                 db_plan,
             )
+
+    # -- looking inside snapshots (snapstore/browse.py) --------------------------------------
+
+    def ls(self, name: str, path: str = "", *, recursive: bool = False) -> Iterator[EntryInfo]:
+        """Entries of a snapshot's bulk tree at ``path`` (all below it with ``recursive``)."""
+        with self._store() as (backend, store, _):
+            with self._lock(backend, "ls", exclusive=False):
+                m = self._resolve(backend, name)
+                for node in browse.list_entries(store, m, path, recursive=recursive):
+                    yield browse.EntryInfo.of(m.name, node)
+
+    def cat(self, name: str, path: str) -> Iterator[bytes]:
+        """The bytes of one file of a snapshot, verified as they are read."""
+        with self._store() as (backend, store, _):
+            with self._lock(backend, "cat", exclusive=False):
+                yield from browse.file_content(store, self._resolve(backend, name), path)
+
+    def find(self, pattern: str, snapshots: list[str] | None = None) -> Iterator[EntryInfo]:
+        """Entries matching ``pattern`` in the given snapshots (all, newest first, if none)."""
+        with self._store() as (backend, store, _):
+            with self._lock(backend, "find", exclusive=False):
+                if snapshots:
+                    manifests = [self._resolve(backend, n) for n in snapshots]
+                else:
+                    manifests = load_manifests(backend, "find")
+                yield from browse.find(store, manifests, pattern)
+
+    def export(
+        self, name: str, dest: str | None = None, *, tar: str | None = None
+    ) -> tuple[str, WriteStats]:
+        """Write a snapshot out in the reference's layout (database as arangodump files)
+        into the new folder ``dest``, or as a tar file ``tar`` (``-``: standard output)."""
+        with self._store() as (backend, store, _):
+            with self._lock(backend, "export", exclusive=False):
+                m = self._resolve(backend, name)
+                return m.name, browse.export_snapshot(store, m, dest, tar)
+
+    def mount(self, mountpoint: str) -> None:
+        """Serve every snapshot read-only under ``mountpoint`` (FUSE) until unmounted. A
+        shared lock is held meanwhile: delete, cleanup and gc wait for the unmount."""
+        from snapstore import mount  # FUSE bindings only for this command
+
+        where = mount.check_mountpoint(mountpoint)
+        with self._store() as (backend, store, _):
+            with self._lock(backend, "mount", exclusive=False):
+                mount.serve(backend, store, where, self.reporter)
 
     def usage(self) -> dict[str, dict[str, int]]:
         """Per snapshot: ``unique_bytes`` (stored bytes only it references), ``unique_chunks``,

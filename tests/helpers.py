@@ -108,6 +108,18 @@ class Workspace:
             stdin=None if input is not None else subprocess.DEVNULL,
         )
 
+    def run_bytes(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+        """``run`` with stdout kept as bytes (``cat``, ``export --tar -``); stderr as text."""
+        r = subprocess.run(
+            self.cli_command(*args),
+            capture_output=True,
+            timeout=timeout,
+            cwd=self.root,
+            env=self.env(),
+            stdin=subprocess.DEVNULL,
+        )
+        return subprocess.CompletedProcess(r.args, r.returncode, r.stdout, r.stderr.decode())
+
     def popen(self, *args: str, **kw: Any) -> subprocess.Popen[str]:
         return subprocess.Popen(
             self.cli_command(*args),

@@ -1,0 +1,160 @@
+"""The bulk roots of one snapshot as one tree, read from the snapshot's listings.
+
+With one root, paths are relative to it (``results/run1.csv``); with several, the first
+component is the root's label (its base name, made unique at create time). Listings are
+streamed (never held whole), and every entry is checked as it is read: a path must be
+relative and clean (no empty, ``.`` or ``..`` component, no NUL byte), come in listing order
+(depth first, children sorted, each path once), and sit below a directory of the same
+listing. A damaged or hostile listing is therefore refused with one error naming the
+snapshot, before anything is done with the entry. Listing order is the lexicographic order
+of the paths' component tuples, which lets a lookup stop as soon as it has passed its path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from snapstore.errors import CorruptData, InvalidInput
+from snapstore.manifest.listing import DIR, FileEntry, load_listing, sort_key
+from snapstore.manifest.schema import BulkRoot, Manifest
+from snapstore.store.chunkstore import ChunkStore
+from snapstore.tree.nodes import Node
+
+
+def check_label(label: str, snapshot: str) -> bytes:
+    """A root label as a single clean path component."""
+    raw = label.encode("utf-8", "surrogateescape")
+    if raw in (b"", b".", b"..") or b"/" in raw or b"\0" in raw:
+        raise CorruptData(f"snapshot {snapshot}: bulk root label {label!r} is not a plain name")
+    return raw
+
+
+def parse_path(text: str | bytes) -> bytes:
+    """A user-given path inside a snapshot (``results/a.csv``, ``/results/a.csv``, ``.``) in
+    the tree's form; ``..`` is refused (nothing lies outside a snapshot)."""
+    raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogateescape")
+    parts = [p for p in raw.split(b"/") if p not in (b"", b".")]
+    if b".." in parts:
+        raise InvalidInput(f"path {text!r} leaves the snapshot (no '..' inside a snapshot)")
+    if any(b"\0" in p for p in parts):
+        raise InvalidInput("a path cannot hold a NUL byte")
+    return b"/".join(parts)
+
+
+def _parent(path: bytes) -> bytes:
+    return path.rsplit(b"/", 1)[0] if b"/" in path else b""
+
+
+class _Checked:
+    """Validates a listing stream entry by entry (see the module docstring)."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.dirs: list[bytes] = []  # the open directories, outermost first
+        self.last: tuple[bytes, ...] | None = None
+
+    def check(self, e: FileEntry) -> None:
+        p = e.path
+        if self.last is None:
+            if p != b"" or e.type != DIR:
+                raise CorruptData(f"{self.where}: the listing does not start with its root folder")
+        else:
+            parts = p.split(b"/")
+            if p.startswith(b"/") or any(c in (b"", b".", b"..") or b"\0" in c for c in parts):
+                raise CorruptData(f"{self.where}: the listing holds an unsafe path {p!r}")
+            key = sort_key(p)
+            if key <= self.last:
+                raise CorruptData(f"{self.where}: the listing holds {p!r} twice or out of order")
+            parent = _parent(p)
+            while self.dirs and self.dirs[-1] != parent:
+                self.dirs.pop()
+            if not self.dirs:
+                raise CorruptData(
+                    f"{self.where}: {p!r} is listed below something that is not a folder"
+                )
+        self.last = sort_key(p)
+        if e.type == DIR:
+            self.dirs.append(p)
+
+
+@dataclass
+class _Root:
+    root: BulkRoot
+    prefix: bytes  # b"" or b"<label>/"
+    where: str
+
+
+class BulkTree:
+    """The bulk part of one snapshot, as nodes. Every method streams the listings."""
+
+    def __init__(self, store: ChunkStore, manifest: Manifest) -> None:
+        self.store = store
+        self.manifest = manifest
+        roots = manifest.bulk or []
+        self.roots = [
+            _Root(
+                r,
+                b"" if len(roots) == 1 else check_label(r.label, manifest.name) + b"/",
+                f"snapshot {manifest.name}: {r.path}",
+            )
+            for r in roots
+        ]
+        self.mtime_ns = int(manifest.created_at.timestamp() * 1e9)
+
+    @property
+    def empty(self) -> bool:
+        return not self.roots
+
+    def _entries(self, r: _Root) -> Iterator[tuple[bytes, FileEntry]]:
+        checker = _Checked(r.where)
+        for e in load_listing(self.store, r.root.listing, r.where):
+            checker.check(e)
+            path = (r.prefix + e.path) if e.path else r.prefix.rstrip(b"/")
+            yield path, e
+
+    def _node(self, path: bytes, e: FileEntry, r: _Root) -> Node:
+        return Node.from_entry(e, path, self.store, f"{r.where}: {e.path.decode(errors='replace')}")
+
+    def _top(self) -> Node:
+        return Node.directory(b"", self.mtime_ns)
+
+    def _roots_for(self, path: bytes) -> list[_Root]:
+        if len(self.roots) <= 1 or not path:
+            return self.roots
+        label = path.split(b"/", 1)[0] + b"/"
+        return [r for r in self.roots if r.prefix == label]
+
+    def walk(self, path: bytes = b"") -> Iterator[Node]:
+        """The node at ``path`` and everything below it, in listing order."""
+        want = sort_key(path)
+        if len(self.roots) > 1 and not path:
+            yield self._top()
+        for r in self._roots_for(path):
+            for p, e in self._entries(r):
+                key = sort_key(p)
+                if key[: len(want)] == want:
+                    yield self._node(p, e, r)
+                elif key > want:
+                    break
+
+    def get(self, path: bytes) -> Node | None:
+        """The node at ``path``, or None."""
+        if not path and len(self.roots) != 1:
+            return self._top() if self.roots else None
+        want = sort_key(path)
+        for r in self._roots_for(path):
+            for p, e in self._entries(r):
+                key = sort_key(p)
+                if key == want:
+                    return self._node(p, e, r)
+                if key > want:
+                    break
+        return None
+
+    def children(self, path: bytes) -> Iterator[Node]:
+        """The entries directly inside the folder at ``path`` (which must exist)."""
+        depth = len(sort_key(path)) + 1
+        for node in self.walk(path):
+            if len(sort_key(node.path)) == depth:
+                yield node
