@@ -18,6 +18,7 @@ from cli.commands.lifecycle import COMMANDS as LIFECYCLE_COMMANDS
 from cli.commands.repo import check_cmd, init_cmd, rebuild_index_cmd, unlock_cmd
 from cli.commands.restore import restore_cmd
 from cli.commands.snapshots import create_cmd, delete_cmd, list_cmd, show_cmd
+from cli.commands.ui import ui_cmd
 from cli.context import AppContext
 from snapstore import __version__
 from snapstore.errors import SnapstoreError
@@ -107,6 +108,7 @@ for command in (
     rebuild_index_cmd,
     *LIFECYCLE_COMMANDS,
     *BROWSE_COMMANDS,
+    ui_cmd,
 ):
     cli.add_command(command)
 

@@ -9,6 +9,7 @@ verified against its chunk id; a damaged chunk is an error naming the snapshot a
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import os
 import sys
 from collections.abc import Iterator
@@ -183,3 +184,21 @@ def _path(text: str) -> Path:
     if not text.strip():
         raise InvalidInput("an empty path is not a place to export to")
     return Path(text).expanduser().absolute()
+
+
+def documents(
+    store: ChunkStore, m: Manifest, collection: str, start: int, count: int
+) -> tuple[list[bytes], int]:
+    """``count`` documents of ``collection`` from the ``start``-th, in ``_key`` order, as
+    their canonical JSON lines, and the collection's document count."""
+    section = m.database
+    entry = (section or {}).get("collections", {}).get(collection)
+    if entry is None:
+        raise PathNotFound(f"snapshot {m.name} has no collection {collection!r}")
+    if start < 0 or count < 0:
+        raise InvalidInput("start and count must not be negative")
+    from snapstore.sources.arangodb.docchunks import iter_lines  # python-arango only here
+
+    where = f"snapshot {m.name}: collection {collection}"
+    lines = iter_lines(store, entry.get("root"), int(entry.get("height") or 0), where)
+    return list(itertools.islice(lines, start, start + count)), int(entry.get("count") or 0)

@@ -666,6 +666,16 @@ class SnapshotManager:
                 m = self._resolve(backend, name)
                 return m.name, browse.export_snapshot(store, m, dest, tar)
 
+    def documents(
+        self, name: str, collection: str, start: int = 0, count: int = 50
+    ) -> tuple[list[bytes], int]:
+        """A page of a collection's documents in a snapshot (canonical JSON lines, ``_key``
+        order) and the collection's count."""
+        with self._store() as (backend, store, _):
+            with self._lock(backend, "documents", exclusive=False):
+                m = self._resolve(backend, name)
+                return browse.documents(store, m, collection, start, count)
+
     def mount(self, mountpoint: str) -> None:
         """Serve every snapshot read-only under ``mountpoint`` (FUSE) until unmounted. A
         shared lock is held meanwhile: delete, cleanup and gc wait for the unmount."""

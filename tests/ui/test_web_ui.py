@@ -1,0 +1,215 @@
+"""The web view in a real browser (Debian's chromium driven by Playwright), on a real repository.
+
+``snapstore ui`` runs as its own process; the tests open the address it prints, click through
+the pages, a diff, a restore and a delete with their typed confirmations, and check the result
+on disk. Screenshots of each page are saved under ``build/ui-screenshots/`` (test artefacts;
+the README's come from there).
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO_ROOT, Workspace, assert_same_tree, created_name, ok, tree_state
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = REPO_ROOT / "build" / "ui-screenshots"
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _missing() -> str | None:
+    if not os.path.exists(CHROMIUM):
+        return "chromium is not installed (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install playwright)"
+    return None
+
+
+pytestmark = pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
+
+
+@dataclass
+class Served:
+    ws: Workspace
+    url: str  # with the token
+    base: str  # http://127.0.0.1:PORT
+    port: int
+    names: list[str]  # snapshots, oldest first
+    trees: dict[str, dict]
+
+
+@pytest.fixture
+def served(small_ws: Workspace) -> Iterator[Served]:
+    ws = small_ws
+    names, trees = [], {}
+    (ws.bulk / "results").mkdir()
+    (ws.bulk / "results" / "run1.csv").write_text("step,loss\n1,0.9\n2,0.7\n")
+    for i, description in enumerate(["baseline", "after run 2", "after cleanup"]):
+        if i == 1:
+            (ws.bulk / "results" / "run2.csv").write_text("step,loss\n1,0.8\n")
+            (ws.bulk / "data" / "weights.bin").write_bytes(os.urandom(30_000))
+        if i == 2:
+            (ws.bulk / "notes.txt").unlink()
+        names.append(created_name(ok(ws.run("create", description, "--no-db")).stdout))
+        trees[names[-1]] = tree_state(ws.bulk)
+    proc = ws.popen("ui", "--port", "0")
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    m = re.search(r"(http://127\.0\.0\.1:(\d+))/\?token=\S+", line)
+    assert m, line + (proc.stderr.read() if proc.stderr else "")
+    try:
+        yield Served(ws, m.group(0), m.group(1), int(m.group(2)), names, trees)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+@pytest.fixture
+def page(served: Served) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        pg = browser.new_page(viewport={"width": 1280, "height": 900})
+        pg.goto(served.url)
+        yield pg
+        browser.close()
+
+
+def _status(served: Served, path: str, host: str | None = None, cookie: str | None = None) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+    headers = {"Host": host or f"127.0.0.1:{served.port}"}
+    if cookie:
+        headers["Cookie"] = cookie
+    conn.request("GET", path, headers=headers)
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+def test_requests_without_the_token_or_from_another_host_are_refused(served: Served) -> None:
+    token = served.url.split("token=", 1)[1]
+    assert _status(served, "/") == 403
+    assert _status(served, "/s/" + served.names[0]) == 403
+    assert _status(served, "/static/app.css") == 403
+    assert _status(served, "/", cookie="snapstore_token=wrong") == 403
+    assert _status(served, f"/?token={token}", host="evil.example:80") == 403
+    assert _status(served, "/", host="evil.example", cookie=f"snapstore_token={token}") == 403
+    assert _status(served, f"/?token={token}") == 303  # trades the token for a cookie
+    assert _status(served, "/", cookie=f"snapstore_token={token}") == 200
+
+
+def test_timeline_snapshot_and_file_pages(served: Served, page) -> None:
+    page.wait_for_selector("#chart canvas")  # the chart was drawn
+    rows = page.locator("table.snapshots tbody tr")
+    assert rows.count() == 3
+    assert "after cleanup" in rows.nth(0).inner_text()  # newest first
+    assert "keep" in rows.nth(0).inner_text()
+    page.screenshot(path=SHOTS / "timeline.png", full_page=True)
+
+    page.click(f"text={served.names[1]}")
+    page.wait_for_selector("table.files")
+    assert "results/" in page.inner_text("table.files")
+    page.click("table.files >> text=results/")
+    page.click("text=run2.csv")
+    assert "step,loss" in page.inner_text("pre.viewer")
+    page.screenshot(path=SHOTS / "file.png", full_page=True)
+    page.go_back()
+    page.go_back()
+    page.screenshot(path=SHOTS / "snapshot.png", full_page=True)
+
+
+def test_diff_of_two_snapshots(served: Served, page) -> None:
+    page.goto(f"{served.base}/diff")
+    page.select_option("select[name=a]", served.names[0])
+    page.select_option("select[name=b]", served.names[1])
+    page.click("text=Compare")
+    summary = page.inner_text("#diff-summary")
+    assert summary.startswith("1 added")  # results/run2.csv
+    assert "1 modified" in summary  # data/weights.bin
+    bars = page.locator(".bar-row")
+    assert bars.count() == 2 and "data" in bars.nth(0).inner_text()  # most bytes first
+    page.screenshot(path=SHOTS / "diff.png", full_page=True)
+
+
+def test_restore_into_a_folder_with_typed_confirmation(
+    served: Served, page, tmp_path: Path
+) -> None:
+    oldest = served.names[0]
+    out = tmp_path / "restored"
+    page.goto(f"{served.base}/s/{oldest}/restore")
+    page.fill("input[name=target]", str(out))
+    page.uncheck("input[name=db]")
+    page.click("text=Show what this replaces")
+    assert str(out) in page.inner_text("#plan")
+    assert "no safety snapshot is needed" in page.inner_text("#plan")  # a new folder
+    page.screenshot(path=SHOTS / "restore-confirm.png", full_page=True)
+
+    page.fill("#confirm", "no")
+    page.click("#restore-button")
+    assert page.locator(".error").inner_text().startswith("type yes")
+    assert not out.exists()
+
+    page.go_back()
+    page.fill("#confirm", "yes")
+    page.click("#restore-button")
+    page.wait_for_function("document.getElementById('job-state').textContent !== 'running'")
+    assert page.inner_text("#job-state") == "done", page.inner_text("#job")
+    assert "restored" in page.inner_text("#job-result")
+    page.screenshot(path=SHOTS / "job.png", full_page=True)
+    assert_same_tree(served.trees[oldest], tree_state(out))
+
+
+def test_delete_and_pin_from_the_snapshot_page(served: Served, page) -> None:
+    name = served.names[1]
+    page.goto(f"{served.base}/s/{name}")
+    page.click("text=Pin")
+    assert page.locator("button", has_text="Unpin").count() == 1
+    page.click("text=Delete…")
+    assert "pinned" in page.inner_text("main")
+    page.fill("#confirm", "yes")
+    page.click("button.danger")
+    page.wait_for_function("document.getElementById('job-state').textContent !== 'running'")
+    assert page.inner_text("#job-state") == "failed"  # pinned: needs the tick
+    assert "permanent" in page.inner_text("#job-result")
+    page.goto(f"{served.base}/s/{name}/delete")
+    page.check("input[name=force]")
+    page.fill("#confirm", "yes")
+    page.click("button.danger")
+    page.wait_for_function("document.getElementById('job-state').textContent !== 'running'")
+    assert page.inner_text("#job-state") == "done"
+    listed = ok(served.ws.run("list", "--json")).stdout
+    assert name not in listed and served.names[0] in listed
+
+
+def test_bad_input_gets_a_clear_page_and_status(served: Served, page) -> None:
+    r = page.goto(f"{served.base}/s/metis_19990101_000000_nope")
+    assert r is not None and r.status == 404
+    assert "no snapshot" in page.inner_text(".error")
+    r = page.goto(f"{served.base}/s/{served.names[0]}/file?path=../../etc/passwd")
+    assert r is not None and r.status == 400
+    assert "leaves the snapshot" in page.inner_text(".error")
+    r = page.goto(f"{served.base}/s/{served.names[0]}/file?path=nope.txt")
+    assert r is not None and r.status == 404
+    r = page.goto(f"{served.base}/no/such/page")
+    assert r is not None and r.status == 404
+    page.screenshot(path=SHOTS / "error.png")
