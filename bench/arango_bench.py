@@ -1,19 +1,24 @@
 """ArangoDB source benchmark: dedup of scattered edits, dump and restore throughput.
 
-    .venv/bin/python -m bench.arango_bench --docs 300000            # test server (subprocess)
+    .venv/bin/python -m bench.arango_bench --docs 120000            # test server (subprocess)
     .venv/bin/python -m bench.arango_bench --url http://host:8529    # a real ArangoDB
                                                                       # (SNAPSTORE_ARANGO_PASSWORD)
 
 Loads N arXiv-like documents (title, authors, abstract, categories...; about 1.3 KB each)
 into one collection, then:
 
-1. snapshot A (the first dump);
+0. reads them all with a plain python-arango streaming cursor (`FOR d IN @@c RETURN d`,
+   batches of 1000): the raw read rate the dump is measured against;
+1. snapshot A (the first dump, `create --no-bulk`);
 2. updates 1% of the documents, chosen at random across the key space, and takes snapshot B;
 3. updates 0.01% more and takes snapshot C; takes D with nothing changed;
-4. restores A into a fresh database.
+4. writes the same documents with plain `insert_many` (batches of 5000) into a fresh
+   collection: the raw write rate the restore is measured against;
+5. restores A into a fresh database.
 
 It reports the share of A's stored bytes that B, C and D newly stored (pack + index bytes
-written, as `create` reports them), and dump and restore throughput in documents per second
+written, as `create` reports them), the dump's wall time over the raw read's and the
+restore's over the raw write's (`ratios`), and dump and restore throughput in documents per second
 with the time split between the product and the server: "server" is the wall time spent in
 HTTP round trips (what the client waits for), and, for the test server run as a subprocess,
 that process's CPU time. `--doc-kind small` uses ~100-byte documents instead.
@@ -169,9 +174,35 @@ def measure(server: Server, name: str, docs: int, run: Any) -> tuple[Phase, Any]
     return phase, result
 
 
+def raw_read(db: Any, name: str) -> tuple[list[dict[str, Any]], float]:
+    """Every document through a plain python-arango streaming cursor, as a baseline."""
+    docs: list[dict[str, Any]] = []
+    with db.aql.execute(
+        "FOR d IN @@c RETURN d", bind_vars={"@c": name}, batch_size=1000, stream=True, ttl=600
+    ) as cursor:
+        docs.extend(cursor)
+    return docs, 0.0
+
+
+def raw_write(db: Any, docs: list[dict[str, Any]]) -> tuple[int, float]:
+    """The same documents through plain insert_many into a fresh collection, as a baseline."""
+    coll = db.create_collection("raw_copy")
+    try:
+        for start in range(0, len(docs), 5000):
+            coll.insert_many(docs[start : start + 5000], silent=True, overwrite=True)
+    finally:
+        db.delete_collection("raw_copy")
+    return len(docs), 0.0
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--docs", type=int, default=300_000)
+    ap.add_argument("--docs", type=int, default=120_000)
+    ap.add_argument(
+        "--phases",
+        default="read,dump,changes,write,restore",
+        help="comma-separated subset of read,dump,changes,write,restore",
+    )
     ap.add_argument("--doc-kind", choices=["arxiv", "small"], default="arxiv")
     ap.add_argument("--url", help="a real ArangoDB (password in SNAPSTORE_ARANGO_PASSWORD)")
     ap.add_argument("--user", default="root")
@@ -215,13 +246,23 @@ def main(argv: list[str] | None = None) -> None:
             r = manager.create(label, include_bulk=False)
             return r, float(r.snapshot.database["dump_stats"]["server_seconds"])
 
+        wanted = set(args.phases.split(","))
         phases: list[Phase] = []
+        raw_docs: list[dict[str, Any]] = []
+        raw_read_phase = raw_write_phase = None
+        if "read" in wanted or "write" in wanted:
+            raw_read_phase, raw_docs = measure(
+                server, "raw cursor read (python-arango)", n, lambda: raw_read(db, "papers")
+            )
+            phases.append(raw_read_phase)
         phase, first = measure(server, "dump (snapshot A)", n, lambda: snapshot("A"))
+        dump_phase = phase
         phase.added_bytes = first.added_bytes
         phases.append(phase)
         rng = random.Random(7)
         shares: dict[str, float] = {}
-        for label, fraction in (("B", 0.01), ("C", 0.0001), ("D", 0.0)):
+        changes = (("B", 0.01), ("C", 0.0001), ("D", 0.0)) if "changes" in wanted else ()
+        for label, fraction in changes:
             chosen = rng.sample(range(n), int(n * fraction))
             for start in range(0, len(chosen), 1000):
                 coll.update_many(
@@ -251,9 +292,17 @@ def main(argv: list[str] | None = None) -> None:
             )
             return r, float(r.database["server_seconds"])
 
-        phase, restored = measure(server, "restore A (incl. read-back check)", n, restore)
-        phases.append(phase)
-        assert all(c["checksum_ok"] for c in restored.database["collections"].values())
+        if "write" in wanted:
+            raw_write_phase, _ = measure(
+                server, "raw insert_many (python-arango)", n, lambda: raw_write(db, raw_docs)
+            )
+            phases.append(raw_write_phase)
+        raw_docs = []
+        restore_phase = None
+        if "restore" in wanted:
+            restore_phase, restored = measure(server, "restore A (incl. verification)", n, restore)
+            phases.append(restore_phase)
+            assert all(c["checksum_ok"] for c in restored.database["collections"].values())
     finally:
         for name in (db_name, restored_db):
             try:
@@ -272,6 +321,14 @@ def main(argv: list[str] | None = None) -> None:
         "leaves": section["leaves"],
         "nodes": section["nodes"],
         "newly_stored_share": {k: round(v, 5) for k, v in shares.items()},
+        "ratios": {
+            "dump_over_raw_read": round(dump_phase.wall / raw_read_phase.wall, 3)
+            if raw_read_phase
+            else None,
+            "restore_over_raw_write": round(restore_phase.wall / raw_write_phase.wall, 3)
+            if restore_phase and raw_write_phase
+            else None,
+        },
         "phases": [p.to_map() for p in phases],
     }
     print(json.dumps(report, indent=2))

@@ -26,11 +26,11 @@ from typing import Any
 
 from bench.change import apply_change
 from bench.dataset import generate, generate_many_files
-from snapstore.backend import Kind
 from snapstore.backend.local import LocalBackend
 from snapstore.gc import mark
 from snapstore.lifecycle import load_manifests
 from snapstore.manager import SnapshotManager
+from snapstore.manifest.catalog import Catalog
 from snapstore.reporting import Reporter
 from snapstore.settings import Settings
 from snapstore.store import archives as arch
@@ -195,8 +195,9 @@ def bench_reclaim(work: Path, scale: float) -> dict[str, Any]:
     store.close()
     out: dict[str, Any] = {"snapshots": len(names), "deleted": len(doomed)}
     before = _kind_bytes(repo, "packs", "index", "snapshots")
+    catalog = Catalog(backend)  # as delete does: successors stop naming the victims
     for n in sorted(doomed):
-        backend.delete(Kind.SNAPSHOTS, n)
+        catalog.delete(n)
     t = time.perf_counter()
     g = m.gc()
     out["gc_seconds"] = round(time.perf_counter() - t, 2)
@@ -249,8 +250,9 @@ def bench_gc100(work: Path, files: int, snapshots: int) -> dict[str, Any]:
 
     nothing = timed()
     names = [s.snapshot_name for s in m.list_snapshots()]
+    catalog = Catalog(LocalBackend(repo))
     for n in names[1::2]:  # delete every other snapshot
-        LocalBackend(repo).delete(Kind.SNAPSHOTS, n)
+        catalog.delete(n)
     half = timed()
     return {
         "files": files,

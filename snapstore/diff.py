@@ -14,7 +14,8 @@ chunks are identical are unchanged without reading anything.
 ``diff_live`` compares a snapshot with what is on disk now (``restore --dry-run``): a live file
 with the snapshot's size and mtime is taken as unchanged (the quick check rsync and create's
 reuse make); one with the same size but another mtime is read and chunked (nothing is stored)
-so that a touched file shows as metadata-only.
+so that a touched file shows as metadata-only. Live entries the snapshot cannot speak for
+(``Coverage``: excluded names, special files...) are not changes: restore keeps them.
 """
 
 from __future__ import annotations
@@ -30,7 +31,15 @@ from typing import Any
 from snapstore.errors import CorruptData, SourceError
 from snapstore.manifest.dbfields import COLLECTION_SERVER_FIELDS, INDEX_SERVER_FIELDS
 from snapstore.manifest.doctree import read_node
-from snapstore.manifest.listing import DIR, FILE, SYMLINK, FileEntry, load_listing, sort_key
+from snapstore.manifest.listing import (
+    DIR,
+    FILE,
+    SYMLINK,
+    Coverage,
+    FileEntry,
+    load_listing,
+    sort_key,
+)
 from snapstore.manifest.schema import BulkRoot, Manifest
 from snapstore.sources.database import DatabaseRestorePlan
 from snapstore.store.chunker import Chunker
@@ -421,11 +430,15 @@ def _leaf_docs(store: ChunkStore, leaves: dict[bytes, int]) -> dict[str, bytes]:
 # -- live state -------------------------------------------------------------------------------
 
 
-def walk_live(root: Path) -> dict[bytes, FileEntry]:
+def walk_live(
+    root: Path, coverage: Coverage | None = None, holders: set[bytes] | None = None
+) -> dict[bytes, FileEntry]:
     """The live tree as listing entries, without file contents (chunks left empty).
 
-    Nothing is excluded: restore replaces the whole directory, so every live path that the
-    snapshot lacks is removed by it.
+    With ``coverage``, live entries the snapshot cannot speak for (excluded names, special
+    files, paths a partial snapshot could not read) are left out, with what is below them:
+    restore keeps them as they are (spec/restore.md). The directories above such an entry are
+    added to ``holders``: restore keeps them too, even where the snapshot lacks them.
     """
     out: dict[bytes, FileEntry] = {}
     base = os.fsencode(root)
@@ -437,7 +450,7 @@ def walk_live(root: Path) -> dict[bytes, FileEntry]:
         abs_dir = os.path.join(base, rel_dir) if rel_dir else base
         st = os.lstat(abs_dir)
         if not rel_dir:
-            out[b""] = _live_entry(b"", abs_dir, st)
+            out[b""] = _live_entry(b"", abs_dir, st)  # type: ignore[assignment]
         try:
             names = sorted(os.listdir(abs_dir))
         except OSError as e:
@@ -448,6 +461,13 @@ def walk_live(root: Path) -> dict[bytes, FileEntry]:
             try:
                 st = os.lstat(full)
             except FileNotFoundError:
+                continue
+            if coverage is not None and not coverage.covers(rel, st.st_mode):
+                if holders is not None:
+                    parent = rel_dir
+                    while parent and parent not in holders:
+                        holders.add(parent)
+                        parent = parent.rpartition(b"/")[0]
                 continue
             entry = _live_entry(rel, full, st)
             if entry is None:
@@ -499,19 +519,27 @@ def diff_live(
     m: Manifest,
     targets: Iterable[tuple[str, Path]],
     db_plan: DatabaseRestorePlan | None,
+    excludes: Iterable[str] = (),
 ) -> SnapshotDiff:
-    """What restoring ``m`` into ``targets`` [(snapshot root, live dir)] would change."""
+    """What restoring ``m`` into ``targets`` [(snapshot root, live dir)] would change.
+    Live entries the snapshot cannot speak for (``excludes``, special files, what a partial
+    snapshot could not read) are kept by restore, so they are not changes."""
     out = SnapshotDiff("live", m.name)
     roots = {r.path: r for r in m.bulk or []}
+    excludes = tuple(excludes)
     for root_path, target in targets:
         snap = _entries(store, roots[root_path], m.name)
-        live = walk_live(target)
+        holders: set[bytes] = set()
+        live = walk_live(target, Coverage.of(root_path, m.warnings, excludes), holders)
         if not live:
             out.roots_added.append(str(target))
+        after = _as_restored(snap)
+        for path in holders:
+            # A live directory the snapshot lacks that holds kept entries stays as it is.
+            if path not in after and path in live:
+                after[path] = live[path]
         out.files.extend(
-            compare_entries(
-                str(target), live, _as_restored(snap), _live_matcher(store, os.fsencode(target))
-            )
+            compare_entries(str(target), live, after, _live_matcher(store, os.fsencode(target)))
         )
     if db_plan is not None:
         for name in db_plan.drop:

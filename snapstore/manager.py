@@ -45,8 +45,8 @@ from snapstore.lifecycle import (
     snapshot_usage,
 )
 from snapstore.locking import LockInfo, RepositoryLock, read_locks, remove_stale
-from snapstore.manifest.catalog import Catalog
-from snapstore.manifest.listing import FileEntry
+from snapstore.manifest.catalog import Catalog, missing_problem
+from snapstore.manifest.listing import Coverage, FileEntry
 from snapstore.manifest.schema import BulkRoot, Manifest
 from snapstore.naming import check_prefix, check_snapshot_name, slugify, snapshot_name
 from snapstore.records import (
@@ -60,7 +60,14 @@ from snapstore.reporting import Reporter
 from snapstore.retention import Fate, RetentionPolicy
 from snapstore.settings import Settings, load_settings
 from snapstore.sources.database import DatabaseSource
-from snapstore.sources.files import FilesBackup, load_entries, load_entry_maps, restore_root
+from snapstore.sources.files import FilesBackup, load_entries, load_entry_maps
+from snapstore.sources.restore import (
+    RestoreJob,
+    plan_targets,
+    recover,
+    restore_roots,
+    restored_parent,
+)
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.config import ChunkerParams, RepoConfig, read_config, write_config
 from snapstore.store.rebuild import RebuildReport, rebuild_index
@@ -94,6 +101,9 @@ class SnapshotManager:
             settings = replace(settings, **overrides)
         self.settings = settings
         self.reporter = reporter or Reporter()
+        # The chunk store open on each backend (by id), so that ``_lock`` can bring it up to
+        # date once the lock is held (spec/packs.md, "Index cache").
+        self._open_stores: dict[int, ChunkStore] = {}
         check_prefix(settings.prefix)
 
     # -- repository plumbing ------------------------------------------------------------------
@@ -122,20 +132,32 @@ class SnapshotManager:
             initialized = True
             self.reporter.info(f"Initialized a new repository at {backend.location}")
         store = ChunkStore.open(backend, self.settings.cache_dir)
+        self._open_stores[id(backend)] = store
         try:
             yield backend, store, initialized
         finally:
+            self._open_stores.pop(id(backend), None)
             store.close()
             backend.close()
 
     def _lock(self, backend: Backend, operation: str, *, exclusive: bool) -> RepositoryLock:
-        return RepositoryLock.acquire(
+        """Take the lock; then re-sync the index cache of the store open on ``backend``: a
+        gc that held the lock while we waited may have deleted or moved chunks it lists."""
+        lock = RepositoryLock.acquire(
             backend,
             operation,
             exclusive=exclusive,
             wait=self.settings.lock_wait,
             warn=self.reporter.warn,
         )
+        store = self._open_stores.get(id(backend))
+        if store is not None:
+            try:
+                store.resync()
+            except BaseException:
+                lock.release()
+                raise
+        return lock
 
     def _database(self, target_db: str | None = None) -> DatabaseSource:
         """The database source; ``target_db`` names another database (restore --target-db)."""
@@ -198,7 +220,8 @@ class SnapshotManager:
         with self._store(create=True) as (backend, store, initialized):
             with self._lock(backend, "create", exclusive=False):
                 catalog = Catalog(backend)
-                existing = catalog.load_all().manifests
+                seen = catalog.load_all()
+                existing = seen.manifests
                 bulk: list[BulkRoot] | None = None
                 read_bytes = reused = 0
                 skipped: list[str] = []
@@ -251,6 +274,7 @@ class SnapshotManager:
                         "reused_files": reused,
                     },
                     safety_for=safety_for,
+                    previous=catalog.predecessors(seen),
                 )
                 self._publish(catalog, manifest, now_local)
         self.last_cleanup = None
@@ -284,7 +308,11 @@ class SnapshotManager:
     ) -> Iterator[dict[str, Any]] | None:
         """The newest snapshot's entries for ``root``, for stat-based reuse: a stream in
         listing order that the files source merges with its walk (a damaged listing is
-        reported there and the files are read instead)."""
+        reported there and the files are read instead). Right after a restore into ``root``,
+        the restored snapshot's entries with the inodes the restore recorded."""
+        restored = restored_parent(store, self.settings.cache_dir, root, existing)
+        if restored is not None:
+            return restored
         for m in existing:  # newest first
             for r in m.bulk or []:
                 if r.path == root and not m.partial:
@@ -378,14 +406,9 @@ class SnapshotManager:
             raise InvalidInput(f"snapshot {m.name} has only {has}; nothing left to restore")
         targets: list[RestoreTarget] = []
         if do_bulk:
-            roots = m.bulk or []
-            for root in roots:
-                if target is None:
-                    dest = Path(root.path)
-                elif len(roots) == 1:
-                    dest = Path(target).expanduser().absolute()
-                else:
-                    dest = Path(target).expanduser().absolute() / root.label
+            # Checks labels and root paths (a hostile manifest) and the target (bad input).
+            repo = self.settings.repository
+            for root, dest in plan_targets(m, target, [] if "://" in repo else [repo]):
                 targets.append(RestoreTarget(root.path, dest, dest.exists()))
         db_changes: dict[str, list[str]] = {}
         if do_db and m.database is not None:
@@ -412,12 +435,15 @@ class SnapshotManager:
         safety_snapshot: bool = True,
         collections: list[str] | None = None,
         target_db: str | None = None,
+        verify: bool = False,
     ) -> RestoreResult:
         """Make the live bulk storage (and database) equal to the snapshot.
 
         ``confirm=True`` is required: restore replaces current data. Unless
         ``safety_snapshot`` is False, the current state is snapshotted first.
         ``target_db`` restores the database into that database instead (created if missing).
+        Live files are kept when type, size, mtime, mode and owner match the snapshot's
+        (``verify``: their content too), see spec/restore.md.
         """
         if confirm is not True:
             raise NotConfirmed("restore replaces current data: pass confirm=True to proceed")
@@ -427,6 +453,8 @@ class SnapshotManager:
             plan = self._plan(
                 m, restore_bulk, restore_db, target, safety_snapshot, collections, target_db
             )
+            # Finish (or undo) what an interrupted restore left, before anything looks at it.
+            recover([t.target for t in plan.targets], self.reporter)
             safety_name = None
             live = [t for t in plan.targets if t.exists and any(t.target.iterdir())]
             # The safety snapshot holds the database being replaced (--target-db's, if given),
@@ -450,12 +478,35 @@ class SnapshotManager:
                 safety_name = safety.snapshot.snapshot_name
                 self.reporter.info(f"Safety snapshot taken: {safety_name}")
             with self._lock(backend, "restore", exclusive=False):
+                if m.name not in Catalog(backend).names():  # a delete ran while we waited
+                    raise SnapshotNotFound(
+                        f"snapshot {m.name} was deleted while this restore waited for the lock"
+                    )
                 files = nbytes = 0
                 roots = {r.path: r for r in m.bulk or []}
-                for t in plan.targets:
-                    stats = restore_root(store, roots[t.root], t.target, self.reporter, m.name)
-                    files += stats.files
-                    nbytes += stats.bytes
+                jobs = [
+                    RestoreJob(
+                        roots[t.root],
+                        t.target,
+                        Coverage.of(t.root, m.warnings, self.settings.exclude),
+                    )
+                    for t in plan.targets
+                ]
+                if jobs:
+                    done = restore_roots(
+                        store,
+                        jobs,
+                        self.reporter,
+                        m.name,
+                        verify=verify,
+                        safety_snapshot=safety_name,
+                        record=True,
+                        cache_dir=self.settings.cache_dir,
+                    )
+                    for t, stats in zip(plan.targets, done, strict=True):
+                        files += stats.files
+                        nbytes += stats.bytes
+                        self.reporter.info(stats.describe(str(t.target)))
                 db_result = None
                 if plan.restore_db and m.database is not None:
                     try:
@@ -492,9 +543,34 @@ class SnapshotManager:
         self._after_delete()  # lifecycle hook: reclaim the space at once
         return SnapshotInfo.from_manifest(m)
 
+    def broken_snapshot(self, name: str) -> str | None:
+        """Why snapshot ``name`` (exact) is broken: its manifest is damaged, or it was removed
+        outside snapstore while another manifest names it (spec/manifest.md). None if not."""
+        backend = self._backend()
+        read_config(backend)
+        listing = Catalog(backend).load_all()
+        if name in listing.missing:
+            return missing_problem(name, listing.missing[name])
+        return listing.unreadable.get(name)
+
+    def delete_broken(self, name: str) -> None:
+        """``delete --force`` of a broken snapshot (``broken_snapshot``): remove its damaged
+        manifest, or accept the loss of a removed one; its data is reclaimed by gc."""
+        check_snapshot_name(name)
+        backend = self._backend()
+        read_config(backend)
+        with self._lock(backend, "delete", exclusive=True):
+            catalog = Catalog(backend)
+            listing = catalog.load_all()
+            if name not in listing.unreadable and name not in listing.missing:
+                raise SnapshotNotFound(f"snapshot {name} is not damaged or missing")
+            catalog.delete(name)
+        self._after_delete()
+
     # -- maintenance --------------------------------------------------------------------------
 
     def check(self, read_data: bool = False) -> CheckReport:
+        self._recover_restores()
         with self._store() as (backend, store, _):
             with self._lock(backend, "check", exclusive=False):
                 return check_repository(backend, store, read_data=read_data, reporter=self.reporter)
@@ -512,10 +588,16 @@ class SnapshotManager:
         return read_locks(backend)
 
     def unlock(self, everything: bool = False) -> list[LockInfo]:
-        """Remove stale locks (all locks with ``everything``)."""
+        """Remove stale locks (all locks with ``everything``), and finish or undo what
+        interrupted restores left beside the configured bulk roots."""
         backend = self._backend()
         read_config(backend)
+        self._recover_restores()
         return remove_stale(backend, everything=everything)
+
+    def _recover_restores(self) -> list[str]:
+        """Leftovers of interrupted restores beside the bulk roots (spec/restore.md)."""
+        return recover([Path(p).expanduser() for p in self.settings.bulk], self.reporter)
 
     # -- lifecycle: retention, gc, pin, archives, diff, usage (spec/gc.md, archives.md, ...) --
 
@@ -628,6 +710,7 @@ class SnapshotManager:
                 m,
                 [(t.root, t.target) for t in plan.targets],
                 db_plan,
+                excludes=self.settings.exclude,
             )
 
     # -- looking inside snapshots (snapstore/browse.py) --------------------------------------

@@ -286,6 +286,7 @@ def test_flipped_byte_fails_restore_naming_snapshot_and_file(
     pack, offset, length = file_chunk_location(ws, name, b"data/weights.bin")
     flip_byte(pack, offset + length // 2)
     (ws.bulk / "notes.txt").write_text("current state")
+    (ws.bulk / "data" / "weights.bin").write_bytes(b"changed")  # so restore must read it
     current = tree_state(ws.bulk)
 
     with pytest.raises(CorruptData) as info:

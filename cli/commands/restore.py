@@ -32,6 +32,11 @@ from cli.render import emit_json, render_diff, render_plan
 @click.option(
     "--dry-run", is_flag=True, help="Print what the restore would change; change nothing."
 )
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Compare the content of live files too (read them) before keeping them.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_app
 def restore_cmd(
@@ -45,6 +50,7 @@ def restore_cmd(
     collections: tuple[str, ...],
     target_db: str | None,
     dry_run: bool,
+    verify: bool,
     as_json: bool,
 ) -> None:
     """Replace current bulk storage and database with a snapshot."""
@@ -68,6 +74,12 @@ def restore_cmd(
     plan = manager.plan_restore(name, **options)  # type: ignore[arg-type]
     if not yes:
         render_plan(plan)
+        if plan.restore_bulk:
+            click.echo(
+                "  Kept as they are: excluded names (see `exclude`), sockets, FIFOs, devices\n"
+                "  and files the snapshot could not read; unchanged files are not rewritten.\n",
+                err=True,
+            )
         click.echo("⚠️  WARNING: This will REPLACE current database and bulk storage!", err=True)
     confirm("Type 'yes' to confirm restoration", yes)
     if not as_json:
@@ -75,6 +87,7 @@ def restore_cmd(
     result = manager.restore_snapshot(
         plan.snapshot.snapshot_name,
         confirm=True,
+        verify=verify,
         **options,  # type: ignore[arg-type]
     )
     if as_json:

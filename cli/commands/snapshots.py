@@ -6,7 +6,7 @@ import click
 
 from cli.context import AppContext, confirm, pass_app
 from cli.render import emit_json, render_created, render_list, render_show
-from snapstore.errors import InvalidInput, PartialSnapshot
+from snapstore.errors import CorruptData, InvalidInput, PartialSnapshot, SnapshotNotFound
 
 
 @click.command("create")
@@ -103,7 +103,22 @@ def show_cmd(app: AppContext, name: str, as_json: bool) -> None:
 def delete_cmd(app: AppContext, name: str, yes: bool, force: bool, as_json: bool) -> None:
     """Delete a snapshot (permanent ones need --force)."""
     manager = app.manager(json_output=as_json)
-    snap = manager.get_snapshot(name)
+    try:
+        snap = manager.get_snapshot(name)
+    except (CorruptData, SnapshotNotFound):
+        # A damaged manifest, or one removed outside snapstore: --force drops it (spec/manifest.md).
+        broken = manager.broken_snapshot(name) if force else None
+        if broken is None:
+            raise
+        if not yes:
+            click.echo(f"Delete broken snapshot: {broken}", err=True)
+        confirm("Type 'yes' to confirm deletion", yes)
+        manager.delete_broken(name)
+        if as_json:
+            emit_json({"deleted": name})
+        else:
+            click.echo(f"✓ Snapshot deleted: {name}")
+        return
     if snap.permanent and not force:
         raise InvalidInput(f"snapshot {snap.snapshot_name} is permanent; use --force to delete it")
     if not yes:

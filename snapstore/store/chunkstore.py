@@ -102,6 +102,16 @@ class ChunkStore:
         cache.sync(backend)
         return cls(backend, config, cache)
 
+    def resync(self) -> None:
+        """Catch up with the repository as it is now: call once the lock is held. The store
+        was opened (and its cache synced) before the lock, and an exclusive operation that
+        held the lock meanwhile (gc, archive, rebuild-index) may have moved or deleted chunks
+        the cache still lists: deduplicating or reading against those would lose data."""
+        if self._building or self._sealed or self._pending or self._written:
+            raise RuntimeError("resync with unflushed chunks")  # a bug: nothing to catch up
+        self.cache.sync(self.backend)
+        self._archives = None  # reloaded on the next miss
+
     def close(self) -> None:
         """Let handed-over pack writes finish (at most ``MAX_QUEUED_PACKS``; without a flush
         nothing indexes them, gc removes them), stop the threads, close the cache."""

@@ -89,11 +89,13 @@ class ArangoTarget:
         mode: str = "drop",
         path_pattern: str | None = None,
         method: str | None = None,
+        times: int | None = None,
     ) -> None:
-        """Answer `requests` more matching requests, then drop (or hang) every
-        request until `heal()`; see TestArangoServer.fail_after."""
+        """Answer `requests` more matching requests, then drop (hang, or carry out
+        and lose the answer of) every request until `heal()`, or only `times` of
+        them; see TestArangoServer.fail_after."""
         server = self.require_test_server("fault injection")
-        server.fail_after(requests, mode, path_pattern, method)  # type: ignore[arg-type]
+        server.fail_after(requests, mode, path_pattern, method, times)  # type: ignore[arg-type]
 
     def heal(self) -> None:
         self.require_test_server("fault injection").heal()

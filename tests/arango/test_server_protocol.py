@@ -456,6 +456,7 @@ def test_unique_index_enforced(db: StandardDatabase) -> None:
 def test_vector_index_needs_data_first(arango_server: ArangoTarget, db: StandardDatabase) -> None:
     # A real 3.12 server also needs --experimental-vector-index for this.
     arango_server.require_test_server("vector index training rules")
+    arango_server.settings.vector_index = True
     col = db.create_collection("v")
     definition = {
         "type": "vector",

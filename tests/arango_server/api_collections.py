@@ -11,12 +11,14 @@ import hashlib
 import json
 from typing import Any
 
-from . import api_search, errors
+from . import api_graphs, api_search, cluster, errors
 from .errors import ArangoError
 from .keys import TICKS
 from .routing import Request, Response, Router, ok
 from .store import (
+    READY_AT,
     Collection,
+    Database,
     check_collection_name,
     find_duplicate,
     index_identity,
@@ -37,7 +39,12 @@ def list_collections(req: Request) -> Response:
 
 
 def create_collection(req: Request) -> Response:
-    collection = req.db.add_collection(req.json_object())
+    body = req.json_object()
+    extra = cluster.collection_cluster_properties(
+        req.app.settings, req.db, body, req.qbool("enforceReplicationFactor", True)
+    )
+    collection = req.db.add_collection(body)
+    collection.cluster = extra
     return ok(collection.properties())
 
 
@@ -144,9 +151,40 @@ def drop(req: Request, name: str) -> Response:
     collection = db.collection(name)
     if collection.is_system and not req.qbool("isSystem"):
         raise ArangoError(403, errors.FORBIDDEN, "forbidden: use isSystem=true")
+    _check_not_in_graph(db, name)
+    cluster.check_drop(req.app.settings, db, name)
     del db.collections[name]
     api_search.forget_collection(db, name)
     return ok({"id": collection.id})
+
+
+def _check_not_in_graph(db: Database, name: str) -> None:
+    """3.12 refuses to drop a collection a named graph uses (500/1942).
+
+    arangod/VocBase/Methods/Collections.cpp `Collections::drop` checks every graph
+    (orphan, edge, vertex collection, in that order); ArangoDB 3.12 release notes,
+    incompatible changes: "Dropping graph collections disallowed". errorNum 1942 is not
+    in lib/Rest/GeneralResponse.cpp's status table, so it answers 500.
+    """
+    for graph in api_graphs.graphs_of(db):
+        edges, vertices = api_graphs.collections_of(graph)
+        orphans = set(graph.get("orphanCollections", []))
+        role = (
+            "an orphan collection"
+            if name in orphans
+            else "an edge collection"
+            if name in edges
+            else "a vertex collection"
+            if name in vertices
+            else None
+        )
+        if role is not None:
+            raise ArangoError(
+                500,
+                errors.GRAPH_MUST_NOT_DROP_COLLECTION,
+                f"must not drop collection while part of graph: collection '{name}' is "
+                f"{role} inside graph '{graph['_key']}'",
+            )
 
 
 def noop(req: Request, name: str) -> Response:
@@ -175,7 +213,11 @@ def _find_index(collection: Collection, index_id: str) -> dict[str, Any]:
 
 
 def list_indexes(req: Request) -> Response:
-    indexes = _collection_param(req).all_indexes()
+    collection = _collection_param(req)
+    hidden = req.qbool("withHidden")
+    indexes = collection.all_indexes(req.app.now(), with_hidden=hidden)
+    if hidden:
+        indexes += api_search.link_indexes(req.db, collection)
     return ok({"indexes": indexes, "identifiers": {ix["id"]: ix for ix in indexes}})
 
 
@@ -196,8 +238,20 @@ def _check_vector_training(collection: Collection, definition: dict[str, Any]) -
         )
 
 
+def _check_vector_enabled(req: Request, definition: Any) -> None:
+    # arangod/Indexes (VectorIndexDefinition::normalize): checked before anything else.
+    raw_type = definition.get("type") if isinstance(definition, dict) else None
+    if raw_type == "vector" and not req.app.settings.vector_index:
+        raise errors.bad_parameter(
+            "vector index feature is not enabled. Run ArangoDB with "
+            "`--experimental-vector-index` flag turned on."
+        )
+
+
 def create_index(req: Request) -> Response:
     collection = _collection_param(req)
+    _check_vector_enabled(req, req.json())
+    background = bool(isinstance(req.json(), dict) and req.json().get("inBackground"))
     definition = normalize_index(req.json())
     identity = index_identity(definition)
     for existing in collection.indexes:
@@ -219,8 +273,11 @@ def create_index(req: Request) -> Response:
     index_id = str(TICKS.next_tick())
     index = {"id": index_id, **definition}
     index.setdefault("name", f"idx_{index_id}")
+    if background and req.app.settings.index_build_seconds > 0:
+        index[READY_AT] = req.app.now() + req.app.settings.index_build_seconds
     collection.indexes.append(index)
-    return ok({**collection.index_json(index), "isNewlyCreated": True}, status=201)
+    body = collection.index_json(index, req.app.now())
+    return ok({**body, "isNewlyCreated": True}, status=201)
 
 
 def drop_index(req: Request, collection: str, index_id: str) -> Response:

@@ -35,6 +35,15 @@ def _graph(db: Database, name: str) -> dict[str, Any]:
     return doc
 
 
+def graphs_of(db: Database) -> list[dict[str, Any]]:
+    """Every named graph definition of ``db``."""
+    return list(_graphs(db).values())
+
+
+def collections_of(doc: dict[str, Any]) -> tuple[set[str], set[str]]:
+    return _collections_of(doc)
+
+
 def _collections_of(doc: dict[str, Any]) -> tuple[set[str], set[str]]:
     """(edge collections, vertex collections incl. orphans) of a graph definition."""
     edges = {d["collection"] for d in doc.get("edgeDefinitions", [])}

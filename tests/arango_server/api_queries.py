@@ -61,7 +61,7 @@ def create_cursor(req: Request) -> Response:
         collection = req.db.collection(name)
         return trx.space(collection, for_write=False).docs() if trx else collection.docs
 
-    results = aql.execute(query, read)
+    results = aql.execute(query, read, collation=app.settings.key_order == "collation")
     cursor = Cursor(
         id=str(TICKS.next_tick()),
         db=req.db,

@@ -157,6 +157,13 @@ def analyzer_exists(req: Request, name: str) -> bool:
 def _find_analyzer(req: Request, name: str) -> dict[str, Any]:
     if name in BUILTIN_ANALYZERS:
         return BUILTIN_ANALYZERS[name]
+    prefix, sep, rest = name.partition("::")
+    if sep and prefix == "_system" and req.db.name != "_system":
+        system = req.app.databases["_system"]
+        found = _analyzer_docs(system).get(rest)
+        if found is None:
+            raise ArangoError(404, errors.DOCUMENT_NOT_FOUND, f"analyzer '{name}' not found")
+        return _analyzer_json(system, found)
     doc = _analyzer_docs(req.db).get(_local_name(req.db, name))
     if doc is None:
         raise ArangoError(404, errors.DOCUMENT_NOT_FOUND, f"analyzer '{name}' not found")
@@ -164,7 +171,12 @@ def _find_analyzer(req: Request, name: str) -> dict[str, Any]:
 
 
 def list_analyzers(req: Request) -> Response:
+    # Analyzers of _system can be used from every database and are listed there too,
+    # as `_system::<name>` (ArangoDB docs: indexes-and-search/analyzers#analyzer-names).
     custom = [_analyzer_json(req.db, d) for d in _analyzer_docs(req.db).values()]
+    if req.db.name != "_system":
+        system = req.app.databases["_system"]
+        custom += [_analyzer_json(system, d) for d in _analyzer_docs(system).values()]
     return ok({"result": [*BUILTIN_ANALYZERS.values(), *custom]})
 
 
@@ -416,6 +428,32 @@ def drop_view(req: Request, name: str) -> Response:
     _view(req.db, name)
     del req.db.views[name]
     return ok({"result": True})
+
+
+def link_indexes(db: Database, collection: Collection) -> list[dict[str, Any]]:
+    """The hidden indexes arangosearch view links are on their collection.
+
+    `GET /_api/index?withHidden=true` lists them (type `arangosearch`) next to indexes
+    still being built (ArangoDB docs: develop/http-api/indexes, "withHidden").
+    """
+    out = []
+    for view in db.views.values():
+        link = (view.get("links") or {}).get(collection.name)
+        if view.get("type") != "arangosearch" or link is None:
+            continue
+        link_id = f"{view['id']}{collection.id}"[-12:]
+        out.append(
+            {
+                **copy.deepcopy(link),
+                "id": f"{collection.name}/{link_id}",
+                "type": "arangosearch",
+                "name": f"link_{view['id']}_{collection.id}",
+                "view": view["globallyUniqueId"],
+                "unique": False,
+                "sparse": True,
+            }
+        )
+    return out
 
 
 # -- hooks for collection drop / rename ----------------------------------------------

@@ -23,14 +23,17 @@ from . import (
     api_admin,
     api_collections,
     api_documents,
+    api_functions,
     api_graphs,
     api_queries,
     api_search,
     errors,
+    ttl,
 )
 from .auth import Authenticator
 from .cursors import CursorRegistry
 from .errors import ArangoError
+from .leases import LeaseTable
 from .routing import Request, Response, Router
 from .store import Database
 from .transactions import TransactionRegistry
@@ -50,11 +53,46 @@ class Settings:
     # stricter answer is the default.
     cursor_fetch_touches_trx: bool = False
     version: str = "3.12.4"
+    # "SINGLE" or "COORDINATOR": a Coordinator takes cluster attributes (shards,
+    # replication, distributeShardsLike, database options) and serialises every
+    # use of a stream transaction (cluster.py, leases.py).
+    role: str = "SINGLE"
+    # "community" refuses Enterprise-only collection attributes (cluster.py).
+    license: str = "community"
+    # DB-Servers a Coordinator pretends to have (replicationFactor is checked
+    # against it unless enforceReplicationFactor=false).
+    db_servers: int = 3
+    # arangod --vector-index (--experimental-vector-index): off by default, as
+    # in ArangoDB; vector indexes are refused without it.
+    vector_index: bool = False
+    # --transaction.streaming-lock-timeout: how long a request waits for a
+    # stream transaction another request is using (then 500/28).
+    stream_trx_lock_timeout: float = 8.0
+    # --ttl.frequency (seconds of server clock between TTL sweeps).
+    ttl_frequency: float = 30.0
+    # Indexes created with inBackground=true stay "being built" (hidden unless
+    # withHidden=true) for this many seconds of server clock.
+    index_build_seconds: float = 0.0
+    # Wall-clock seconds every request waits (holding its transaction lease, not
+    # the server lock) before it is handled: a slow link or a busy server.
+    request_delay: float = 0.0
+    # "bytes" (the primary index's order) or "collation" (AQL string order, as a
+    # Coordinator merging shards returns `SORT d._key`): see aql.execute.
+    key_order: str = "bytes"
 
 
 def build_router() -> Router:
     router = Router()
-    for module in (api_admin, api_collections, api_documents, api_queries, api_search, api_graphs):
+    modules = (
+        api_admin,
+        api_collections,
+        api_documents,
+        api_queries,
+        api_search,
+        api_graphs,
+        api_functions,
+    )
+    for module in modules:
         module.register(router)
     return router
 
@@ -73,6 +111,8 @@ class App:
         self.router = build_router()
         self.request_count = 0
         self._clock_offset = 0.0
+        self.leases = LeaseTable()
+        self.last_ttl_sweep = self.now()
 
     # -- clock ----------------------------------------------------------------
 
@@ -106,17 +146,22 @@ class App:
 
     def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Response:
         headers = {k.lower(): v for k, v in headers.items()}
-        with self.lock:
-            self.request_count += 1
-            try:
-                response = self._dispatch(method.upper(), raw_path, headers, body)
-            except ArangoError as exc:
-                response = Response(exc.http_status, exc.body())
-                if exc.http_status == 401 and "x-omit-www-authenticate" not in headers:
-                    response.headers["Www-Authenticate"] = 'Basic, realm="ArangoDB"'
-            except Exception as exc:  # a bug in the test server: make it loud
-                log.exception("test server failed on %s %s", method, raw_path)
-                response = Response(500, ArangoError(500, errors.INTERNAL, repr(exc)).body())
+        try:
+            # Outside the big lock: two requests using one stream transaction at
+            # the same time is what this detects (leases.py).
+            with self.leases.lease(self.settings, method.upper(), raw_path, headers):
+                if self.settings.request_delay > 0:
+                    time.sleep(self.settings.request_delay)
+                with self.lock:
+                    self.request_count += 1
+                    response = self._dispatch(method.upper(), raw_path, headers, body)
+        except ArangoError as exc:
+            response = Response(exc.http_status, exc.body())
+            if exc.http_status == 401 and "x-omit-www-authenticate" not in headers:
+                response.headers["Www-Authenticate"] = 'Basic, realm="ArangoDB"'
+        except Exception as exc:  # a bug in the test server: make it loud
+            log.exception("test server failed on %s %s", method, raw_path)
+            response = Response(500, ArangoError(500, errors.INTERNAL, repr(exc)).body())
         if method.upper() == "HEAD":
             response.body = None
         return response
@@ -137,6 +182,7 @@ class App:
         db = self.database(db_name)
         self.cursors.expire(self.now())
         self.transactions.expire_idle()
+        ttl.maybe_sweep(self)
 
         route_method = "GET" if method == "HEAD" else method
         handler, params = self.router.resolve(route_method, path)

@@ -146,8 +146,15 @@ def parse(query: Any, bind_vars: Any) -> Query:
     )
 
 
-def execute(query: Query, read: Callable[[str], Mapping[str, Doc]]) -> list[Any]:
-    """Run a parsed query; `read(name)` gives a collection's visible documents."""
+def execute(
+    query: Query, read: Callable[[str], Mapping[str, Doc]], collation: bool = False
+) -> list[Any]:
+    """Run a parsed query; `read(name)` gives a collection's visible documents.
+
+    `collation` sorts keys the way AQL compares strings (ICU collation, approximated as
+    case-insensitive first: `A, a, B, b`), as a Coordinator merging shards does, instead of
+    the primary index's byte order (facts sheet section 3, "Ordering caveat").
+    """
     docs = read(query.collection)
     if query.kind == "length":
         return [len(docs)]
@@ -157,7 +164,7 @@ def execute(query: Query, read: Callable[[str], Mapping[str, Doc]]) -> list[Any]
         wanted = query.keys if isinstance(query.keys, list) else []
         keys = sorted({k for k in wanted if isinstance(k, str)}, key=str.encode)
         return [docs[k] for k in keys if k in docs]
-    keys = sorted(docs, key=str.encode)
+    keys = sorted(docs, key=(lambda k: (k.casefold(), k)) if collation else str.encode)
     if query.kind == "after":
         keys = [k for k in keys if _key_after(k, query.last)]
     if query.limit is not None:

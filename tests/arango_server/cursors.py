@@ -80,7 +80,7 @@ class CursorRegistry:
     def open(self, cursor: Cursor) -> dict[str, Any]:
         """Register a new cursor and return its first batch."""
         body = cursor.next_batch()
-        if not cursor.exhausted or cursor.allow_retry:
+        if not cursor.exhausted:  # a one-batch result gets no cursor (and no id)
             self._cursors[cursor.id] = cursor
         return body
 

@@ -7,8 +7,11 @@ can:
 * `fail_after(n, mode)`: answer `n` more matching requests normally, then
   fail every request until `heal()`: `mode="drop"` closes the connection
   without an answer, `mode="hang"` holds the request open without answering
-  (until `heal()`, `stop()` or `hang_timeout` seconds).  `path_pattern` and
-  `method` restrict which requests count towards `n`.
+  (until `heal()`, `stop()` or `hang_timeout` seconds), `mode="lose"` carries
+  the request out and then closes the connection instead of answering (the
+  answer is lost on the way back).  `path_pattern` and `method` restrict which
+  requests count towards `n`; `times` fails only that many requests and then
+  heals by itself.
 * `stop()`: close the listening socket and every open connection
   (connections are then refused); `start()` listens again on the same port;
   `restart()` does both and, like a real restart, forgets cursors and stream
@@ -30,7 +33,7 @@ from typing import Literal
 from .app import App, Settings
 from .routing import Response
 
-FaultMode = Literal["drop", "hang"]
+FaultMode = Literal["drop", "hang", "lose"]
 
 
 @dataclass
@@ -39,6 +42,7 @@ class _FaultPlan:
     mode: FaultMode
     path_pattern: re.Pattern[str] | None
     method: str | None
+    times: int | None = None  # failures left before the plan heals itself
     triggered: bool = False
 
     def matches(self, method: str, path: str) -> bool:
@@ -78,6 +82,10 @@ class _Faults:
                 plan.triggered = True
             if plan.triggered:
                 self.failed_requests += 1
+                if plan.times is not None:
+                    plan.times -= 1
+                    if plan.times <= 0:
+                        self._plan = None
                 return plan.mode
             return None
 
@@ -158,10 +166,13 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         body = self._read_body()
         mode = owner.faults.decide(self.command, self.path)
-        if mode is not None:
+        if mode in ("drop", "hang"):
             self._fail(mode)
             return
         response = owner.app.handle(self.command, self.path, dict(self.headers.items()), body)
+        if mode == "lose":
+            self._fail("drop")
+            return
         self._send(response)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
@@ -258,10 +269,12 @@ class TestArangoServer:
         mode: FaultMode = "drop",
         path_pattern: str | None = None,
         method: str | None = None,
+        times: int | None = None,
     ) -> None:
-        """Answer `requests` more (matching) requests, then fail all until heal()."""
+        """Answer `requests` more (matching) requests, then fail all until heal()
+        (or only `times` of them)."""
         pattern = re.compile(path_pattern) if path_pattern else None
-        self.faults.arm(_FaultPlan(requests, mode, pattern, method))
+        self.faults.arm(_FaultPlan(requests, mode, pattern, method, times))
 
     def heal(self) -> None:
         """Cancel fault injection and release hanging requests."""

@@ -30,12 +30,15 @@ Doc = dict[str, Any]
 
 DOCUMENT_COLLECTION = 2
 EDGE_COLLECTION = 3
-SYSTEM_COLLECTIONS_PER_DB = ("_analyzers", "_graphs")
+SYSTEM_COLLECTIONS_PER_DB = ("_analyzers", "_aqlfunctions", "_graphs")
 
 _COLLECTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,255}$")
 _DATABASE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 _SCHEMA_LEVELS = ("none", "new", "moderate", "strict")
 _COMPUTE_ON = ("insert", "update", "replace")
+
+# Internal index attribute: server-clock time an index built in the background is ready.
+READY_AT = "_readyAt"
 
 # Index types that can be created, and the defaults a server fills in when the
 # definition leaves them out.  Everything else in a definition is kept verbatim.
@@ -58,7 +61,15 @@ INDEX_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 INDEX_TYPE_ALIASES = {"hash": "persistent", "skiplist": "persistent", "geo1": "geo", "geo2": "geo"}
 # Attributes that never take part in "is this the same index?" comparisons.
-_INDEX_IDENTITY_IGNORED = ("id", "name", "inBackground", "isNewlyCreated", "error", "code")
+_INDEX_IDENTITY_IGNORED = (
+    "id",
+    "name",
+    "inBackground",
+    "isNewlyCreated",
+    "error",
+    "code",
+    READY_AT,
+)
 
 
 def check_collection_name(name: Any, is_system: bool = False) -> str:
@@ -148,6 +159,8 @@ class Collection:
     docs: dict[str, Doc] = field(default_factory=dict)
     revision: str = "0"  # changes on every write (GET .../revision)
     object_id: str = field(default_factory=lambda: str(TICKS.next_tick()))
+    # Cluster attributes a Coordinator keeps (cluster.py); empty on a single server.
+    cluster: dict[str, Any] = field(default_factory=dict)
     _shared: bool = False
 
     # -- copy-on-write ------------------------------------------------------
@@ -208,6 +221,7 @@ class Collection:
             "keyOptions": self.key_gen.to_json(),
             "computedValues": self.computed_values,
             "objectId": self.object_id,
+            **self.cluster,
         }
 
     def builtin_indexes(self) -> list[dict[str, Any]]:
@@ -233,11 +247,25 @@ class Collection:
         }
         return [primary, edge]
 
-    def index_json(self, index: dict[str, Any]) -> dict[str, Any]:
-        return {**index, "id": f"{self.name}/{index['id']}"}
+    def index_json(self, index: dict[str, Any], now: float | None = None) -> dict[str, Any]:
+        out = {k: v for k, v in index.items() if k != READY_AT}
+        out["id"] = f"{self.name}/{index['id']}"
+        if now is not None and self.building(index, now):
+            out["isBuilding"] = True
+            out["progress"] = 50.0
+        return out
 
-    def all_indexes(self) -> list[dict[str, Any]]:
-        return self.builtin_indexes() + [self.index_json(ix) for ix in self.indexes]
+    @staticmethod
+    def building(index: dict[str, Any], now: float) -> bool:
+        return now < index.get(READY_AT, 0.0)
+
+    def all_indexes(self, now: float = 0.0, with_hidden: bool = False) -> list[dict[str, Any]]:
+        """Ready indexes; with ``with_hidden`` also those still being built."""
+        return self.builtin_indexes() + [
+            self.index_json(ix, now)
+            for ix in self.indexes
+            if with_hidden or not self.building(ix, now)
+        ]
 
     def find_index(self, index_id: str) -> dict[str, Any] | None:
         """Look an index up by numeric id, full id or name (secondary only)."""
@@ -409,6 +437,8 @@ class Database:
     name: str
     collections: dict[str, Collection] = field(default_factory=dict)
     views: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Database options a Coordinator keeps (sharding, replicationFactor, writeConcern).
+    options: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def create(cls, name: str) -> Database:

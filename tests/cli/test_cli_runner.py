@@ -228,6 +228,7 @@ def test_corrupted_pack_restore_and_check_name_snapshot_and_file(ws: Workspace) 
     pack, offset, length = file_chunk_location(ws, name, b"data/weights.bin")
     flip_byte(pack, offset + length // 2)
     (ws.bulk / "notes.txt").write_text("current")
+    (ws.bulk / "data" / "weights.bin").write_bytes(b"changed")  # so restore must read it
     before = tree_state(ws.bulk)
     r = ws.invoke("restore", name, "--yes", "--no-safety-snapshot")
     assert r.exit_code == 1

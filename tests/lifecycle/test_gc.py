@@ -13,6 +13,7 @@ import pytest
 from snapstore.backend import Kind
 from snapstore.backend.local import LocalBackend
 from snapstore.manager import SnapshotManager
+from snapstore.manifest.catalog import Catalog
 from snapstore.store.packs import PackBuilder
 from tests.helpers import REPO_ROOT, Workspace, assert_same_tree, error_line, tree_state
 from tests.lifecycle.conftest import lifecycle_manager, text, write
@@ -81,7 +82,7 @@ def test_repack_threshold(lws: Workspace) -> None:
     m.create("a only")
     # One pack holds both files; b.txt is ~10% of it. A high threshold leaves the pack alone.
     backend = LocalBackend(lws.repo)
-    backend.delete(Kind.SNAPSHOTS, first)
+    Catalog(backend).delete(first)
     lazy = m.gc(max_unused=0.9)
     assert lazy.packs_repacked == 0 and lazy.dead_chunks > 0
     assert lazy.dead_bytes_kept > 0
@@ -94,7 +95,7 @@ def test_repack_threshold(lws: Workspace) -> None:
 
 def test_gc_dry_run_changes_nothing(lws: Workspace, lm: SnapshotManager) -> None:
     names = _three_snapshots(lws, lm)
-    LocalBackend(lws.repo).delete(Kind.SNAPSHOTS, names[2])
+    Catalog(LocalBackend(lws.repo)).delete(names[2])
     before = {
         p: p.stat().st_size for p in lws.repo.rglob("*") if p.is_file() and "locks" not in p.parts
     }
@@ -112,7 +113,7 @@ def test_gc_killed_at_each_step_leaves_a_good_repository(
 ) -> None:
     names = _three_snapshots(lws, lm)
     expected = tree_state(lws.bulk)
-    LocalBackend(lws.repo).delete(Kind.SNAPSHOTS, names[1])  # garbage to collect
+    Catalog(LocalBackend(lws.repo)).delete(names[1])  # garbage to collect
     proc = subprocess.run(
         [sys.executable, "-m", "tests.lifecycle.crash_gc", str(lws.repo), str(lws.cache), step],
         cwd=REPO_ROOT,
@@ -141,7 +142,7 @@ def test_cli_gc_killed_by_sigkill_mid_run(lws: Workspace, tmp_path) -> None:
     expected = tree_state(lws.bulk)
     names = [s.snapshot_name for s in m.list_snapshots()]
     for n in names[1:]:
-        LocalBackend(lws.repo).delete(Kind.SNAPSHOTS, n)
+        Catalog(LocalBackend(lws.repo)).delete(n)
     proc = lws.popen("gc", "--max-unused", "0")
     time.sleep(0.4 + (os.getpid() % 7) / 10)
     proc.send_signal(signal.SIGKILL)
@@ -177,7 +178,6 @@ def test_mark_fast_path_equals_the_reference_walk(lws: Workspace, lm: SnapshotMa
     import dataclasses
 
     from snapstore.gc import listing_chunk_ids
-    from snapstore.manifest.catalog import Catalog
     from snapstore.manifest.refs import iter_references
     from snapstore.store.chunkstore import ChunkStore
 

@@ -34,6 +34,7 @@ from snapstore.backend.local import LocalBackend
 from snapstore.gc import mark
 from snapstore.lifecycle import load_manifests
 from snapstore.manager import SnapshotManager
+from snapstore.manifest.catalog import Catalog
 from snapstore.manifest.listing import FILE
 from snapstore.reporting import Reporter
 from snapstore.retention import Fate, RetentionPolicy, SnapshotFacts, apply_policy
@@ -179,7 +180,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         if step == "after-archive":
             args += ["archive", victim]
         else:
-            backend.delete(Kind.SNAPSHOTS, victim)  # as delete does, before its gc
+            Catalog(backend).delete(victim)  # as delete does, before its gc
             del self.model[victim]
         proc = subprocess.run(
             [sys.executable, "-m", "tests.lifecycle.crash_gc", *args],
@@ -200,7 +201,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         then a gc that repacks the same live chunks into the same content-named packs."""
         if victim not in self.model:
             return
-        LocalBackend(self.ws.repo).delete(Kind.SNAPSHOTS, victim)
+        Catalog(LocalBackend(self.ws.repo)).delete(victim)
         del self.model[victim]
         args = [str(self.ws.repo), str(self.ws.cache), "packs-written", "max-unused=0"]
         proc = subprocess.run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 
 import msgpack
@@ -41,7 +42,7 @@ bulk_roots = st.builds(
 manifests = st.builds(
     Manifest,
     name=st.text(min_size=1, max_size=60),
-    created=text,
+    created=st.datetimes(timezones=st.just(UTC)).map(lambda t: t.isoformat()),
     timestamp=text,
     description=text,
     kind=st.sampled_from(["regular", "safety"]),
@@ -61,6 +62,7 @@ manifests = st.builds(
     database=st.none() | st.dictionaries(text, json_like, max_size=4),
     stats=st.dictionaries(text, ints, max_size=4),
     safety_for=opt_text,
+    previous=st.lists(st.text(min_size=1, max_size=60), max_size=3),
 )
 
 
@@ -90,9 +92,14 @@ def test_manifest_decode_rejects_damage_and_newer_versions() -> None:
 
 
 path_bytes = st.binary(min_size=1, max_size=30).filter(lambda p: b"\x00" not in p)
+# Listing paths: what a capture writes (decoding refuses ".", "..", empty parts, NUL bytes).
+component = st.binary(min_size=1, max_size=10).filter(
+    lambda c: b"/" not in c and b"\x00" not in c and c not in (b".", b"..")
+)
+listing_paths = st.lists(component, min_size=1, max_size=3).map(b"/".join)
 owner = st.one_of(
     st.tuples(st.none(), st.none()),
-    st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1)),
+    st.tuples(st.integers(0, 2**32 - 2), st.integers(0, 2**32 - 2)),  # 2**32 - 1 is "none"
 )
 
 
@@ -101,7 +108,7 @@ def file_entries(draw: st.DrawFn) -> FileEntry:
     kind = draw(st.sampled_from([FILE, DIR, SYMLINK]))
     uid, gid = draw(owner)
     return FileEntry(
-        path=draw(path_bytes | st.just(b"")),
+        path=draw(listing_paths | st.just(b"")),
         type=kind,
         mode=draw(st.integers(0, 0o7777)),
         mtime_ns=draw(st.integers(-(2**62), 2**62)),

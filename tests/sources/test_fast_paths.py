@@ -15,8 +15,9 @@ import pytest
 
 from snapstore.manifest.listing import FILE, FileEntry
 from snapstore.reporting import Reporter
-from snapstore.sources import files as files_mod
-from snapstore.sources.files import FilesBackup, load_entries, load_entry_maps, restore_root
+from snapstore.sources.files import FilesBackup, load_entries, load_entry_maps
+from snapstore.sources.restore import restore_root
+from snapstore.sources.restore import writer as writer_mod
 from snapstore.store.chunkstore import ChunkStore
 from tests.helpers import IS_ROOT, assert_same_tree, tree_state
 
@@ -30,7 +31,7 @@ def capture(store: ChunkStore, root: Path, parent: object = None):  # type: igno
 def test_modes_and_owners_survive_the_skipped_calls(
     store: ChunkStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(files_mod, "SMALL_RESTORE", 3000)  # some files streamed, some batched
+    monkeypatch.setattr(writer_mod, "SMALL_RESTORE", 3000)  # some files streamed, some batched
     src = tmp_path / "src"
     src.mkdir()
     rng = random.Random(3)

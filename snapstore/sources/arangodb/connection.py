@@ -9,17 +9,29 @@ high-level getters drop fields, facts sheet section 2.4). Any failure becomes on
 :class:`DatabaseError` line that names the server and what was being done; the password never
 appears in a message. Time spent waiting for the server is counted (``Timings``) so a caller
 can tell product time from server time.
+
+Raw calls decode their answers themselves: metadata with the standard library (integers of
+any size stay exact: the section keeps them, spec/database.md ``big_integers``), cursor
+batches (``fast=True``) with orjson, which is several times faster; it reads an integer
+literal beyond 64 bits as a double, which is what ArangoDB stores such a number as
+(VelocyPack integers have 64 bits), so no value a real server holds changes. What orjson
+refuses (lone surrogate escapes) goes to the standard library. Credentials in an endpoint URL (``http://user:pw@host``)
+are used as the login and never shown: every message names the endpoint as ``redact_url``
+writes it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import re
 import socket
 import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+import orjson
 import requests
 import urllib3
 from arango import ArangoClient
@@ -48,6 +60,36 @@ ERR_GRAPH_NOT_FOUND = 1924
 
 
 # -- transport --------------------------------------------------------------------------------
+
+_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<info>[^/@]*)@")
+
+
+def decode_json(text: str, fast: bool = False) -> Any:
+    """A JSON answer; ``fast``: orjson (big integers become doubles). Not JSON: the text."""
+    if fast:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass  # a lone surrogate escape, or not JSON
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text  # as python-arango does with a body that is not JSON
+
+
+def split_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """``url`` without ``user:password@``, and the user and password it named (if any)."""
+    m = _USERINFO.match(url.strip())
+    if m is None:
+        return url, None, None
+    user, sep, password = m.group("info").partition(":")
+    bare = m.group("scheme") + url.strip()[m.end() :]
+    return bare, unquote(user) or None, unquote(password) if sep else None
+
+
+def redact_url(url: str) -> str:
+    """The endpoint as messages show it: any ``user:password@`` becomes ``***@``."""
+    return _USERINFO.sub(lambda m: m.group("scheme") + "***@", url.strip())
 
 
 def normalize_url(url: str) -> str:
@@ -160,10 +202,42 @@ class _HTTPClient(DefaultHTTPClient):
         session.mount("http+unix://", UnixSocketAdapter(retries, self.request_timeout))
         return session
 
-    def send_request(self, *args: Any, **kwargs: Any) -> Response:
+    def send_request(
+        self,
+        session: requests.Session,
+        method: str,
+        url: str,
+        headers: Any = None,
+        params: Any = None,
+        data: Any = None,
+        auth: Any = None,
+    ) -> Response:
         started = time.perf_counter()
         try:
-            return super().send_request(*args, **kwargs)
+            # As python-arango's, but the body is read in one call: requests' default reads
+            # it in 10 KiB pieces, a Python loop per piece of a multi-megabyte batch.
+            response = session.request(
+                method=method,
+                url=url,
+                params=params,
+                data=data,
+                headers=headers,
+                auth=auth,
+                timeout=self.request_timeout,
+                stream=True,
+            )
+            try:
+                body = response.raw.read(decode_content=True)
+            finally:
+                response.close()  # the body is read: the connection goes back to the pool
+            return Response(
+                method=method,
+                url=response.url,
+                headers=response.headers,
+                status_code=response.status_code,
+                status_text=response.reason,
+                raw_body=body.decode(response.encoding or "utf-8", errors="replace"),
+            )
         finally:
             self.timings.server_seconds += time.perf_counter() - started
             self.timings.requests += 1
@@ -230,17 +304,19 @@ class Connection:
     def __init__(self, settings: ArangoSettings, database: str | None = None) -> None:
         if not settings.url:
             raise DatabaseError("no ArangoDB endpoint is configured (set --arango-url)")
+        bare, url_user, url_password = split_credentials(settings.url)
         self.settings = settings
-        self.url = settings.url
+        self.url = redact_url(settings.url)
+        self.user = url_user or settings.user
         self.name = database or settings.database
         self.timings = Timings()
-        host = normalize_url(settings.url)
+        host = normalize_url(bare)
         scheme = host.split("://", 1)[0]
         if scheme not in ("http", "https", "http+unix"):
             raise DatabaseError(
-                f"ArangoDB endpoint {settings.url!r}: use http://, https://, http+unix:// or unix://"
+                f"ArangoDB endpoint {self.url!r}: use http://, https://, http+unix:// or unix://"
             )
-        self._password = settings.password()
+        self._password = url_password if url_password is not None else settings.password()
         try:
             self.client = ArangoClient(
                 hosts=host,
@@ -250,7 +326,10 @@ class Connection:
                 request_timeout=settings.timeout,
             )
         except ValueError as e:
-            raise DatabaseError(f"bad ArangoDB endpoint {settings.url!r}: {e}") from None
+            message = str(e).replace(bare, self.url)
+            if self._password:
+                message = message.replace(self._password, "***")
+            raise DatabaseError(f"bad ArangoDB endpoint {self.url!r}: {message}") from None
         self.db = self._open(self.name)
         self._system: StandardDatabase | None = None
 
@@ -258,7 +337,7 @@ class Connection:
         try:
             return self.client.db(
                 name,
-                username=self.settings.user,
+                username=self.user,
                 password=self._password,
                 auth_method=self.settings.auth,
                 verify=False,
@@ -283,7 +362,7 @@ class Connection:
 
     def _auth_error(self, status: int | None) -> DatabaseError:
         return DatabaseError(
-            f"ArangoDB at {self.url} refused user {self.settings.user!r} "
+            f"ArangoDB at {self.url} refused user {self.user!r} "
             f"(HTTP {status}): wrong user name or password, or no access"
         )
 
@@ -305,15 +384,22 @@ class Connection:
         data: Any = None,
         db: Any = None,
         headers: dict[str, str] | None = None,
+        fast: bool = False,
     ) -> Any:
         """One raw request through python-arango; returns the parsed body or raises.
 
+        ``fast`` decodes with orjson (cursor batches of documents; see the module doc).
         Network failures raise the transport's exception (callers turn them into
         DatabaseError with context); error answers raise :class:`ServerAnswer`.
         """
         target = self.db if db is None else db
         request = Request(
-            method=method, endpoint=endpoint, params=params, data=data, headers=headers
+            method=method,
+            endpoint=endpoint,
+            params=params,
+            data=data,
+            headers=headers,
+            deserialize=False,
         )
         try:
             resp = target.request(request)
@@ -321,8 +407,10 @@ class Connection:
             raise ServerAnswer(
                 e.http_code or 0, e.error_code, e.error_message or str(e), what
             ) from None
+        raw = resp.raw_body
+        result = decode_json(raw, fast) if isinstance(raw, str) and raw else raw
         if not resp.is_success:
-            body = resp.body if isinstance(resp.body, dict) else {}
+            body = result if isinstance(result, dict) else {}
             if (
                 resp.status_code in (401, 403)
                 and body.get("errorNum", ERR_FORBIDDEN) == ERR_FORBIDDEN
@@ -334,7 +422,7 @@ class Connection:
                 str(body.get("errorMessage") or resp.status_text),
                 what,
             )
-        return resp.body
+        return result
 
     def probe(self) -> bool:
         """Check the server, the credentials and the database; False if the database is missing."""

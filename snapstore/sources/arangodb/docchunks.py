@@ -19,12 +19,14 @@ from typing import Any
 
 import blake3
 import msgpack
+import orjson
 
 from snapstore.errors import CorruptData
 from snapstore.manifest.doctree import NodeEntry, encode_node, iter_leaves
 from snapstore.store.chunkstore import ChunkStore
 
 _MASK256 = (1 << 256) - 1
+_blake3 = blake3.blake3
 
 
 @dataclass(frozen=True)
@@ -62,27 +64,59 @@ DEFAULT_PARAMS = ChunkingParams()
 
 # -- canonical form ---------------------------------------------------------------------------
 
+# The fallback for what orjson cannot write: integers beyond 64 bits, lone surrogates.
 _encoder = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 )
 _ascii_encoder = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
 )
+_dumps = orjson.dumps
+_SORTED = orjson.OPT_SORT_KEYS
 
 
 def canonical(doc: dict[str, Any]) -> bytes:
     """The document's line (without newline): sorted-key compact JSON in UTF-8, no ``_id``.
 
     ``_id`` is left out because it is derived (collection name and ``_key``) and would tie the
-    bytes to the collection's name.
+    bytes to the collection's name. ``doc`` is changed (``_id`` removed): callers hand over
+    documents they no longer need.
     """
-    if "_id" in doc:
-        doc = {k: v for k, v in doc.items() if k != "_id"}
+    doc.pop("_id", None)
+    try:
+        return _dumps(doc, option=_SORTED)
+    except (TypeError, orjson.JSONEncodeError):
+        return _canonical_fallback(doc)
+
+
+def _canonical_fallback(doc: dict[str, Any]) -> bytes:
+    """Documents orjson refuses (spec/database.md, *Documents: canonical lines*)."""
+    return canonical_v1(doc)
+
+
+# Line format 1 (snapshots whose section has no ``line_format``): every number as Python's
+# json module writes it. Format 2 writes doubles as orjson does (exponents unpadded, 1e-5 up
+# to 1e-4 in plain decimals); everything else is the same. spec/database.md.
+LINE_FORMAT = 2
+
+
+def canonical_v1(doc: dict[str, Any]) -> bytes:
+    """The canonical line of line format 1 (Python's json module throughout)."""
+    doc.pop("_id", None)
     try:
         return _encoder.encode(doc).encode("utf-8")
     except UnicodeEncodeError:
         # A lone surrogate (not valid UTF-8): keep it as a \u escape, as the server sent it.
         return _ascii_encoder.encode(doc).encode("ascii")
+
+
+def canonical_for(section: dict[str, Any]) -> Callable[[dict[str, Any]], bytes]:
+    """The canonical-line function a snapshot's lines were written with.
+
+    A reader that re-encodes documents to compare them with a snapshot (a read-back
+    checksum) must use the snapshot's format, or doubles like ``1e-07`` would differ.
+    """
+    return canonical if int(section.get("line_format", 1)) >= 2 else canonical_v1
 
 
 def line_hash(line: bytes) -> bytes:
@@ -97,10 +131,12 @@ class Checksum:
         self.count = 0
 
     def add(self, line: bytes) -> None:
-        self.total = (self.total + int.from_bytes(line_hash(line), "little")) & _MASK256
+        # Reduced mod 2**256 when read: summing first is cheaper and gives the same value.
+        self.total += int.from_bytes(_blake3(line).digest(), "little")
         self.count += 1
 
     def hexdigest(self) -> str:
+        self.total &= _MASK256
         return self.total.to_bytes(32, "little").hex()
 
 
@@ -116,6 +152,8 @@ def _key_hash(level: int, key: bytes) -> int:
 # hold about this many of them instead of ``target`` bytes' worth (a 1% edit would otherwise
 # rewrite most chunks of a collection of 100-byte documents).
 ITEMS_PER_CHUNK = 16
+# Leaves stored together: one index lookup for this many chunks instead of one each.
+LEAF_BATCH = 64
 
 
 def ends_chunk(level: int, key: bytes, size: int, target: int) -> bool:
@@ -174,51 +212,73 @@ class TreeBuilder:
         self._first: bytes = b""
         self._last: bytes | None = None
         self._levels: list[_Level] = []  # _levels[i] collects the entries of level i + 1 nodes
+        # Leaves cut but not stored yet: (data, first key, last key, docs, bytes).
+        self._pending: list[tuple[bytes, bytes, bytes, int, int]] = []
+        self._leaf_target = params.leaf_target
+        self._leaf_max = params.leaf_max
+        self._leaf_floor = -(-params.leaf_target // ITEMS_PER_CHUNK)
 
     def add(self, key: bytes, line: bytes) -> None:
-        if self._last is not None and key <= self._last:
-            raise ValueError(f"keys out of order: {key!r} after {self._last!r}")
+        # The hot loop of a dump: ends_chunk(0, ...) written out, names bound locally.
+        last = self._last
+        if last is not None and key <= last:
+            raise ValueError(f"keys out of order: {key!r} after {last!r}")
         size = len(line) + 1
-        target = self.params.leaf_target
-        if self._lines and (size >= target or self._size + size > self.params.leaf_max):
+        target = self._leaf_target
+        lines = self._lines
+        if lines and (size >= target or self._size + size > self._leaf_max):
             self._emit_leaf()  # a large document starts a chunk of its own; cap chunk size
-        if not self._lines:
+            lines = self._lines
+        if not lines:
             self._first = key
-        self._lines.append(line)
+        lines.append(line)
         self._size += size
         self._last = key
-        self.stats.docs += 1
-        self.stats.bytes += size
-        if ends_chunk(0, key, size, target):
+        stats = self.stats
+        stats.docs += 1
+        stats.bytes += size
+        weight = size if size > self._leaf_floor else self._leaf_floor
+        if (
+            size >= target
+            or int.from_bytes(_blake3(b"\x00" + key).digest(8), "little") * target < weight << 64
+        ):
             self._emit_leaf()
 
     def _put(self, data: bytes) -> bytes:
         cid, new = self.store.add(data)
+        self._count(len(data), new)
+        return cid
+
+    def _count(self, size: int, new: bool) -> None:
         if new:
             self.stats.new_chunks += 1
-            self.stats.new_bytes += len(data)
+            self.stats.new_bytes += size
         if self._on_chunk is not None:
             self._on_chunk()
-        return cid
 
     def _emit_leaf(self) -> None:
         if not self._lines:
             return
         self._lines.append(b"")
         data = b"\n".join(self._lines)
-        cid = self._put(data)
-        self.stats.leaves += 1
         assert self._last is not None
-        entry = NodeEntry(
-            self._first.decode("utf-8"),
-            self._last.decode("utf-8"),
-            cid,
-            len(self._lines) - 1,
-            self._size,
-        )
+        self._pending.append((data, self._first, self._last, len(self._lines) - 1, self._size))
         self._lines = []
         self._size = 0
-        self._push(0, entry)
+        if len(self._pending) >= LEAF_BATCH:
+            self._store_leaves()
+
+    def _store_leaves(self) -> None:
+        """Store the pending leaves with one existence check for all of them."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        prepared = self.store.prepare_many([p[0] for p in pending])
+        for p, (data, first, last, docs, size) in zip(prepared, pending, strict=True):
+            cid, new = self.store.add_prepared(p)
+            self._count(len(data), new)
+            self.stats.leaves += 1
+            self._push(0, NodeEntry(first.decode("utf-8"), last.decode("utf-8"), cid, docs, size))
 
     def _push(self, index: int, entry: NodeEntry) -> None:
         if index == len(self._levels):
@@ -254,6 +314,7 @@ class TreeBuilder:
 
     def finish(self) -> TreeResult:
         self._emit_leaf()
+        self._store_leaves()
         index = 0
         while index < len(self._levels):
             lvl = self._levels[index]

@@ -22,6 +22,7 @@ from arango.exceptions import ArangoServerError
 from snapstore.errors import DatabaseError
 from snapstore.reporting import Reporter
 from snapstore.sources.arangodb import objects
+from snapstore.sources.arangodb.batches import BatchReader
 from snapstore.sources.arangodb.connection import (
     ERR_CURSOR_NOT_FOUND,
     ERR_DATA_SOURCE_NOT_FOUND,
@@ -34,9 +35,11 @@ from snapstore.sources.arangodb.connection import (
 )
 from snapstore.sources.arangodb.docchunks import (
     DEFAULT_PARAMS,
+    LINE_FORMAT,
     Checksum,
     ChunkingParams,
     TreeBuilder,
+    TreeResult,
     canonical,
 )
 from snapstore.sources.arangodb.sorting import DuplicateKey, KeySorter
@@ -45,6 +48,7 @@ from snapstore.store.chunkstore import ChunkStore
 
 SECTION_FORMAT = 1
 READ_QUERY = "FOR d IN @@c RETURN d"
+SORTED_QUERY = "FOR d IN @@c SORT d._key RETURN d"
 BATCH_SIZE = 1000
 CURSOR_TTL = 120  # seconds between fetches before the server drops the cursor
 KEEPALIVE_SECONDS = 10.0  # touch the transaction this often while we are busy with chunks
@@ -67,6 +71,7 @@ class _Read:
     trx_id: str
     last_touch: float = field(default_factory=time.monotonic)
     lost: str | None = None  # why the transaction ended early (noticed by a keep-alive)
+    busy: bool = False  # a cursor read is using it: no keep-alive requests in parallel
 
 
 class Dumper:
@@ -85,6 +90,7 @@ class Dumper:
         self.sort_memory = sort_memory
         self.warnings: list[str] = []
         self.current = "the collection list"
+        self.read_retries = 0  # batches fetched again after a dropped connection
 
     # -- transactions -------------------------------------------------------------------------
 
@@ -110,7 +116,7 @@ class Dumper:
     def _touch(self, read: _Read, name: str) -> None:
         """Keep the transaction from expiring while we work without asking the server."""
         now = time.monotonic()
-        if read.lost or now - read.last_touch < KEEPALIVE_SECONDS:
+        if read.busy or read.lost or now - read.last_touch < KEEPALIVE_SECONDS:
             return
         read.last_touch = now
         try:
@@ -232,10 +238,13 @@ class Dumper:
         finally:
             self._end(read)
 
-        self.current = "views, analyzers and graphs"
+        self.current = "views, analyzers, graphs and AQL functions"
         views = objects.read_views(conn)
         analyzers = objects.read_analyzers(conn)
         graphs = objects.read_graphs(conn)
+        functions = objects.read_aql_functions(conn)
+        index_lists = [c["indexes"] for c in collections.values()]
+        system_analyzers = objects.read_system_analyzers(conn, [views, index_lists])
         self._compare_metadata(names, meta_before)
 
         elapsed = time.perf_counter() - started
@@ -248,10 +257,14 @@ class Dumper:
             "properties": db_props,
             "consistency": {"mode": mode, "reason": reason},
             "chunking": self.params.to_map(),
+            "line_format": LINE_FORMAT,
             "collections": collections,
             "views": views,
             "analyzers": analyzers,
+            "system_analyzers": system_analyzers,
             "graphs": graphs,
+            "options": objects.database_options(db_props),
+            "aql_functions": functions,
             "size_bytes": size,
             "warnings": list(self.warnings),
             "dump_stats": {
@@ -259,6 +272,7 @@ class Dumper:
                 "seconds": round(elapsed, 3),
                 "server_seconds": round(server, 3),
                 "requests": conn.timings.requests,
+                "batch_retries": self.read_retries,
             },
         }
         # Metadata is the server's JSON; msgpack holds 64-bit integers only (spec: big_integers).
@@ -300,9 +314,12 @@ class Dumper:
     def _dump_collection(self, name: str, props: dict[str, Any], read: _Read) -> dict[str, Any]:
         """Read one collection in ``read``'s transaction and store its tree of chunks."""
         expected = self._count(read, name)
+        built: tuple[TreeBuilder, TreeResult, Checksum] | None = None
         for attempt in (1, 2):
             try:
-                sorter, checksum = self._read_documents(name, read, expected)
+                built = self._read_in_key_order(name, read, expected)
+                if built is None:  # the server's order is not ours: sort on our side
+                    built = self._read_and_sort(name, read, expected)
                 break
             except ServerAnswer as e:
                 if _trx_lost(e):
@@ -310,24 +327,19 @@ class Dumper:
                 # The cursor expired under us (a very slow client): read again, same snapshot.
                 if e.error_num != ERR_CURSOR_NOT_FOUND or attempt == 2:
                     raise
-        builder = TreeBuilder(self.store, self.params, on_chunk=lambda: self._touch(read, name))
-        try:
-            for key, line in sorter.sorted():
-                builder.add(key, line)
-        except DuplicateKey as e:
-            raise DatabaseError(
-                f"collection {name}: the server returned document {e.key.decode()!r} twice; "
-                "no snapshot was published"
-            ) from None
-        result = builder.finish()
+            except DuplicateKey as e:
+                raise DatabaseError(
+                    f"collection {name}: the server returned document {e.key.decode()!r} "
+                    "twice; no snapshot was published"
+                ) from None
+        assert built is not None
+        builder, result, checksum = built
         count = builder.stats.docs
         if count != expected:
             raise DatabaseError(
                 f"collection {name}: read {count} documents but the transaction counts "
                 f"{expected}; no snapshot was published"
             )
-        if sorter.spilled_runs:
-            self.reporter.info(f"collection {name}: sorted on disk ({sorter.spilled_runs} runs)")
         return {
             "type": props.get("type"),
             "count": count,
@@ -339,54 +351,90 @@ class Dumper:
             "nodes": result.stats.nodes,
         }
 
-    def _read_documents(self, name: str, read: _Read, expected: int) -> tuple[KeySorter, Checksum]:
+    def _reader(self, name: str, read: _Read, query: str) -> BatchReader:
+        return BatchReader(
+            self.conn,
+            query,
+            {"@c": name},
+            f"reading collection {name}",
+            db=read.db,  # the transaction header goes on every fetch: it keeps it alive
+            batch_size=BATCH_SIZE,
+            ttl=CURSOR_TTL,
+        )
+
+    def _read_in_key_order(
+        self, name: str, read: _Read, expected: int
+    ) -> tuple[TreeBuilder, TreeResult, Checksum] | None:
+        """Build the tree while the documents stream in, if they come in key byte order.
+
+        ``SORT d._key`` is served by the primary index without sorting (facts: the
+        optimizer rule use-index-for-sort), in the index's byte order on a single server.
+        The first key out of that order (a Coordinator merging shards by collation, say)
+        ends this attempt: None, and the chunks stored so far are left to gc.
+        """
+        checksum = Checksum()
+        builder = TreeBuilder(self.store, self.params)
+        last = b""
+        self.reporter.start(f"Dumping {name}", expected)
+        read.busy = True  # the reader's fetches keep the transaction alive, nobody else may
+        try:
+            with self._reader(name, read, SORTED_QUERY) as reader:
+                first = True
+                for batch in reader:
+                    for doc in batch:
+                        key = doc["_key"].encode("utf-8")
+                        if key <= last and not first:
+                            if key == last:
+                                raise DuplicateKey(key)
+                            self.reporter.info(
+                                f"collection {name}: the server's key order is not byte "
+                                "order; sorting on our side"
+                            )
+                            return None
+                        first = False
+                        line = canonical(doc)
+                        checksum.add(line)
+                        builder.add(key, line)
+                        last = key
+                    self.reporter.advance(len(batch))
+                self.read_retries += reader.retries
+        finally:
+            read.busy = False
+            read.last_touch = time.monotonic()
+            self.reporter.finish()
+        return builder, builder.finish(), checksum
+
+    def _read_and_sort(
+        self, name: str, read: _Read, expected: int
+    ) -> tuple[TreeBuilder, TreeResult, Checksum]:
+        """Read in the server's order, sort by key bytes here (bounded memory), then build."""
         sorter = KeySorter(self.sort_memory)
         checksum = Checksum()
         self.reporter.start(f"Dumping {name}", expected)
-        conn = self.conn
-        body = conn.call(
-            "post",
-            "/_api/cursor",
-            what=f"querying collection {name}",
-            db=read.db,
-            data={
-                "query": READ_QUERY,
-                "bindVars": {"@c": name},
-                "batchSize": BATCH_SIZE,
-                "ttl": CURSOR_TTL,
-                "options": {"stream": True},
-            },
-        )
-        cursor_id = body.get("id")
+        read.busy = True
         try:
-            while True:
-                batch = body.get("result") or []
-                for doc in batch:
-                    line = canonical(doc)
-                    checksum.add(line)
-                    sorter.add(doc["_key"].encode("utf-8"), line)
-                self.reporter.advance(len(batch))
-                read.last_touch = time.monotonic()
-                if not body.get("hasMore"):
-                    cursor_id = None
-                    break
-                # The transaction header goes on every fetch (the db is the transaction's),
-                # so a long read keeps the transaction alive.
-                body = conn.call(
-                    "post",
-                    f"/_api/cursor/{q(str(cursor_id))}",
-                    what=f"reading collection {name}",
-                    db=read.db,
-                )
+            with self._reader(name, read, READ_QUERY) as reader:
+                for batch in reader:
+                    for doc in batch:
+                        key = doc["_key"].encode("utf-8")
+                        line = canonical(doc)
+                        checksum.add(line)
+                        sorter.add(key, line)
+                    self.reporter.advance(len(batch))
+                self.read_retries += reader.retries
         except BaseException:
             sorter.close()
-            if cursor_id is not None:
-                with contextlib.suppress(Exception):
-                    conn.call("delete", f"/_api/cursor/{q(str(cursor_id))}", what="closing")
             raise
         finally:
+            read.busy = False
+            read.last_touch = time.monotonic()
             self.reporter.finish()
-        return sorter, checksum
+        builder = TreeBuilder(self.store, self.params, on_chunk=lambda: self._touch(read, name))
+        for key, line in sorter.sorted():
+            builder.add(key, line)
+        if sorter.spilled_runs:
+            self.reporter.info(f"collection {name}: sorted on disk ({sorter.spilled_runs} runs)")
+        return builder, builder.finish(), checksum
 
 
 def _is_transport(e: BaseException) -> bool:

@@ -19,6 +19,9 @@ Json = dict[str, Any]
 # Set after the documents are loaded (facts 4.6, 4.7): no validation, no recomputation.
 COLLECTION_LATE_FIELDS = ("schema", "computedValues")
 AUTOMATIC_INDEX_TYPES = frozenset({"primary", "edge"})
+# withHidden lists view links as indexes; they are restored through the views.
+HIDDEN_INDEX_TYPES = frozenset({"arangosearch"})
+DATABASE_OPTIONS = ("sharding", "replicationFactor", "writeConcern")
 VIEW_SERVER_FIELDS = frozenset({"error", "code", "id", "globallyUniqueId", "planId"})
 
 
@@ -52,14 +55,21 @@ def read_properties(conn: Connection, name: str, db: Any = None) -> Json:
 
 
 def read_indexes(conn: Connection, name: str, db: Any = None) -> list[Json]:
+    """Every index, those still being built included (``withHidden``), minus view links.
+
+    Without ``withHidden`` an index created in the background is missing until it is ready;
+    with it the server also lists arangosearch view links as indexes of type
+    ``arangosearch``, which come back with their views instead (ArangoDB docs:
+    develop/http-api/indexes, "withHidden").
+    """
     body = conn.call(
         "get",
         "/_api/index",
-        params={"collection": name},
+        params={"collection": name, "withHidden": True},
         what=f"reading the indexes of collection {name}",
         db=db,
     )
-    return list(body.get("indexes", []))
+    return [i for i in body.get("indexes", []) if i.get("type") not in HIDDEN_INDEX_TYPES]
 
 
 def read_views(conn: Connection) -> list[Json]:
@@ -73,17 +83,60 @@ def read_views(conn: Connection) -> list[Json]:
     return views
 
 
-def read_analyzers(conn: Connection) -> list[Json]:
-    """This database's custom analyzers (``<db>::<name>``), with their short names."""
+def read_analyzers(conn: Connection, prefix: str | None = None) -> list[Json]:
+    """Custom analyzers named ``<prefix>::<name>`` (default: this database's), short names."""
     body = conn.call("get", "/_api/analyzer", what="listing analyzers")
-    prefix = f"{conn.name}::"
+    prefix = f"{conn.name if prefix is None else prefix}::"
     out = []
     for a in body.get("result", []):
         name = str(a.get("name", ""))
         if not name.startswith(prefix):
-            continue  # built-in, or defined in _system and only borrowed
+            continue  # built-in, or defined in another database (_system) and only borrowed
         out.append({**a, "name": name[len(prefix) :]})
     return sorted(out, key=lambda a: a["name"])
+
+
+def read_system_analyzers(conn: Connection, users: list[Any]) -> list[Json]:
+    """The ``_system`` analyzers that ``users`` (views, index definitions) name.
+
+    Another database can use them as ``_system::<name>``; a restore onto another server
+    needs their definitions. Short names, sorted.
+    """
+    if conn.name == "_system":
+        return []  # they are this database's own analyzers
+    named = {n[len("_system::") :] for n in _strings(users) if n.startswith("_system::")}
+    if not named:
+        return []
+    return [a for a in read_analyzers(conn, "_system") if a["name"] in named]
+
+
+def read_aql_functions(conn: Connection) -> list[Json]:
+    """User-defined AQL functions (``GET /_api/aqlfunction``), sorted by name."""
+    body = conn.call("get", "/_api/aqlfunction", what="listing user-defined AQL functions")
+    functions = [
+        {k: f[k] for k in ("name", "code", "isDeterministic") if k in f}
+        for f in body.get("result", [])
+    ]
+    return sorted(functions, key=lambda f: str(f.get("name")))
+
+
+def database_options(properties: Json) -> Json:
+    """The options to create a database like one with these properties."""
+    return {k: properties[k] for k in DATABASE_OPTIONS if k in properties}
+
+
+def _strings(value: Any) -> set[str]:
+    """Every string anywhere in a JSON value."""
+    if isinstance(value, str):
+        return {value}
+    out: set[str] = set()
+    if isinstance(value, list):
+        for v in value:
+            out |= _strings(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            out |= _strings(v)
+    return out
 
 
 def read_graphs(conn: Connection) -> list[Json]:

@@ -26,6 +26,7 @@ from snapstore.sources.arangodb.connection import Connection, ServerAnswer, desc
 from snapstore.sources.arangodb.docchunks import (
     Checksum,
     canonical,
+    canonical_for,
     iter_leaf_data,
     iter_lines,
 )
@@ -476,11 +477,13 @@ class Restorer:
                 "options": {"stream": True},
             },
         )
+        # Compared with the snapshot's checksum: re-encode in the snapshot's line format.
+        encode = canonical_for(self.section) if keep_rev else canonical
         while True:
             for doc in body.get("result") or []:
                 if not keep_rev:
                     doc.pop("_rev", None)
-                checksum.add(canonical(doc))
+                checksum.add(encode(doc))
             if not body.get("hasMore"):
                 break
             body = self.conn.call(

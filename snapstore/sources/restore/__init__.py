@@ -1,0 +1,194 @@
+"""Restore of bulk roots: staged, checked, incremental, swapped in, recoverable (spec/restore.md).
+
+For each root a staged tree is built in a hidden sibling of its target (``stage``): the listing
+is checked as it streams (``checks``) and merged with the live tree (``live``), so that live
+files equal to the snapshot's are hard-linked in instead of rewritten and the live entries the
+snapshot cannot speak for (excluded names, special files, unread paths) are kept. When every
+root is staged and synced, a journal commits the restore and the trees are swapped in
+(``swap``); a crash at any point leaves each target holding its old tree or its new one, and
+the next ``restore``, ``check`` or ``unlock`` finishes or undoes what was left (``recover``).
+Afterwards the restored files' inodes are recorded in the local cache (``record``) so the
+next create reuses them without reading.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from snapstore.errors import SourceError
+from snapstore.manifest.listing import Coverage, FileEntry, load_listing
+from snapstore.manifest.schema import BulkRoot
+from snapstore.reporting import Reporter
+from snapstore.sources.restore.checks import TreeChecker, plan_targets
+from snapstore.sources.restore.live import Comparer, LivePlanner
+from snapstore.sources.restore.record import forget, restored_parent, write_record
+from snapstore.sources.restore.stage import RestoreStats, fill
+from snapstore.sources.restore.swap import (
+    OLD_TAG,
+    REMOVE_THREADS,
+    STAGING_TAG,
+    Names,
+    new_journal,
+    new_token,
+    recover,
+    remove_journal,
+    remove_tree,
+    swap_in,
+    sync_trees,
+    write_journal,
+)
+from snapstore.store.chunker import Chunker
+from snapstore.store.chunkstore import ChunkStore
+
+__all__ = [
+    "OLD_TAG",
+    "STAGING_TAG",
+    "RestoreJob",
+    "RestoreStats",
+    "plan_targets",
+    "recover",
+    "remove_tree",
+    "restore_root",
+    "restore_roots",
+    "restored_parent",
+]
+
+
+@dataclass
+class RestoreJob:
+    """One root to restore into one target, with what its listing speaks for."""
+
+    root: BulkRoot
+    target: Path
+    coverage: Coverage
+
+
+def _checked(entries: Iterator[FileEntry], where: str) -> Iterator[FileEntry]:
+    checker = TreeChecker(where)
+    for e in entries:
+        checker.check(e)
+        yield e
+    checker.finish()
+
+
+def _prepare(target: Path) -> Path:
+    """The directory to swap: a target that is a symlink (to a data disk) is restored into
+    the directory it points to, and the link is kept."""
+    target = Path(os.path.abspath(target))
+    if target.is_symlink():
+        target = Path(os.path.realpath(target))
+    if os.path.lexists(target) and not target.is_dir():
+        raise SourceError(f"restore target {target} exists and is not a directory")
+    if os.path.ismount(target):
+        raise SourceError(
+            f"restore target {target} is a mount point: the restored tree cannot be swapped "
+            "in; restore into a directory below it (--target)"
+        )
+    parent = target.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SourceError(f"cannot create {parent}: {e.strerror}") from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise SourceError(f"restore target {target} is not writable (no write access to {parent})")
+    return target
+
+
+def restore_roots(
+    store: ChunkStore,
+    jobs: list[RestoreJob],
+    reporter: Reporter,
+    snapshot: str,
+    *,
+    verify: bool = False,
+    safety_snapshot: str | None = None,
+    record: bool = False,
+    cache_dir: str | None = None,
+) -> list[RestoreStats]:
+    """Restore every job's root at its target, all committed at once (module doc).
+    ``record``: leave the restored inodes in the cache at ``cache_dir`` for the next create."""
+    token = new_token()
+    chunker = Chunker(store.config.chunker) if verify else None
+    staged: list[Names] = []
+    results: list[RestoreStats] = []
+    targets = [_prepare(j.target) for j in jobs]
+    keys = [str(Path(os.path.abspath(j.target))) for j in jobs]
+    for key in keys:  # the live tree is about to change: an older record is void
+        forget(cache_dir, store.config.id, key)
+    journal = None
+    try:
+        for job, target in zip(jobs, targets, strict=True):
+            names = Names(target, token)
+            os.mkdir(names.staging, 0o700)
+            staged.append(names)
+            where = f"snapshot {snapshot}: {job.root.path}"
+            stats = RestoreStats()
+            live = os.fsencode(target) if target.is_dir() else None
+            planner = LivePlanner(
+                live,
+                job.coverage,
+                Comparer(os.lstat(names.staging).st_dev, verify, chunker),
+                where,
+            )
+            entries = _checked(load_listing(store, job.root.listing, where), where)
+            reporter.start(f"Restoring {job.root.path}", job.root.bytes)
+            fill(
+                store, planner.actions(entries), os.fsencode(names.staging), reporter, stats, where
+            )
+            reporter.finish()
+            stats.removed = planner.removed
+            results.append(stats)
+        # One sync for every tree: the swap must not publish files still in the page cache.
+        sync_trees([n.staging for n in staged])
+        journal = new_journal(snapshot, token, safety_snapshot, staged)
+        write_journal(journal)
+    except BaseException:
+        if journal is not None:
+            remove_journal(journal)
+        for names in staged:
+            remove_tree(names.staging)
+        raise
+    # Committed: from here a crash is finished by the next run (swap.recover).
+    replaced = []
+    for i, names in enumerate(staged):
+        try:
+            replaced.append(swap_in(names))
+        except OSError as e:
+            if i == 0:  # nothing swapped yet: undo the commit
+                remove_journal(journal)
+                for n in staged:
+                    remove_tree(n.staging)
+                raise SourceError(f"cannot swap in {names.target}: {e.strerror}") from None
+            raise SourceError(
+                f"cannot swap in {names.target} ({e.strerror}) after restoring "
+                f"{', '.join(str(n.target) for n in staged[:i])}: run `snapstore check` to "
+                "finish the restore once the problem is fixed"
+            ) from None
+    for old in replaced:
+        if old is not None:
+            remove_tree(old, REMOVE_THREADS)
+    remove_journal(journal)
+    if record:
+        for job, key, target in zip(jobs, keys, targets, strict=True):
+            write_record(store, cache_dir, key, target, snapshot, job.root)
+    return results
+
+
+def restore_root(
+    store: ChunkStore,
+    root: BulkRoot,
+    target: Path,
+    reporter: Reporter,
+    where: str,
+    *,
+    excludes: Iterable[str] = (),
+    warnings: Iterable[str] = (),
+    verify: bool = False,
+) -> RestoreStats:
+    """Restore one root (``where``: the snapshot's name), after recovering leftovers."""
+    recover([target], reporter)
+    job = RestoreJob(root, target, Coverage.of(root.path, warnings, excludes))
+    return restore_roots(store, [job], reporter, where, verify=verify)[0]

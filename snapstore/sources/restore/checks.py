@@ -1,0 +1,153 @@
+"""What restore checks before it writes anything: that a listing describes one tree, that root
+labels and paths from the manifest are safe, and that the targets asked for are usable.
+
+A repository may be damaged or hostile (spec/restore.md, "Hostile listings"): every entry is
+validated as it is decoded (``FileEntry.from_map``), and ``TreeChecker`` refuses, as the listing
+streams by, anything that would make restore create an entry through a symlink or twice.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from snapstore.errors import CorruptData, InvalidInput
+from snapstore.manifest.listing import DIR, FileEntry, show_path, sort_key
+from snapstore.manifest.schema import BulkRoot, Manifest
+
+
+@dataclass
+class TreeChecker:
+    """Checks that a listing is one tree in listing order: the root directory first, then
+    paths strictly increasing in ``sort_key`` order (so no path twice), each one's parent a
+    directory listed before it (so nothing below a symlink or a file)."""
+
+    where: str  # "snapshot NAME: ROOT", for messages
+    _last: tuple[bytes, ...] | None = None
+    _dirs: list[bytes] = field(default_factory=list)  # the directories above the last entry
+
+    def _fail(self, what: str) -> CorruptData:
+        return CorruptData(f"{self.where}: file listing is damaged: {what}")
+
+    def check(self, e: FileEntry) -> None:
+        path = e.path
+        if self._last is None:
+            if path != b"":
+                raise self._fail(
+                    f"it does not start with the root directory (first: {show_path(path)})"
+                )
+            if e.type != DIR:
+                raise self._fail("its root is not a directory")
+            self._last = ()
+            self._dirs = [b""]
+            return
+        key = sort_key(path)
+        if key <= self._last:
+            what = "twice" if key == self._last else "out of order"
+            raise self._fail(f"entry {show_path(path)} is listed {what}")
+        self._last = key
+        parent = path.rpartition(b"/")[0]
+        dirs = self._dirs
+        while dirs and dirs[-1] and not path.startswith(dirs[-1] + b"/"):
+            dirs.pop()
+        if not dirs or dirs[-1] != parent:
+            raise self._fail(
+                f"entry {show_path(path)} is not inside a directory of the listing "
+                f"({show_path(parent)} is missing, a file or a symlink)"
+            )
+        if e.type == DIR:
+            dirs.append(path)
+
+    def finish(self) -> None:
+        if self._last is None:
+            raise self._fail("it is empty")
+
+
+def check_label(m: Manifest, label: object) -> str:
+    """A root label names one folder of ``--target DIR``: one plain path component."""
+    if (
+        not isinstance(label, str)
+        or label in ("", ".", "..")
+        or "/" in label
+        or "\0" in label
+        or label.strip() != label
+    ):
+        raise CorruptData(f"snapshot {m.name}: bulk root label {label!r} is not a folder name")
+    return label
+
+
+def check_root_path(m: Manifest, path: object) -> str:
+    """A root's recorded path (the default target) must be absolute and normal, not ``/``."""
+    if (
+        not isinstance(path, str)
+        or "\0" in path
+        or not path.startswith("/")
+        or os.path.normpath(path) != path
+        or path.startswith("//")
+        or path == "/"
+    ):
+        raise CorruptData(f"snapshot {m.name}: bulk root path {path!r} is not a safe target")
+    return path
+
+
+def _inside(a: str, b: str) -> bool:
+    """Whether path ``a`` is ``b`` or below it (both real, absolute)."""
+    return a == b or a.startswith(b.rstrip("/") + "/")
+
+
+def plan_targets(
+    m: Manifest, target: str | None, keep_out: list[str]
+) -> list[tuple[BulkRoot, Path]]:
+    """The (root, directory) pairs a restore of ``m`` writes, ``target`` being ``--target``.
+
+    Refuses (bad input) an empty or unsafe ``--target``, one that is not a directory, targets
+    inside one another, and targets that hold or lie inside a path of ``keep_out`` (the
+    repository, the cache): a restore there would replace them. Labels and recorded root
+    paths come from the manifest: unsafe ones make the snapshot corrupt.
+    """
+    roots = m.bulk or []
+    base: Path | None = None
+    if target is not None:
+        if not target.strip():
+            raise InvalidInput("--target is empty: name the directory to restore into")
+        if "\0" in target:
+            raise InvalidInput("--target holds a NUL character")
+        base = Path(os.path.abspath(os.path.expanduser(target)))
+        if str(base) == "/":
+            raise InvalidInput("--target / would replace the whole file system")
+        if os.path.lexists(base) and not os.path.isdir(base):
+            raise InvalidInput(f"--target {base} exists and is not a directory")
+    labels: set[str] = set()
+    paths: set[str] = set()
+    out: list[tuple[BulkRoot, Path]] = []
+    for root in roots:
+        path = check_root_path(m, root.path)
+        if path in paths:
+            raise CorruptData(f"snapshot {m.name}: bulk root {path} is listed twice")
+        paths.add(path)
+        if base is None:
+            dest = Path(path)
+        elif len(roots) == 1:
+            dest = base
+        else:
+            label = check_label(m, root.label)
+            if label in labels:
+                raise CorruptData(f"snapshot {m.name}: bulk root label {label!r} is used twice")
+            labels.add(label)
+            dest = base / label
+        out.append((root, dest))
+    real = [os.path.realpath(d) for _, d in out]
+    for (_, dest), r in zip(out, real, strict=True):
+        if os.path.lexists(dest) and not os.path.isdir(dest):
+            raise InvalidInput(f"restore target {dest} exists and is not a directory")
+        for other in real:
+            if other != r and _inside(other, r):
+                raise InvalidInput(f"restore targets overlap: {other} is inside {r}")
+        for k in keep_out:
+            kr = os.path.realpath(k)
+            if _inside(kr, r) or _inside(r, kr):
+                raise InvalidInput(
+                    f"restore target {dest} would replace the repository or cache at {k}"
+                )
+    return out

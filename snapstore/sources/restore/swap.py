@@ -1,0 +1,413 @@
+"""Swapping staged trees in, the journal that makes it recoverable, and cleaning leftovers.
+
+Beside each target ``T`` a restore owns three kinds of names, all with one token
+``<pid>-<random>``: ``.T.snapstore-staging-<token>`` (the tree being built),
+``.T.snapstore-old-<token>`` (the replaced tree, with the two-rename fallback) and
+``.T.snapstore-restore-<token>.json`` (the journal). The journal is written, beside every target
+of the restore, once every staged tree is complete and synced; it names each target, its
+staging directory and the staged tree's inode. From then on the restore is committed: a crash
+is finished by the next run (``recover``), which swaps in what is not swapped yet (the target's
+inode tells) and removes the replaced trees. Without a journal nothing was swapped, and the
+next run removes the staging directories. spec/restore.md has the full protocol.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import json
+import os
+import secrets
+import shutil
+import socket
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from snapstore.reporting import Reporter
+
+STAGING_TAG = ".snapstore-staging-"
+OLD_TAG = ".snapstore-old-"
+JOURNAL_TAG = ".snapstore-restore-"
+JOURNAL_EXT = ".json"
+REMOVE_THREADS = 4  # removing a replaced tree (remove_tree)
+EXCHANGE_ENV = "SNAPSTORE_RENAME_EXCHANGE"  # "0": use the two-rename fallback (tests)
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def new_token() -> str:
+    return f"{os.getpid()}-{secrets.token_hex(4)}"
+
+
+@dataclass(frozen=True)
+class Names:
+    """The names a restore with ``token`` uses beside ``target``."""
+
+    target: Path
+    token: str
+
+    def _beside(self, tag: str, ext: str = "") -> Path:
+        return self.target.parent / f".{self.target.name}{tag}{self.token}{ext}"
+
+    @property
+    def staging(self) -> Path:
+        return self._beside(STAGING_TAG)
+
+    @property
+    def old(self) -> Path:
+        return self._beside(OLD_TAG)
+
+    @property
+    def journal(self) -> Path:
+        return self._beside(JOURNAL_TAG, JOURNAL_EXT)
+
+
+def _libc_renameat2() -> object | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Atomically exchange two paths (renameat2 RENAME_EXCHANGE); False when the kernel or
+    the file system cannot (the caller falls back to two renames)."""
+    if os.environ.get(EXCHANGE_ENV) == "0":
+        return False
+    fn = _libc_renameat2()
+    if fn is None:
+        return False
+    # ctypes is invisible to audit hooks: announce the step as the rename it is.
+    sys.audit("os.rename", a, b, None, None)
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:  # type: ignore[operator]
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(a))
+
+
+def swap_in(names: Names) -> Path | None:
+    """Put the staged tree at the target; return where the replaced tree now is (None if
+    there was none). With the exchange, the target holds the old or the new tree at every
+    instant; with the fallback a crash between its two renames leaves the target missing,
+    which ``recover`` repairs from the journal."""
+    target, staging = names.target, names.staging
+    if not os.path.lexists(target):
+        os.rename(staging, target)
+        return None
+    if exchange(staging, target):
+        return staging
+    os.rename(target, names.old)
+    os.rename(staging, target)
+    return names.old
+
+
+def remove_tree(path: Path, threads: int = 1) -> None:
+    """Delete a directory tree even when some of its folders are read-only."""
+
+    def onerror(func, p, exc_info):  # type: ignore[no-untyped-def]
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(p), 0o700)
+            func(p)
+
+    if os.path.isdir(path) and not os.path.islink(path):
+        if threads > 1:
+            # Unlinks and rmdirs in different directories run in parallel in the kernel
+            # (measured: a 4,900-entry tree in 0.26 s on one thread, 0.13 s on two, 0.08 s
+            # on four), so the subtrees two levels down go to a few threads first.
+            parts = []
+            with contextlib.suppress(OSError):
+                for top in os.scandir(path):
+                    if top.is_dir(follow_symlinks=False):
+                        with contextlib.suppress(OSError):
+                            parts += [e.path for e in os.scandir(top.path)]
+            with ThreadPoolExecutor(threads, thread_name_prefix="remove") as pool:
+                for _ in pool.map(lambda p: remove_tree(Path(p)), parts):
+                    pass
+        shutil.rmtree(path, onerror=onerror)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+def sync_trees(paths: list[Path]) -> None:
+    """Make the staged trees durable: ``syncfs`` of each file system they are on (not
+    ``sync``, which would also wait for every other file system's dirty data)."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        os.sync()
+        return
+    done: set[int] = set()
+    for p in paths:
+        fd = os.open(p, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            dev = os.fstat(fd).st_dev
+            if dev not in done and fn(fd) != 0:
+                os.sync()
+            done.add(dev)
+        finally:
+            os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# -- the journal --------------------------------------------------------------------------------
+
+
+@dataclass
+class JournalRoot:
+    target: str
+    staging: str
+    old: str
+    staged: tuple[int, int]  # (st_dev, st_ino) of the staged tree's root directory
+
+
+@dataclass
+class Journal:
+    snapshot: str
+    token: str
+    host: str
+    created: str
+    safety_snapshot: str | None
+    roots: list[JournalRoot]
+
+    def names(self) -> list[Names]:
+        return [Names(Path(r.target), self.token) for r in self.roots]
+
+
+def new_journal(snapshot: str, token: str, safety: str | None, staged: list[Names]) -> Journal:
+    roots = []
+    for n in staged:
+        st = os.lstat(n.staging)
+        roots.append(JournalRoot(str(n.target), str(n.staging), str(n.old), (st.st_dev, st.st_ino)))
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    return Journal(snapshot, token, socket.gethostname(), created, safety, roots)
+
+
+def write_journal(journal: Journal) -> None:
+    """The commit point: the journal, durable, beside every target."""
+    data = json.dumps(asdict(journal), indent=1).encode()
+    for n in journal.names():
+        tmp = n.journal.with_name(n.journal.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, n.journal)
+        _fsync_dir(n.journal.parent)
+
+
+def remove_journal(journal: Journal) -> None:
+    for n in journal.names():
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(n.journal)
+
+
+def read_journal(path: Path) -> Journal | None:
+    try:
+        d = json.loads(path.read_bytes())
+        roots = [
+            JournalRoot(
+                r["target"], r["staging"], r["old"], (int(r["staged"][0]), int(r["staged"][1]))
+            )
+            for r in d["roots"]
+        ]
+        return Journal(
+            str(d["snapshot"]),
+            str(d["token"]),
+            str(d["host"]),
+            str(d["created"]),
+            d.get("safety_snapshot"),
+            roots,
+        )
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+
+
+# -- recovery -----------------------------------------------------------------------------------
+
+
+def _ident(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _running(token: str) -> bool:
+    """Whether the restore that owns ``token`` is still running on this host."""
+    pid_text = token.split("-", 1)[0]
+    if "-" not in token or not pid_text.isdigit():
+        return False  # an older snapstore's name: no process to ask
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def committed(journal: Journal) -> bool:
+    """Whether the restore had committed: every copy of its journal was written (the swaps
+    begin only then), or a swap has happened (the copies are removed only after the swaps)."""
+    names = journal.names()
+    if all(os.path.exists(n.journal) for n in names):
+        return True
+    return any(
+        _ident(n.target) == tuple(r.staged) for r, n in zip(journal.roots, names, strict=True)
+    )
+
+
+def finish(journal: Journal) -> tuple[bool, list[str]]:
+    """Complete a committed restore (swap in what is not yet, remove the replaced trees) or
+    undo one that had not committed (remove its staging folders); remove the journal.
+    Returns whether it was completed and one line per target saying what was done."""
+    done: list[str] = []
+    forward = committed(journal)
+    for r, n in zip(journal.roots, journal.names(), strict=True):
+        staged = tuple(r.staged)
+        if not forward:
+            remove_tree(n.staging)
+            state = "not changed"
+        elif _ident(n.target) == staged:
+            state = "had been swapped in"
+        elif _ident(n.staging) == staged:
+            swap_in(n)
+            state = "swapped in now"
+        else:
+            state = "not found: neither it nor its staging folder holds the restored tree"
+        for p in (n.staging, n.old):
+            if forward and os.path.lexists(p) and _ident(p) != staged:
+                remove_tree(p)
+        done.append(f"{n.target} {state}")
+    remove_journal(journal)
+    for n in journal.names():
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(n.journal.with_name(n.journal.name + ".tmp"))
+    return forward, done
+
+
+def recover(targets: list[Path], reporter: Reporter) -> list[str]:
+    """Find what interrupted restores left beside ``targets`` and finish or undo it (see the
+    module doc); report each action through ``reporter.warn`` and return the messages."""
+    messages: list[str] = []
+    seen: set[Path] = set()
+    queue = [Path(os.path.abspath(t)) for t in targets]
+    while queue:
+        target = queue.pop(0)
+        if os.path.islink(target):
+            target = Path(os.path.realpath(target))
+        if target in seen:
+            continue
+        seen.add(target)
+        for msg, more in _recover_one(target):
+            messages.append(msg)
+            reporter.warn(msg)
+            queue.extend(more)
+    return messages
+
+
+def _owned(target: Path) -> list[tuple[str, str, Path]]:
+    """(tag, token, path) of every leftover name of ``target``'s restores."""
+    parent = target.parent
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return []
+    out = []
+    head = f".{target.name}"
+    for name in sorted(names):
+        if not name.startswith(head):
+            continue
+        rest = name[len(head) :]
+        for tag in (JOURNAL_TAG, STAGING_TAG, OLD_TAG):
+            if rest.startswith(tag):
+                out.append((tag, rest[len(tag) :], parent / name))
+    return out
+
+
+def _recover_one(target: Path) -> list[tuple[str, list[Path]]]:
+    out: list[tuple[str, list[Path]]] = []
+    owned = _owned(target)
+    finished: set[str] = set()
+    for tag, token, path in owned:
+        if tag != JOURNAL_TAG:
+            continue
+        if token.endswith(JOURNAL_EXT + ".tmp"):
+            token = token[: -len(JOURNAL_EXT + ".tmp")]
+            if not _running(token):
+                path.unlink(missing_ok=True)  # never committed: the staging goes below
+            continue
+        token = token.removesuffix(JOURNAL_EXT)
+        if _running(token):
+            out.append((f"a restore (pid {token.split('-')[0]}) is running into {target}", []))
+            finished.add(token)
+            continue
+        journal = read_journal(path)
+        if journal is None or journal.token != token:
+            continue  # unreadable: leave it, and its folders, for a person to look at
+        if journal.host != socket.gethostname():
+            # Its pid means nothing here: the restore may still be running there.
+            out.append(
+                (
+                    f"an interrupted or running restore from host {journal.host} left {path}; "
+                    f"run `snapstore check` there to finish it",
+                    [],
+                )
+            )
+            finished.add(token)
+            continue
+        forward, done = finish(journal)
+        finished.add(token)
+        safety = (
+            f"; the state before it is in snapshot {journal.safety_snapshot}"
+            if journal.safety_snapshot and forward
+            else ""
+        )
+        what = "finished" if forward else "undid (it had not committed)"
+        out.append(
+            (
+                f"{what} the interrupted restore of {journal.snapshot} (pid "
+                f"{token.split('-')[0]}, {journal.created}): " + "; ".join(done) + safety,
+                [Path(r.target) for r in journal.roots],
+            )
+        )
+    for tag, token, path in owned:
+        if tag == JOURNAL_TAG or token in finished or not os.path.lexists(path):
+            continue
+        if _running(token):
+            continue
+        if tag == STAGING_TAG:
+            remove_tree(path)
+            out.append(
+                (
+                    f"removed {path.name}, the unfinished staging folder of an interrupted "
+                    f"restore; {target} was not changed by it",
+                    [],
+                )
+            )
+        elif not os.path.lexists(target):
+            os.rename(path, target)
+            out.append((f"put back {target}, moved aside by an interrupted restore", []))
+        else:
+            remove_tree(path)
+            out.append((f"removed {path.name}, the tree an interrupted restore had replaced", []))
+    return out
