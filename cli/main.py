@@ -48,7 +48,9 @@ class SnapstoreGroup(click.Group):
             click.echo(f"error: {os_error_message(e)}", err=True)
             raise click.exceptions.Exit(1) from None
         except KeyboardInterrupt:
-            click.echo("error: interrupted; nothing half-done was left visible", err=True)
+            # Only operations that know what they left say more (DatabaseRestoreStopped,
+            # a restore's journal); a bare Ctrl-C claims nothing it cannot vouch for.
+            click.echo("error: interrupted", err=True)
             raise click.exceptions.Exit(130) from None
 
 

@@ -196,6 +196,14 @@ def render_cleanup(result: Any) -> None:
         f"{p.keep_last} newest, the newest of each week for {p.keep_weekly_weeks} weeks, "
         f"permanent ones; compress after {p.to_mapping()['compress_after_days']} days"
     )
+    if p.safety_keep_last is None:
+        click.echo("Safety snapshots (taken before a restore) follow the same rules.")
+    else:
+        click.echo(
+            f"Safety snapshots (taken before a restore) are kept apart and never take a place "
+            f"above: the {p.safety_keep_last} newest, and every one younger than "
+            f"{p.safety_keep_days} days."
+        )
     if not result.decisions:
         click.echo("No snapshots.")
         return

@@ -77,3 +77,37 @@ class PartialSnapshot(SnapstoreError):
 
 class PathNotFound(InvalidInput):
     """A path asked for inside a snapshot is not in it."""
+
+
+class Interrupted(SnapstoreError):
+    """Ctrl-C (or a cancel) stopped an operation; the message says what state it left."""
+
+    exit_code = 130
+
+
+class DatabaseRestoreStopped(SnapstoreError):
+    """A database restore stopped half-way (failed, or interrupted with ``interrupted``).
+
+    ``step`` is what it was doing; ``changed`` whether it had changed the database yet;
+    ``incomplete`` the collections it left dropped, empty or partly loaded.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        step: str,
+        changed: bool,
+        incomplete: list[str],
+        interrupted: bool,
+        summary: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.summary = summary  # what it had done ("fully loaded: a; partly loaded: b")
+        self.reason = reason  # "was interrupted" or "failed: <why>"
+        self.step = step
+        self.changed = changed
+        self.incomplete = incomplete
+        self.interrupted = interrupted
+        self.exit_code = 130 if interrupted else 1

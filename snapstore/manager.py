@@ -49,6 +49,7 @@ from snapstore.manifest.catalog import Catalog, missing_problem
 from snapstore.manifest.listing import Coverage, FileEntry
 from snapstore.manifest.schema import BulkRoot, Manifest
 from snapstore.naming import check_prefix, check_snapshot_name, slugify, snapshot_name
+from snapstore.ops.database_restore import DatabaseRestore
 from snapstore.records import (
     CreateResult,
     RestorePlan,
@@ -509,16 +510,21 @@ class SnapshotManager:
                         self.reporter.info(stats.describe(str(t.target)))
                 db_result = None
                 if plan.restore_db and m.database is not None:
-                    try:
-                        db_result = self._database(target_db).restore(
-                            store, m.database, self.reporter, collections
-                        )
-                    except DatabaseError as e:
-                        if safety_name:
-                            raise DatabaseError(
-                                f"{e}; the state before this restore is in snapshot {safety_name}"
-                            ) from None
-                        raise
+                    restored = ", ".join(str(t.target) for t in plan.targets)
+                    safety = Catalog(backend).load(safety_name) if live_db and safety_name else None
+                    db_result = DatabaseRestore(
+                        store,
+                        self._database(target_db),
+                        m,
+                        self.reporter,
+                        collections,
+                        safety=safety,
+                        existed=live_db,
+                        flags=f" --target-db {target_db}" if target_db else "",
+                        done_before=f"the bulk files were restored into {restored}"
+                        if restored
+                        else "",
+                    ).run()
         return RestoreResult(
             snapshot=plan.snapshot,
             safety_snapshot=safety_name,
@@ -704,7 +710,9 @@ class SnapshotManager:
             plan = self._plan(m, restore_bulk, restore_db, target, False, collections, target_db)
             db_plan = None
             if plan.restore_db and m.database is not None:
-                db_plan = self._database(target_db).plan_restore(m.database, collections)
+                db_plan = self._database(target_db).plan_restore(
+                    m.database, collections, compare=True
+                )
             return diff_live(
                 store,
                 m,

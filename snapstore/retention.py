@@ -14,8 +14,10 @@ short version:
 - within the last `keep_weekly_weeks` weeks, the newest snapshot of each ISO week (UTC)
   is kept;
 - snapshots created after "now" are kept (and take no part in the other rules);
-- safety snapshots (taken before a restore) follow the same rules, unless
-  `safety_keep_last` gives them a newest-N count of their own;
+- safety snapshots (taken before a restore) are ruled apart so that they never push a
+  user's snapshot out of a rule: the `safety_keep_last` newest ones and every one younger
+  than `safety_keep_days` are kept (`safety_keep_last = "same"` opts back into ruling them
+  like all others);
 - everything else is deleted;
 - kept snapshots older than `compress_after` that are not compressed yet are marked
   "compress" (the caller moves their chunks into archives).
@@ -50,7 +52,13 @@ REASON_FUTURE = "newer than now"
 REASON_NOT_KEPT = "not kept by any rule"
 
 # The TOML keys `RetentionPolicy.from_mapping` understands, in documentation order.
-_CONFIG_KEYS = ("keep_last", "keep_weekly_weeks", "compress_after_days", "safety_keep_last")
+_CONFIG_KEYS = (
+    "keep_last",
+    "keep_weekly_weeks",
+    "compress_after_days",
+    "safety_keep_last",
+    "safety_keep_days",
+)
 
 
 def _is_count(value: object) -> bool:
@@ -76,17 +84,21 @@ class RetentionPolicy:
         length in the rule's own unit, instead of calendar months of 89..92 days).
         Within it the newest snapshot of each ISO week (UTC) is kept. 0 disables it.
     compress_after: kept snapshots strictly older than this are to be compressed.
-    safety_keep_last: None (default) means safety snapshots (taken automatically before
-        a restore) follow exactly the same rules as all others. An integer N means they
-        are ruled separately: the N newest safety snapshots are kept, safety snapshots
-        take no part in the `keep_last` count or the weekly rule, and the other safety
-        snapshots are deleted unless permanent.
+    safety_keep_last: an integer N (default 3) rules safety snapshots (taken automatically
+        before a restore) separately: they take no part in the `keep_last` count or the
+        weekly rule, the N newest of them are kept, and so is every one younger than
+        `safety_keep_days`; the others are deleted unless permanent. None ("same" in
+        TOML) rules them exactly like all other snapshots (they then compete with the
+        user's snapshots for the newest-N places).
+    safety_keep_days: with a separate safety rule, safety snapshots younger than this
+        many days are kept as well (default 7; 0 disables this part).
     """
 
     keep_last: int = 10
     keep_weekly_weeks: int = 13
     compress_after: timedelta = field(default_factory=lambda: timedelta(days=7))
-    safety_keep_last: int | None = None
+    safety_keep_last: int | None = 3
+    safety_keep_days: int = 7
 
     def __post_init__(self) -> None:
         if not _is_count(self.keep_last):
@@ -104,6 +116,10 @@ class RetentionPolicy:
                 "safety_keep_last must be None or a non-negative integer, "
                 f"got {self.safety_keep_last!r}"
             )
+        if not _is_count(self.safety_keep_days):
+            raise ValueError(
+                f"safety_keep_days must be a non-negative integer, got {self.safety_keep_days!r}"
+            )
 
     @property
     def weekly_window(self) -> timedelta:
@@ -116,7 +132,8 @@ class RetentionPolicy:
 
         Keys (all optional, defaults as in the dataclass): keep_last (int >= 0),
         keep_weekly_weeks (int >= 0), compress_after_days (int or float >= 0),
-        safety_keep_last (int >= 0, or the string "same" meaning the default).
+        safety_keep_last (int >= 0, or the string "same": rule safety snapshots like all
+        others), safety_keep_days (int >= 0).
         Raises ValueError naming the offending key for unknown keys and bad values.
         """
         unknown = sorted(str(key) for key in table if key not in _CONFIG_KEYS)
@@ -125,7 +142,7 @@ class RetentionPolicy:
                 f"unknown retention setting {unknown[0]!r} (known: {', '.join(_CONFIG_KEYS)})"
             )
         kwargs: dict[str, object] = {}
-        for key in ("keep_last", "keep_weekly_weeks"):
+        for key in ("keep_last", "keep_weekly_weeks", "safety_keep_days"):
             if key in table:
                 value = table[key]
                 if not _is_count(value):
@@ -172,6 +189,7 @@ class RetentionPolicy:
             "keep_weekly_weeks": self.keep_weekly_weeks,
             "compress_after_days": int(days) if days.is_integer() else days,
             "safety_keep_last": "same" if self.safety_keep_last is None else self.safety_keep_last,
+            "safety_keep_days": self.safety_keep_days,
         }
 
 
@@ -300,11 +318,16 @@ def apply_policy(
     for rank, snapshot in enumerate(regular[: policy.keep_last], start=1):
         reasons[snapshot.name].append(f"newest {policy.keep_last} (#{rank})")
 
-    # Rule 3s: the newest safety_keep_last safety snapshots, when ruled separately.
+    # Rule 3s: when ruled separately, the newest safety_keep_last safety snapshots and
+    # every one younger than safety_keep_days.
     if policy.safety_keep_last is not None:
         safety = [s for s in past if s.safety]
         for rank, snapshot in enumerate(safety[: policy.safety_keep_last], start=1):
             reasons[snapshot.name].append(f"newest {policy.safety_keep_last} safety (#{rank})")
+        young = timedelta(days=policy.safety_keep_days)
+        for snapshot in safety:
+            if now - snapshot.created < young:
+                reasons[snapshot.name].append(f"safety, younger than {_format_duration(young)}")
 
     # Rule 4: the newest snapshot of each ISO week inside the window [now - W, now].
     # Walking newest first, the first snapshot met in a week is that week's newest.

@@ -89,14 +89,21 @@ def test_policy_defaults() -> None:
     assert policy.keep_weekly_weeks == 13
     assert policy.weekly_window == timedelta(days=91)
     assert policy.compress_after == timedelta(days=7)
-    assert policy.safety_keep_last is None
+    assert policy.safety_keep_last == 3
+    assert policy.safety_keep_days == 7
 
 
 def test_from_mapping_reads_every_key() -> None:
     policy = RetentionPolicy.from_mapping(
-        {"keep_last": 3, "keep_weekly_weeks": 4, "compress_after_days": 1.5, "safety_keep_last": 2}
+        {
+            "keep_last": 3,
+            "keep_weekly_weeks": 4,
+            "compress_after_days": 1.5,
+            "safety_keep_last": 2,
+            "safety_keep_days": 1,
+        }
     )
-    assert policy == RetentionPolicy(3, 4, timedelta(days=1.5), 2)
+    assert policy == RetentionPolicy(3, 4, timedelta(days=1.5), 2, 1)
 
 
 def test_from_mapping_empty_table_gives_defaults() -> None:
@@ -377,10 +384,25 @@ def test_ties_are_broken_by_name_whatever_the_input_order() -> None:
         ]
 
 
-def test_safety_snapshots_follow_the_same_rules_by_default() -> None:
+def test_safety_snapshots_never_push_a_users_snapshot_out_by_default() -> None:
+    """Issue 9: ten restores in a row must not cost the user the snapshots of "keep the
+    last 10"; the safety snapshots are kept by a rule of their own."""
+    users = [snap(f"user{i}", NOW - (i + 2) * DAY) for i in range(12)]
+    safety = [snap(f"safety{i}", NOW - i * timedelta(hours=1), safety=True) for i in range(10)]
+    old_safety = [snap(f"old_safety{i}", NOW - (30 + i) * DAY, safety=True) for i in range(5)]
+    decisions = by_name(apply_policy(users + safety + old_safety, NOW, RetentionPolicy()))
+    assert all(decisions[f"user{i}"].reasons[0] == f"newest 10 (#{i + 1})" for i in range(10))
+    assert decisions["safety0"].reasons == ("newest 3 safety (#1)", "safety, younger than 7 days")
+    assert decisions["safety9"].reasons == ("safety, younger than 7 days",)
+    # Old safety snapshots go once three newer ones exist; none is a weekly candidate.
+    assert all(decisions[f"old_safety{i}"].fate is Fate.DELETE for i in range(5))
+
+
+def test_safety_snapshots_follow_the_same_rules_when_same() -> None:
     snapshots = [snap(f"safety{i}", NOW - i * timedelta(hours=1), safety=True) for i in range(10)]
     snapshots.append(snap("regular", NOW - DAY))
-    decisions = by_name(apply_policy(snapshots, NOW, NO_WEEKLY))
+    same = RetentionPolicy.from_mapping({"keep_weekly_weeks": 0, "safety_keep_last": "same"})
+    decisions = by_name(apply_policy(snapshots, NOW, same))
     assert decisions["safety0"].reasons == ("newest 10 (#1)",)
     # Ten safety snapshots fill the newest 10; the older regular one goes.
     assert decisions["regular"].fate is Fate.DELETE
@@ -390,7 +412,9 @@ def test_safety_snapshots_ruled_separately() -> None:
     snapshots = [snap(f"safety{i}", NOW - i * timedelta(hours=1), safety=True) for i in range(3)]
     snapshots.append(snap("regular", NOW - DAY))
     snapshots.append(snap("pinned_safety", NOW - 2 * DAY, safety=True, permanent=True))
-    policy = RetentionPolicy(keep_last=1, keep_weekly_weeks=0, safety_keep_last=2)
+    policy = RetentionPolicy(
+        keep_last=1, keep_weekly_weeks=0, safety_keep_last=2, safety_keep_days=0
+    )
     decisions = by_name(apply_policy(snapshots, NOW, policy))
     assert decisions["safety0"].reasons == ("newest 2 safety (#1)",)
     assert decisions["safety1"].reasons == ("newest 2 safety (#2)",)
@@ -405,7 +429,9 @@ def test_future_safety_snapshots_are_not_ranked_either() -> None:
         snap("past_safety", NOW - DAY, safety=True),
         snap("older_safety", NOW - 2 * DAY, safety=True),
     ]
-    policy = RetentionPolicy(keep_last=0, keep_weekly_weeks=0, safety_keep_last=1)
+    policy = RetentionPolicy(
+        keep_last=0, keep_weekly_weeks=0, safety_keep_last=1, safety_keep_days=0
+    )
     decisions = by_name(apply_policy(snapshots, NOW, policy))
     assert decisions["future_safety"].reasons == (REASON_FUTURE,)
     assert decisions["past_safety"].reasons == ("newest 1 safety (#1)",)
@@ -415,7 +441,7 @@ def test_future_safety_snapshots_are_not_ranked_either() -> None:
 def test_safety_snapshots_separate_are_not_weekly_candidates() -> None:
     safety = snap("safety", "2025-09-21T12:00:00Z", safety=True)
     regular = snap("regular", "2025-09-20T12:00:00Z")
-    policy = RetentionPolicy(keep_last=0, safety_keep_last=0)
+    policy = RetentionPolicy(keep_last=0, safety_keep_last=0, safety_keep_days=0)
     decisions = by_name(apply_policy([safety, regular], NOW, policy))
     assert decisions["safety"].fate is Fate.DELETE
     assert decisions["regular"].reasons[0] == "weekly 2025-W38 (newest of the week)"
@@ -590,6 +616,7 @@ _policies = st.builds(
     keep_weekly_weeks=st.integers(0, 20),
     compress_after=st.sampled_from([timedelta(0), DAY / 2, DAY, 7 * DAY, 30 * DAY]),
     safety_keep_last=st.none() | st.integers(0, 4),
+    safety_keep_days=st.integers(0, 10),
 )
 _records = st.lists(
     st.tuples(
@@ -695,8 +722,23 @@ def _check_invariants(
         newest_of_week.setdefault(iso_week_label(s.created), s)
     assert weekly == {s.name: week for week, s in newest_of_week.items()}
 
-    # Nothing older than the window survives unless permanent or in the newest counts.
-    allowed_old = {s.name for s in [*ranked, *ranked_safety]}
+    # With a separate safety rule, exactly the safety snapshots younger than
+    # safety_keep_days are kept for being young (future ones are kept by rule 2 instead).
+    young = {
+        s.name
+        for s in snapshots
+        if policy.safety_keep_last is not None
+        and s.safety
+        and timedelta(0) <= now - s.created < timedelta(days=policy.safety_keep_days)
+    }
+    kept_young = {
+        d.name for d in decisions if any(r.startswith("safety, younger") for r in d.reasons)
+    }
+    assert kept_young == young
+
+    # Nothing older than the window survives unless permanent, in the newest counts, or a
+    # young safety snapshot.
+    allowed_old = {s.name for s in [*ranked, *ranked_safety]} | young
     for d in decisions:
         if d.kept and d.facts.created < window_start:
             assert d.facts.permanent or d.name in allowed_old, d

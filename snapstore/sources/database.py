@@ -20,11 +20,16 @@ class DatabaseCapture:
 
 @dataclass
 class DatabaseRestorePlan:
-    """What a restore would do to the live database (shown before confirmation)."""
+    """What a restore would do to the live database (shown before confirmation).
+
+    ``replace`` holds the collections restore drops and rebuilds; when the plan was made
+    with ``compare``, those whose definition and documents already equal the snapshot's are
+    in ``same`` instead (restore still rebuilds them; nothing about them changes)."""
 
     drop: list[str] = field(default_factory=list)
     replace: list[str] = field(default_factory=list)
     create: list[str] = field(default_factory=list)
+    same: list[str] = field(default_factory=list)
 
 
 class DatabaseSource(Protocol):
@@ -37,8 +42,11 @@ class DatabaseSource(Protocol):
     def capture(self, store: ChunkStore, reporter: Reporter) -> DatabaseCapture: ...
 
     def plan_restore(
-        self, section: dict[str, Any], collections: list[str] | None = None
-    ) -> DatabaseRestorePlan: ...
+        self, section: dict[str, Any], collections: list[str] | None = None, compare: bool = False
+    ) -> DatabaseRestorePlan:
+        """``compare``: also read the live collections to tell which already equal the
+        snapshot (costs a full read of them; ``restore --dry-run``)."""
+        ...
 
     def restore(
         self,
@@ -47,3 +55,12 @@ class DatabaseSource(Protocol):
         reporter: Reporter,
         collections: list[str] | None = None,
     ) -> dict[str, Any]: ...
+
+    def drop_collections(self, names: list[str]) -> None:
+        """Drop these collections (missing ones are fine): undoing a restore that created
+        them."""
+        ...
+
+    def drop_database(self) -> None:
+        """Drop the whole database: undoing a restore that created it."""
+        ...

@@ -139,3 +139,28 @@ def test_connection_errors_are_one_line(env: dict[str, str], tmp_path: Path) -> 
     r = run(down, "create", "x", "--no-bulk")
     error_line(r.stderr, "cannot reach ArangoDB at http://127.0.0.1:9")
     assert not (tmp_path / "repo").exists()
+
+
+def test_restore_dry_run_reports_only_collections_that_differ(
+    env: dict[str, str], arango_db: ArangoDatabase
+) -> None:
+    """A live database equal to the snapshot is not reported as changed (server-assigned
+    ids, revisions counters and figures are not compared); each real difference is."""
+    seed(arango_db)
+    db = arango_db.db()
+    db.collection("papers").add_index({"type": "persistent", "fields": ["t"], "name": "by_t"})
+    name = created_name(run(env, "create", "base", "--no-bulk").stdout)
+
+    same = run(env, "restore", name, "--no-bulk", "--dry-run", "--json")
+    assert same.exit_code == 0, same.output
+    assert json.loads(same.stdout)["collections"] == []
+    text = run(env, "restore", name, "--no-bulk", "--dry-run")
+    assert "no differences" in text.stdout
+
+    db.collection("authors").update({"_key": "3", "x": 1})  # a document
+    db.collection("papers").delete_index("by_t")  # a definition
+    db.create_collection("scratch")  # an extra collection
+    diff = run(env, "restore", name, "--no-bulk", "--dry-run", "--json")
+    changed = {c["name"]: c["change"] for c in json.loads(diff.stdout)["collections"]}
+    assert changed == {"authors": "replaced", "papers": "replaced", "scratch": "removed"}
+    assert "3 collection(s) differ" in run(env, "restore", name, "--no-bulk", "--dry-run").stdout

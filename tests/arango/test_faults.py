@@ -295,11 +295,16 @@ def test_server_gone_during_restore_names_progress_and_safety_snapshot(
     with pytest.raises(DatabaseError) as e:
         manager.restore_snapshot(name, confirm=True, restore_bulk=False)
     message = str(e.value)
-    assert "failed while loading documents into collection b" in message
+    assert "failed: lost the connection" in message
+    assert "while loading documents into collection b" in message
     assert "fully loaded: a" in message and "partly loaded: b" in message
-    assert "the database is only partly restored" in message
+    # The server stays away, so the rollback fails too; the message says so and gives the
+    # command that finishes it, never claiming the database is back.
     safety = next(s for s in manager.list_snapshots() if s.kind == "safety")
-    assert f"the state before this restore is in snapshot {safety.snapshot_name}" in message
+    assert "the rollback failed" in message and "the database is incomplete" in message
+    finish = f"snapstore restore {safety.snapshot_name} --no-bulk --yes --no-safety-snapshot"
+    assert f"to finish the rollback run: {finish}" in message
+    assert "rolled back to its state" not in message
     arango_server.heal()
     # Going back works: the safety snapshot restores the state before the failed restore.
     manager.restore_snapshot(

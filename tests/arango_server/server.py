@@ -25,6 +25,7 @@ import json
 import re
 import socket
 import threading
+import time
 import zlib
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -59,15 +60,32 @@ class _Faults:
         self._plan: _FaultPlan | None = None
         self.release = threading.Event()  # wakes hanging requests
         self.failed_requests = 0
+        # (seconds, path pattern, method): answer matching requests that much later
+        self._latency: tuple[float, re.Pattern[str] | None, str | None] | None = None
 
     def arm(self, plan: _FaultPlan) -> None:
         with self._lock:
             self.release.clear()
             self._plan = plan
 
+    def set_latency(
+        self, seconds: float, path_pattern: str | None = None, method: str | None = None
+    ) -> None:
+        pattern = re.compile(path_pattern) if path_pattern else None
+        self._latency = (seconds, pattern, method.upper() if method else None) if seconds else None
+
+    def latency_for(self, method: str, path: str) -> float:
+        if self._latency is None:
+            return 0.0
+        seconds, pattern, want = self._latency
+        if (want and method != want) or (pattern and not pattern.search(path)):
+            return 0.0
+        return seconds
+
     def heal(self) -> None:
         with self._lock:
             self._plan = None
+            self._latency = None
             self.release.set()
 
     def decide(self, method: str, path: str) -> FaultMode | None:
@@ -166,6 +184,9 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         body = self._read_body()
         mode = owner.faults.decide(self.command, self.path)
+        delay = owner.faults.latency_for(self.command, self.path)
+        if delay:
+            time.sleep(delay)
         if mode in ("drop", "hang"):
             self._fail(mode)
             return
@@ -277,5 +298,12 @@ class TestArangoServer:
         self.faults.arm(_FaultPlan(requests, mode, pattern, method, times))
 
     def heal(self) -> None:
-        """Cancel fault injection and release hanging requests."""
+        """Cancel fault injection (latency too) and release hanging requests."""
         self.faults.heal()
+
+    def set_latency(
+        self, seconds: float, path_pattern: str | None = None, method: str | None = None
+    ) -> None:
+        """Answer every matching request ``seconds`` late (0 turns it off): a slow server or
+        a long network, so that a test can interrupt an operation half-way."""
+        self.faults.set_latency(seconds, path_pattern, method)

@@ -220,3 +220,24 @@ def test_cleanup_yes_skips_the_question(lws: Workspace) -> None:
     assert r.returncode == 0, r.stderr
     assert "Type 'yes'" not in r.stderr
     assert [s.snapshot_name for s in lws.manager().list_snapshots()] == names[:0:-1]
+
+
+def test_restores_never_cost_the_user_a_snapshot_of_keep_last(lws: Workspace) -> None:
+    """Issue 9: the automatic cleanup after create once deleted the user's own snapshot
+    because safety snapshots took places in "keep the last N". They have a rule of their
+    own now, and cleanup --dry-run says so."""
+    env = _config(lws, SMALL)  # keep_last = 2, auto cleanup on
+    names = _create(lws, 2, env)
+    for _ in range(3):
+        r = lws.run("restore", names[0], "--yes", env=env)
+        assert r.returncode == 0, r.stderr
+    write(lws.bulk, "after.txt", text(9, 3000))
+    r = lws.run("create", "after", env=env)  # runs the automatic cleanup
+    assert r.returncode == 0, r.stderr
+    listed = json.loads(lws.run("list", "--json", env=env).stdout)
+    users = [s["snapshot_name"] for s in listed if s["kind"] != "safety"]
+    assert names[1] in users and created_name(r.stdout) in users  # the newest 2 of the user's
+    assert sum(1 for s in listed if s["kind"] == "safety") == 3  # younger than a week: all kept
+    dry = lws.run("cleanup", "--dry-run", env=env)
+    assert "Safety snapshots (taken before a restore) are kept apart" in dry.stdout
+    assert "safety, younger than 7 days" in dry.stdout

@@ -106,6 +106,19 @@ def _status(served: Served, path: str, host: str | None = None, cookie: str | No
     return status
 
 
+def wait_for_job(page) -> None:
+    """Wait for the job page the form posted to, then for its job to end.
+
+    The click only starts the navigation: until the job page has loaded, the
+    page is still the form, which has no job state to read.
+    """
+    page.wait_for_url(re.compile(r".*/jobs/[^/]+$"))
+    page.wait_for_function(
+        "document.getElementById('job-state')"
+        " && document.getElementById('job-state').textContent !== 'running'"
+    )
+
+
 def test_requests_without_the_token_or_from_another_host_are_refused(served: Served) -> None:
     token = served.url.split("token=", 1)[1]
     assert _status(served, "/") == 403
@@ -172,7 +185,7 @@ def test_restore_into_a_folder_with_typed_confirmation(
     page.go_back()
     page.fill("#confirm", "yes")
     page.click("#restore-button")
-    page.wait_for_function("document.getElementById('job-state').textContent !== 'running'")
+    wait_for_job(page)
     assert page.inner_text("#job-state") == "done", page.inner_text("#job")
     assert "restored" in page.inner_text("#job-result")
     page.screenshot(path=SHOTS / "job.png", full_page=True)
@@ -188,14 +201,14 @@ def test_delete_and_pin_from_the_snapshot_page(served: Served, page) -> None:
     assert "pinned" in page.inner_text("main")
     page.fill("#confirm", "yes")
     page.click("button.danger")
-    page.wait_for_function("document.getElementById('job-state').textContent !== 'running'")
+    wait_for_job(page)
     assert page.inner_text("#job-state") == "failed"  # pinned: needs the tick
     assert "permanent" in page.inner_text("#job-result")
     page.goto(f"{served.base}/s/{name}/delete")
     page.check("input[name=force]")
     page.fill("#confirm", "yes")
     page.click("button.danger")
-    page.wait_for_function("document.getElementById('job-state').textContent !== 'running'")
+    wait_for_job(page)
     assert page.inner_text("#job-state") == "done"
     listed = ok(served.ws.run("list", "--json")).stdout
     assert name not in listed and served.names[0] in listed

@@ -15,9 +15,9 @@ from typing import Any
 
 from snapstore.reporting import Reporter
 from snapstore.settings import ArangoSettings
-from snapstore.sources.arangodb.connection import Connection
+from snapstore.sources.arangodb.connection import Connection, q
 from snapstore.sources.arangodb.dump import Dumper
-from snapstore.sources.arangodb.restore import Restorer, plan
+from snapstore.sources.arangodb.restore import Restorer, drop_collections, plan
 from snapstore.sources.database import DatabaseCapture, DatabaseRestorePlan
 from snapstore.store.chunkstore import ChunkStore
 
@@ -57,9 +57,9 @@ class ArangoSource:
         return capture
 
     def plan_restore(
-        self, section: dict[str, Any], collections: list[str] | None = None
+        self, section: dict[str, Any], collections: list[str] | None = None, compare: bool = False
     ) -> DatabaseRestorePlan:
-        return plan(self._connection(), section, collections)
+        return plan(self._connection(), section, collections, compare)
 
     def restore(
         self,
@@ -71,6 +71,15 @@ class ArangoSource:
         report = Restorer(self._connection(), store, section, reporter, collections).run()
         self.last_stats = report
         return report
+
+    def drop_collections(self, names: list[str]) -> None:
+        drop_collections(self._connection(), names)
+
+    def drop_database(self) -> None:
+        conn = self._connection()
+        conn.call(
+            "delete", f"/_api/database/{q(conn.name)}", what="dropping the database", db=conn.system
+        )
 
     def close(self) -> None:
         if self._conn is not None:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from snapstore.errors import DatabaseError, InvalidInput
+from snapstore.errors import DatabaseError, DatabaseRestoreStopped, InvalidInput
 from snapstore.reporting import Reporter
 from snapstore.sources.arangodb import objects
 from snapstore.sources.arangodb.connection import Connection, ServerAnswer, describe, q
@@ -43,21 +43,34 @@ class _Progress:
     """What has been done so far, for the error message if the restore stops half-way."""
 
     step: str = "starting"
+    changed: bool = False  # anything dropped, created or written yet
     dropped: list[str] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
     loaded: list[str] = field(default_factory=list)
     partial: str | None = None
 
+    wanted: list[str] = field(default_factory=list)  # the snapshot collections restored
+
+    def incomplete(self) -> list[str]:
+        """Snapshot collections the restore left dropped, empty or partly loaded."""
+        touched = (set(self.dropped) | set(self.created)) & set(self.wanted)
+        return sorted(touched - set(self.loaded))
+
     def summary(self) -> str:
+        if not self.changed:
+            return "the database was not changed"
         parts = []
-        if self.dropped:
-            parts.append(f"dropped {len(self.dropped)} collection(s)")
         if self.loaded:
             parts.append(f"fully loaded: {', '.join(self.loaded)}")
         if self.partial:
             parts.append(f"partly loaded: {self.partial}")
-        if not parts:
-            return "nothing was changed yet"
-        return "; ".join(parts) + "; the database is only partly restored"
+        left = self.incomplete()
+        if left:
+            parts.append(f"incomplete: {', '.join(left)}")
+        gone = sorted(set(self.dropped) - set(self.wanted))
+        if gone:
+            parts.append(f"dropped (not in the snapshot): {', '.join(gone)}")
+        return "; ".join(parts) if parts else "the database was changed"
 
 
 def check_section(section: dict[str, Any]) -> None:
@@ -84,17 +97,85 @@ def selected(section: dict[str, Any], collections: list[str] | None) -> list[str
 
 
 def plan(
-    conn: Connection, section: dict[str, Any], collections: list[str] | None
+    conn: Connection, section: dict[str, Any], collections: list[str] | None, compare: bool = False
 ) -> DatabaseRestorePlan:
     check_section(section)
     wanted = selected(section, collections)
     live = objects.list_collections(conn) if conn.probe() else []
     drop = [] if collections is not None else sorted(set(live) - set(wanted))
-    return DatabaseRestorePlan(
-        drop=drop,
-        replace=sorted(set(live) & set(wanted)),
-        create=sorted(set(wanted) - set(live)),
+    out = DatabaseRestorePlan(drop=drop, create=sorted(set(wanted) - set(live)))
+    if section.get("big_integers"):
+        section = objects.unpack_big_ints(copy.deepcopy(section), section["big_integers"])
+    for name in sorted(set(live) & set(wanted)):
+        if compare and equals_snapshot(conn, section, name):
+            out.same.append(name)
+        else:
+            out.replace.append(name)
+    return out
+
+
+def equals_snapshot(conn: Connection, section: dict[str, Any], name: str) -> bool:
+    """Whether live collection ``name`` holds what the snapshot's entry holds: the same
+    definition (properties and indexes, minus what the server assigns: ids, object ids,
+    ``lastValue``, figures) and the same documents (count, then content checksum, ``_rev``
+    included). Cheap differences are checked first; documents are read only when the
+    definition and the count agree."""
+    entry = section["collections"][name]
+    props = objects.read_properties(conn, name)
+    if objects.comparable_properties(props) != objects.comparable_properties(
+        entry.get("properties") or {}
+    ):
+        return False
+    indexes = objects.read_indexes(conn, name)
+    if objects.comparable_indexes(indexes) != objects.comparable_indexes(
+        entry.get("indexes") or []
+    ):
+        return False
+    body = conn.call("get", f"/_api/collection/{q(name)}/count", what=f"counting {name}")
+    if int(body.get("count", -1)) != int(entry["count"]):
+        return False
+    _, checksum = live_checksum(conn, section, name, keep_rev=True)
+    return checksum == entry.get("checksum")
+
+
+def live_checksum(
+    conn: Connection, section: dict[str, Any], name: str, keep_rev: bool
+) -> tuple[int, str]:
+    """Count and content checksum of a live collection, each document re-encoded in the
+    snapshot's line format (``keep_rev=False``: without ``_rev``, in the plain format)."""
+    checksum = Checksum()
+    body = conn.call(
+        "post",
+        "/_api/cursor",
+        what=f"reading back collection {name}",
+        data={
+            "query": READ_QUERY,
+            "bindVars": {"@c": name},
+            "batchSize": 1000,
+            "ttl": 120,
+            "options": {"stream": True},
+        },
     )
+    encode = canonical_for(section) if keep_rev else canonical
+    while True:
+        for doc in body.get("result") or []:
+            if not keep_rev:
+                doc.pop("_rev", None)
+            checksum.add(encode(doc))
+        if not body.get("hasMore"):
+            break
+        body = conn.call("post", f"/_api/cursor/{q(str(body['id']))}", what=f"reading back {name}")
+    return checksum.count, checksum.hexdigest()
+
+
+def drop_collections(conn: Connection, names: list[str]) -> None:
+    """Drop collections a failed restore created (404: already gone)."""
+    for name in names:
+        try:
+            conn.call("delete", f"/_api/collection/{q(name)}", what=f"dropping {name}")
+        except ServerAnswer as e:
+            if e.status != 404:
+                raise
 
 
 class Restorer:
@@ -115,7 +196,7 @@ class Restorer:
         self.reporter = reporter
         self.only = collections
         self.names = selected(section, collections)
-        self.progress = _Progress()
+        self.progress = _Progress(wanted=list(self.names))
         self.warnings: list[str] = []
         self.prefix = f"{section.get('database', '')}::"
 
@@ -124,28 +205,38 @@ class Restorer:
         server_before = self.conn.timings.server_seconds
         try:
             report = self._run()
+        except KeyboardInterrupt:
+            raise self._stopped("was interrupted", interrupted=True) from None
         except (DatabaseError, InvalidInput) as e:
             if self.progress.step == "starting":
                 raise
-            raise DatabaseError(
-                f"restore into database {self.conn.name!r} failed while "
-                f"{self.progress.step}: {e}; {self.progress.summary()}"
-            ) from None
+            raise self._stopped(f"failed: {e}") from None
         except Exception as e:
             if not isinstance(e, ServerAnswer) and not _transport(e):
                 raise
-            raise DatabaseError(
-                f"restore into database {self.conn.name!r} failed while {self.progress.step}: "
-                f"{describe(e, self.conn.url)}; {self.progress.summary()}"
-            ) from None
+            raise self._stopped(f"failed: {describe(e, self.conn.url)}") from None
         report["seconds"] = round(time.perf_counter() - started, 3)
         report["server_seconds"] = round(self.conn.timings.server_seconds - server_before, 3)
         return report
 
+    def _stopped(self, what: str, *, interrupted: bool = False) -> DatabaseRestoreStopped:
+        p = self.progress
+        return DatabaseRestoreStopped(
+            f"restore into database {self.conn.name!r} {what} (while {p.step}); {p.summary()}",
+            reason=what,
+            step=p.step,
+            changed=p.changed,
+            incomplete=p.incomplete(),
+            interrupted=interrupted,
+            summary=p.summary(),
+        )
+
     # -- steps --------------------------------------------------------------------------------
 
-    def _step(self, text: str) -> None:
+    def _step(self, text: str, *, changes: bool = False) -> None:
         self.progress.step = text
+        if changes:
+            self.progress.changed = True
 
     def _run(self) -> dict[str, Any]:
         conn = self.conn
@@ -153,7 +244,7 @@ class Restorer:
         created_db = False
         self._step("checking the database")
         if not conn.probe():
-            self._step(f"creating database {conn.name}")
+            self._step(f"creating database {conn.name}", changes=True)
             conn.call(
                 "post",
                 "/_api/database",
@@ -173,14 +264,15 @@ class Restorer:
             self._teardown(live, live_views)
         else:
             for name in replaced:
-                self._step(f"dropping collection {name}")
+                self._step(f"dropping collection {name}", changes=True)
                 self._drop_collection(name)
         self._ensure_analyzers(full)
 
         for name in _creation_order(self.names, coll):
-            self._step(f"creating collection {name}")
+            self._step(f"creating collection {name}", changes=True)
             body = objects.collection_create_body(name, coll[name]["properties"])
             conn.call("post", "/_api/collection", what=f"creating collection {name}", data=body)
+            self.progress.created.append(name)
         total = 0
         for name in self.names:
             total += self._load(name, coll[name])
@@ -233,7 +325,7 @@ class Restorer:
     def _teardown(self, live: list[str], live_views: list[dict[str, Any]]) -> None:
         conn = self.conn
         for view in live_views:
-            self._step(f"dropping view {view['name']}")
+            self._step(f"dropping view {view['name']}", changes=True)
             try:
                 conn.call("delete", f"/_api/view/{q(view['name'])}", what="dropping a view")
             except ServerAnswer as e:
@@ -241,7 +333,7 @@ class Restorer:
                     raise
         for graph in objects.read_graphs(conn):
             name = str(graph.get("name") or graph.get("_key"))
-            self._step(f"dropping graph {name}")
+            self._step(f"dropping graph {name}", changes=True)
             try:
                 conn.call(
                     "delete",
@@ -253,7 +345,7 @@ class Restorer:
                 if e.status != 404:
                     raise
         for name in live:
-            self._step(f"dropping collection {name}")
+            self._step(f"dropping collection {name}", changes=True)
             self._drop_collection(name)
 
     def _ensure_analyzers(self, full: bool) -> None:
@@ -275,7 +367,7 @@ class Restorer:
         live = {a["name"]: objects.analyzer_create_body(a) for a in objects.read_analyzers(conn)}
         for name, body in live.items():
             if full and wanted.get(name) != body:
-                self._step(f"deleting analyzer {name}")
+                self._step(f"deleting analyzer {name}", changes=True)
                 try:
                     conn.call("delete", f"/_api/analyzer/{q(name)}", what="deleting an analyzer")
                 except ServerAnswer as e:
@@ -289,7 +381,7 @@ class Restorer:
                     f"analyzer {name} differs from the snapshot's; kept the live one"
                 )
                 continue
-            self._step(f"creating analyzer {name}")
+            self._step(f"creating analyzer {name}", changes=True)
             conn.call("post", "/_api/analyzer", what=f"creating analyzer {name}", data=body)
 
     def _batches(self, name: str, entry: dict[str, Any]) -> Iterator[tuple[str, int]]:
@@ -464,32 +556,7 @@ class Restorer:
         return out
 
     def _live_checksum(self, name: str, keep_rev: bool) -> tuple[int, str]:
-        checksum = Checksum()
-        body = self.conn.call(
-            "post",
-            "/_api/cursor",
-            what=f"reading back collection {name}",
-            data={
-                "query": READ_QUERY,
-                "bindVars": {"@c": name},
-                "batchSize": 1000,
-                "ttl": 120,
-                "options": {"stream": True},
-            },
-        )
-        # Compared with the snapshot's checksum: re-encode in the snapshot's line format.
-        encode = canonical_for(self.section) if keep_rev else canonical
-        while True:
-            for doc in body.get("result") or []:
-                if not keep_rev:
-                    doc.pop("_rev", None)
-                checksum.add(encode(doc))
-            if not body.get("hasMore"):
-                break
-            body = self.conn.call(
-                "post", f"/_api/cursor/{q(str(body['id']))}", what=f"reading back {name}"
-            )
-        return checksum.count, checksum.hexdigest()
+        return live_checksum(self.conn, self.section, name, keep_rev)
 
 
 def _strings(value: Any) -> set[str]:
