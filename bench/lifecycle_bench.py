@@ -241,7 +241,7 @@ def bench_gc100(work: Path, files: int, snapshots: int) -> dict[str, Any]:
         "SNAPSTORE_CACHE_DIR": m.settings.cache_dir,
         "SNAPSTORE_BULK": str(tree),
     }
-    cmd = [sys.executable, "-m", "cli.main", "gc"]
+    cmd = [sys.executable, "-m", "snapstore", "gc"]
 
     def timed() -> float:
         t0 = time.perf_counter()

@@ -19,8 +19,8 @@ from typing import Any, NamedTuple
 from click.testing import CliRunner, Result
 from hypothesis import strategies as st
 
-from cli.main import cli
 from snapstore.backend.local import LocalBackend
+from snapstore.cli.main import cli
 from snapstore.manager import SnapshotManager
 from snapstore.settings import ArangoSettings, Settings
 from snapstore.store.chunkstore import ChunkStore

@@ -15,7 +15,7 @@ run's snapshots) when there is no `--older-than`; `--yes` only where it is offer
 only. A command that fails (including one that does not exist yet) is recorded as n/a for
 the optional phases, as failed for the others, with its last stderr line; the other tools
 still run. The executable is the one beside the running Python (the project's venv), else
-`python -m cli.main`.
+`python -m snapstore`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from bench.tools.base import Tool
 
 def snapstore_argv() -> list[str]:
     exe = Path(sys.executable).with_name("snapstore")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "cli.main"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "snapstore"]
 
 
 @functools.cache
@@ -58,7 +58,7 @@ def compile_bytecode() -> None:
     start-up). The benchmark measures snapstore as installed, not its compiler."""
     root = Path(__file__).resolve().parents[2]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    dirs = [str(root / d) for d in ("snapstore", "cli", "tools") if (root / d).is_dir()]
+    dirs = [str(root / d) for d in ("snapstore", "tools") if (root / d).is_dir()]
     subprocess.run(
         [sys.executable, "-m", "compileall", "-q", *dirs], env=env, capture_output=True, check=False
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from cli.main import cli
+from snapstore.cli.main import cli
 from tests.arango.conftest import ArangoDatabase, ArangoTarget
 from tests.arango.dbstate import documents
 from tests.helpers import created_name, error_line

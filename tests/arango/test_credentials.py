@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
-from cli.main import cli
+from snapstore.cli.main import cli
 from tests.arango.conftest import ArangoDatabase
 from tests.helpers import created_name
 

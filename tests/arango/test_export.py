@@ -14,7 +14,7 @@ from pathlib import Path
 from arango.database import StandardDatabase
 from click.testing import CliRunner
 
-from cli.main import cli
+from snapstore.cli.main import cli
 from tests.arango.conftest import ArangoDatabase, ArangoTarget
 from tests.arango.dbstate import documents, raw
 from tests.helpers import created_name

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 from click.testing import CliRunner
 
-from cli.main import cli
+from snapstore.cli.main import cli
 from snapstore.errors import DatabaseError
 from tests.arango.conftest import ArangoDatabase, ArangoTarget
 from tests.arango.dbstate import (

@@ -1,6 +1,6 @@
 """``python -m tools.backup.cli ...``: the seed's command line, served by snapstore's CLI."""
 
-from cli.main import main
+from snapstore.cli.main import main
 
 if __name__ == "__main__":
     main()

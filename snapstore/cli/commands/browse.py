@@ -9,9 +9,9 @@ from collections.abc import Iterable
 
 import click
 
-from cli.context import AppContext, pass_app
-from cli.render import size_bytes
 from snapstore.browse import EntryInfo
+from snapstore.cli.context import AppContext, pass_app
+from snapstore.cli.render import size_bytes
 
 _TYPE_BITS = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK}
 

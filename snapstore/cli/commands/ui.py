@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cli.context import AppContext, pass_app
+from snapstore.cli.context import AppContext, pass_app
 from snapstore.errors import SnapstoreError
 from snapstore.manager import SnapshotManager
 from snapstore.reporting import Reporter

@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from cli.context import AppContext, confirm, pass_app
-from cli.render import emit_json, render_diff, render_plan
+from snapstore.cli.context import AppContext, confirm, pass_app
+from snapstore.cli.render import emit_json, render_diff, render_plan
 
 
 @click.command("restore")

@@ -13,14 +13,14 @@ from typing import Any
 
 import click
 
-from cli.commands.browse import COMMANDS as BROWSE_COMMANDS
-from cli.commands.lifecycle import COMMANDS as LIFECYCLE_COMMANDS
-from cli.commands.repo import check_cmd, init_cmd, rebuild_index_cmd, unlock_cmd
-from cli.commands.restore import restore_cmd
-from cli.commands.snapshots import create_cmd, delete_cmd, list_cmd, show_cmd
-from cli.commands.ui import ui_cmd
-from cli.context import AppContext
 from snapstore import __version__
+from snapstore.cli.commands.browse import COMMANDS as BROWSE_COMMANDS
+from snapstore.cli.commands.lifecycle import COMMANDS as LIFECYCLE_COMMANDS
+from snapstore.cli.commands.repo import check_cmd, init_cmd, rebuild_index_cmd, unlock_cmd
+from snapstore.cli.commands.restore import restore_cmd
+from snapstore.cli.commands.snapshots import create_cmd, delete_cmd, list_cmd, show_cmd
+from snapstore.cli.commands.ui import ui_cmd
+from snapstore.cli.context import AppContext
 from snapstore.errors import SnapstoreError
 
 

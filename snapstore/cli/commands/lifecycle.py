@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from cli.context import AppContext, confirm, pass_app
-from cli.render import (
+from snapstore.cli.context import AppContext, confirm, pass_app
+from snapstore.cli.render import (
     emit_json,
     render_archive,
     render_cleanup,

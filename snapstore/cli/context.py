@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from cli.progress import ClickReporter
+from snapstore.cli.progress import ClickReporter
 from snapstore.errors import NotConfirmed
 from snapstore.manager import SnapshotManager
 from snapstore.settings import Settings, load_settings

@@ -1,1 +1,0 @@
-"""The seed's entry points (``python -m tools.backup.cli``), kept so old command lines work."""
