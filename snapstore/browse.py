@@ -8,7 +8,6 @@ verified against its chunk id; a damaged chunk is an error naming the snapshot a
 
 from __future__ import annotations
 
-import fnmatch
 import itertools
 import os
 import sys
@@ -21,7 +20,7 @@ from typing import Any
 from snapstore.errors import InvalidInput, PathNotFound
 from snapstore.manifest.schema import Manifest
 from snapstore.store.chunkstore import ChunkStore
-from snapstore.tree.bulk import BulkTree, parse_path
+from snapstore.tree.bulk import BulkTree, matches, parse_path
 from snapstore.tree.layout import SnapshotLayout
 from snapstore.tree.nodes import DIR, FILE, SYMLINK, Node
 from snapstore.tree.output import WriteStats, write_directory, write_tar, write_tar_file
@@ -62,7 +61,7 @@ class EntryInfo:
             target=os.fsdecode(node.target) if node.target is not None else None,
         )
 
-    def to_json(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "snapshot": self.snapshot,
             "path": self.path,
@@ -120,14 +119,6 @@ def file_content(store: ChunkStore, m: Manifest, path: str) -> Iterator[bytes]:
         raise InvalidInput(f"{path!r} is a symlink to {target!r} in snapshot {m.name}")
     assert node.content is not None
     return node.content.chunks()
-
-
-def matches(pattern: str, path: bytes) -> bool:
-    """A glob on the whole path when the pattern holds a '/', on the base name otherwise."""
-    text = os.fsdecode(path)
-    if "/" in pattern:
-        return fnmatch.fnmatchcase(text, pattern.strip("/"))
-    return fnmatch.fnmatchcase(text.rsplit("/", 1)[-1], pattern)
 
 
 def find(store: ChunkStore, manifests: list[Manifest], pattern: str) -> Iterator[EntryInfo]:

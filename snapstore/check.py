@@ -21,7 +21,7 @@ import blake3
 from snapstore.backend import Backend, Kind
 from snapstore.errors import CorruptData, ObjectNotFound
 from snapstore.manifest.catalog import Catalog
-from snapstore.manifest.refs import iter_references
+from snapstore.references import iter_references
 from snapstore.reporting import Reporter
 from snapstore.store.archives import check_archives
 from snapstore.store.cache import Location
@@ -45,6 +45,18 @@ class CheckReport:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def as_dict(self) -> dict[str, object]:
+        """``check --json`` (spec/cli.md)."""
+        return {
+            "ok": self.ok,
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "snapshots": self.snapshots,
+            "packs": self.packs,
+            "chunks": self.chunks,
+            "bytes_read": self.bytes_read,
+        }
 
 
 def _read_index(backend: Backend, report: CheckReport) -> dict[bytes, Location]:

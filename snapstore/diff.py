@@ -9,7 +9,8 @@ entries and bytes below it, instead of once per descendant.
 
 Collections: added, removed, and for collections present in both whose data chunks differ,
 the document counts and the document keys added, removed and changed. Collections whose data
-chunks are identical are unchanged without reading anything.
+chunks are identical are unchanged without reading anything. What a collection's definition
+and document tree are is ArangoDB knowledge: snapstore/sources/arangodb/compare.py.
 
 ``diff_live`` compares a snapshot with what is on disk now (``restore --dry-run``): a live file
 with the snapshot's size and mtime is taken as unchanged (the quick check rsync and create's
@@ -20,7 +21,6 @@ so that a touched file shows as metadata-only. Live entries the snapshot cannot 
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from collections.abc import Iterable
@@ -28,9 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from snapstore.errors import CorruptData, SourceError
-from snapstore.manifest.dbfields import COLLECTION_SERVER_FIELDS, INDEX_SERVER_FIELDS
-from snapstore.manifest.doctree import read_node
+from snapstore.errors import SourceError
 from snapstore.manifest.listing import (
     DIR,
     FILE,
@@ -41,6 +39,8 @@ from snapstore.manifest.listing import (
     sort_key,
 )
 from snapstore.manifest.schema import BulkRoot, Manifest
+from snapstore.sources.arangodb import compare
+from snapstore.sources.arangodb.compare import differing_documents as differing_documents
 from snapstore.sources.database import DatabaseRestorePlan
 from snapstore.store.chunker import Chunker
 from snapstore.store.chunkstore import ChunkStore
@@ -299,56 +299,13 @@ def diff_collections(store: ChunkStore, a: Manifest, b: Manifest) -> list[Collec
         if sb is None:
             out.append(CollectionChange(name, REMOVED, na, None, n_removed=na or 0))
             continue
-        structure = _structure(sa) != _structure(sb)
-        if _data_id(sa) == _data_id(sb):
+        structure = compare.structure(sa) != compare.structure(sb)
+        if compare.data_id(sa) == compare.data_id(sb):
             if structure or na != nb:
                 out.append(CollectionChange(name, CHANGED, na, nb, structure_changed=structure))
             continue
         out.append(_key_diff(store, name, sa, sb, na, nb, structure))
     return out
-
-
-_DATA_KEYS = frozenset(
-    {
-        "root",
-        "height",
-        "chunks",
-        "count",
-        "docs",
-        "documents",
-        "bytes",
-        "size",
-        "checksum",
-        "leaves",
-        "nodes",
-    }
-)
-
-
-def _structure(section: dict[str, Any]) -> dict[str, Any]:
-    """A collection's definition: properties and indexes without data or server-set fields."""
-    out = {k: v for k, v in section.items() if k not in _DATA_KEYS}
-    props = out.get("properties")
-    if isinstance(props, dict):
-        props = {k: v for k, v in props.items() if k not in COLLECTION_SERVER_FIELDS}
-        if isinstance(props.get("keyOptions"), dict):
-            props["keyOptions"] = {k: v for k, v in props["keyOptions"].items() if k != "lastValue"}
-        out["properties"] = props
-    if isinstance(out.get("indexes"), list):
-        out["indexes"] = [
-            {k: v for k, v in ix.items() if k not in INDEX_SERVER_FIELDS}
-            if isinstance(ix, dict)
-            else ix
-            for ix in out["indexes"]
-        ]
-    return out
-
-
-def _data_id(section: dict[str, Any]) -> object:
-    if "root" in section:
-        root = section.get("root")
-        return None if root is None else bytes(root)
-    return [bytes(c) for c in section.get("chunks", ())]
 
 
 def _key_diff(
@@ -360,71 +317,22 @@ def _key_diff(
     nb: int | None,
     structure: bool,
 ) -> CollectionChange:
-    try:
-        docs_a, docs_b = differing_documents(store, sa, sb, name)
-    except (CorruptData, ValueError, KeyError, TypeError):
+    keys = compare.key_diff(store, name, sa, sb)
+    if keys is None:
         return CollectionChange(name, CHANGED, na, nb, structure, keys_known=False)
-    added = sorted(docs_b.keys() - docs_a.keys())
-    removed = sorted(docs_a.keys() - docs_b.keys())
-    changed = sorted(k for k in docs_a.keys() & docs_b.keys() if docs_a[k] != docs_b[k])
     return CollectionChange(
         name,
         CHANGED,
         na,
         nb,
         structure,
-        tuple(added[:MAX_KEYS]),
-        tuple(removed[:MAX_KEYS]),
-        tuple(changed[:MAX_KEYS]),
-        len(added),
-        len(removed),
-        len(changed),
+        tuple(keys.added[:MAX_KEYS]),
+        tuple(keys.removed[:MAX_KEYS]),
+        tuple(keys.changed[:MAX_KEYS]),
+        len(keys.added),
+        len(keys.removed),
+        len(keys.changed),
     )
-
-
-def differing_documents(
-    store: ChunkStore, sa: dict[str, Any], sb: dict[str, Any], name: str
-) -> tuple[dict[str, bytes], dict[str, bytes]]:
-    """``_key`` -> digest of the documents in the leaves the two trees do NOT share.
-
-    Both document trees (spec/database.md) are expanded from the top, highest level first,
-    and any chunk id present on both sides is dropped before it is read: shared subtrees hold
-    the same documents, so only the differing leaves are ever read. A key cannot be both in a
-    shared leaf and in a differing one, so comparing the differing leaves gives the exact
-    added / removed / changed keys.
-    """
-    where = f"collection {name}"
-    a = _frontier(sa)
-    b = _frontier(sb)
-    while True:
-        common = a.keys() & b.keys()
-        for cid in common:
-            del a[cid], b[cid]
-        top = max([lvl for lvl in (*a.values(), *b.values())], default=0)
-        if top == 0:
-            break
-        for side in (a, b):
-            for cid, level in [(c, lvl) for c, lvl in side.items() if lvl == top]:
-                del side[cid]
-                for e in read_node(store, cid, level, where):
-                    side[e.child] = level - 1
-    return _leaf_docs(store, a), _leaf_docs(store, b)
-
-
-def _frontier(section: dict[str, Any]) -> dict[bytes, int]:
-    if "root" in section:
-        root = section.get("root")
-        return {} if root is None else {bytes(root): int(section.get("height", 0))}
-    return {bytes(c): 0 for c in section.get("chunks", ())}
-
-
-def _leaf_docs(store: ChunkStore, leaves: dict[bytes, int]) -> dict[str, bytes]:
-    out: dict[str, bytes] = {}
-    for cid in leaves:
-        for line in store.read(cid).splitlines():
-            if line.strip():
-                out[str(json.loads(line)["_key"])] = chunk_id(line)
-    return out
 
 
 # -- live state -------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Every error snapstore raises on purpose, each with the exit code the CLI maps it to.
 
 The CLI prints ``error: <message>`` on one line and exits with ``exit_code``; anything that is
-not a :class:`SnapstoreError` is a bug (or an OS error the CLI translates, see ``cli.errors``).
+not a :class:`SnapstoreError` is a bug (or an OS error the CLI translates: ``snapstore.cli.main``).
 """
 
 from __future__ import annotations

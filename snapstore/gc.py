@@ -29,16 +29,15 @@ old packs: all pass ``check`` and restore every snapshot, and the next gc tidies
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-import msgpack
-
 from snapstore.backend import Backend, Kind
 from snapstore.errors import CorruptData, ObjectNotFound, RepositoryError
-from snapstore.manifest.refs import iter_references
-from snapstore.manifest.schema import BulkRoot, Manifest
+from snapstore.manifest.schema import Manifest
+from snapstore.references import iter_references, root_chunk_ids
 from snapstore.reporting import Reporter
 from snapstore.store import archives as arch
 from snapstore.store.cache import Location
@@ -48,6 +47,8 @@ from snapstore.store.index import IndexObject
 from snapstore.store.packs import PackBuilder, PackEntry, read_whole
 
 # A pack (or archive) is rewritten when more than this share of its stored bytes is dead.
+log = logging.getLogger(__name__)
+
 DEFAULT_MAX_UNUSED = 0.10
 COMPRESSED = "tar.gz"  # the manifest `compression` value of a snapshot whose cold chunks moved
 
@@ -75,28 +76,6 @@ def is_compressed(m: Manifest) -> bool:
     return m.compression == COMPRESSED
 
 
-def listing_chunk_ids(store: ChunkStore, root: BulkRoot, snapshot: str) -> set[bytes]:
-    """Every chunk id of one bulk root: its listing chunks and the chunks of its files.
-
-    The same set ``iter_references`` gives for the root (a test holds them equal), without
-    building a FileEntry and a place name per file: on 100 snapshots of 20,000 files that is
-    most of gc's time. It reads the listing's msgpack maps directly and takes their ``c``
-    (chunks) field, see ``FileEntry.to_map``.
-    """
-    out = set(root.listing)
-    unpacker = msgpack.Unpacker(raw=False, max_buffer_size=1 << 30)
-    try:
-        for data in store.read_many(root.listing):
-            unpacker.feed(data)
-            for d in unpacker:
-                out.update(d.get("c", ()))
-    except (ValueError, TypeError, AttributeError, msgpack.UnpackException) as e:
-        raise CorruptData(
-            f"snapshot {snapshot}: {root.path}: file listing is damaged ({e})"
-        ) from None
-    return out
-
-
 def mark(
     manifests: Iterable[Manifest],
     store: ChunkStore,
@@ -118,13 +97,12 @@ def mark(
                 marks.listing.update(root.listing)
                 key = (root.path, tuple(root.listing))
                 if key not in memo:
-                    memo[key] = frozenset(listing_chunk_ids(store, root, m.name))
+                    memo[key] = frozenset(root_chunk_ids(store, root, m.name))
                 seen |= memo[key]
             if m.database is not None:
                 for ref in iter_references(dataclasses.replace(m, bulk=None), store):
                     seen.add(ref.chunk)
-                    if ref.where.endswith("(document index)"):
-                        # Tree nodes are read to find the leaves (mark, diff): keep them hot.
+                    if ref.hot:  # read to find the leaves (mark, diff): never archived
                         marks.listing.add(ref.chunk)
         except CorruptData as e:
             raise RepositoryError(
@@ -301,6 +279,7 @@ def collect_garbage(
         # pack that index names: a repack may rebuild, byte for byte and so under the same
         # content-derived name, a pack that a killed gc left unindexed (spec/gc.md).
         for pack in sorted({*drop, *repack, *unindexed} - keep.keys()):
+            log.info("deleting pack %s (no kept snapshot needs it)", pack)
             backend.delete(Kind.PACKS, pack)
         hook("old-packs-deleted")
     elif dry_run:

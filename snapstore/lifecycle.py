@@ -25,8 +25,8 @@ from snapstore.gc import (
     mark,
 )
 from snapstore.manifest.catalog import Catalog
-from snapstore.manifest.refs import iter_references
 from snapstore.manifest.schema import Manifest
+from snapstore.references import iter_references
 from snapstore.reporting import Reporter
 from snapstore.retention import Decision, Fate, RetentionPolicy, SnapshotFacts, apply_policy
 from snapstore.store import archives as arch

@@ -8,13 +8,17 @@ lock so that a live holder never looks stale.
 
 A lock is stale when its process is dead on this host (certain: such locks are ignored, with
 a warning) or when it has not been refreshed for ``stale_after`` seconds (uncertain: such locks
-still block, and ``snapstore unlock`` removes them on request).
+still block, and ``snapstore unlock`` removes them on request). A lock object whose content
+cannot be read (damaged bytes; puts are atomic, so never a half-written one) is treated as an
+exclusive lock of unknown holder: it blocks everything until ``snapstore unlock`` removes it,
+because ignoring it could let a gc run beside the live process that owns it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import random
 import secrets
@@ -26,7 +30,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from snapstore.backend import Backend, Kind
-from snapstore.errors import LockHeld, ObjectNotFound
+from snapstore.errors import InvalidInput, LockHeld, ObjectNotFound
 
 STALE_AFTER = 30 * 60.0
 REFRESH_EVERY = 5 * 60.0
@@ -43,10 +47,16 @@ class LockInfo:
     pid: int
     created: float
     refreshed: float
+    damaged: str | None = None  # why the object could not be read; then the rest is unknown
+
+    @classmethod
+    def unreadable(cls, name: str, why: str) -> LockInfo:
+        """A damaged lock object: exclusive (it blocks everything) until it is removed."""
+        return cls(name, "unknown", True, "", -1, 0.0, 0.0, damaged=why)
 
     def dead_process(self) -> bool:
         """True when the holder ran on this host and its process no longer exists."""
-        if self.host != socket.gethostname():
+        if self.damaged is not None or self.host != socket.gethostname():
             return False
         try:
             os.kill(self.pid, 0)
@@ -57,6 +67,8 @@ class LockInfo:
         return False
 
     def stale_reason(self, now: float, stale_after: float = STALE_AFTER) -> str | None:
+        if self.damaged is not None:
+            return f"damaged: {self.damaged}"
         if self.dead_process():
             return f"process {self.pid} on {self.host} is gone"
         if now - self.refreshed > stale_after:
@@ -64,23 +76,51 @@ class LockInfo:
         return None
 
     def describe(self) -> str:
+        if self.damaged is not None:
+            return f"a damaged lock object locks/{self.name} ({self.damaged})"
         since = datetime.fromtimestamp(self.created).strftime("%Y-%m-%d %H:%M:%S")
         mode = "exclusive" if self.exclusive else "shared"
         return f"`{self.operation}` ({mode}, pid {self.pid} on {self.host}, since {since})"
 
 
 def read_locks(backend: Backend) -> list[LockInfo]:
+    """Every lock object; damaged ones as ``LockInfo.unreadable`` (they still count)."""
     out = []
     for obj in backend.list(Kind.LOCKS):
         try:
-            d = json.loads(backend.get(Kind.LOCKS, obj.name))
-            out.append(LockInfo(name=obj.name, **{k: d[k] for k in _FIELDS}))
-        except (ObjectNotFound, ValueError, KeyError, TypeError):
-            continue  # released while we listed, or half-written by a crashed writer
+            data = backend.get(Kind.LOCKS, obj.name)
+        except ObjectNotFound:
+            continue  # released while we listed
+        out.append(_decode(obj.name, data))
     return out
 
 
-_FIELDS = ("operation", "exclusive", "host", "pid", "created", "refreshed")
+# Each field and the JSON types it may have (bool is an int in Python: excluded by hand).
+_FIELDS: dict[str, tuple[type, ...]] = {
+    "operation": (str,),
+    "exclusive": (bool,),
+    "host": (str,),
+    "pid": (int,),
+    "created": (int, float),
+    "refreshed": (int, float),
+}
+
+
+def _decode(name: str, data: bytes) -> LockInfo:
+    try:
+        d = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return LockInfo.unreadable(name, "not text")
+    except ValueError:
+        return LockInfo.unreadable(name, "not valid JSON")
+    if not isinstance(d, dict):
+        return LockInfo.unreadable(name, "not a lock record")
+    for key, types in _FIELDS.items():
+        value = d.get(key)
+        wrong_bool = isinstance(value, bool) and bool not in types
+        if not isinstance(value, types) or wrong_bool:
+            return LockInfo.unreadable(name, f"field {key!r} missing or of the wrong type")
+    return LockInfo(name=name, **{k: d[k] for k in _FIELDS})
 
 
 class RepositoryLock:
@@ -104,6 +144,8 @@ class RepositoryLock:
         warn: Callable[[str], None] = lambda _msg: None,
         stale_after: float = STALE_AFTER,
     ) -> RepositoryLock:
+        if not (math.isfinite(wait) and wait >= 0):
+            raise InvalidInput(f"the lock wait must be a finite number of seconds >= 0, not {wait}")
         now = time.time()
         info = LockInfo(
             name=f"{'x' if exclusive else 's'}-{socket.gethostname()}-{os.getpid()}-"
@@ -143,6 +185,11 @@ class RepositoryLock:
                 placed = False
             if time.time() >= deadline:
                 holder = blocking[0]
+                if holder.damaged is not None:
+                    raise LockHeld(
+                        f"repository is locked by {holder.describe()}: it may belong to a running "
+                        "command; if none is running, `snapstore unlock` removes it"
+                    )
                 stale = holder.stale_reason(time.time(), stale_after)
                 hint = (
                     f"; it looks stale ({stale}): run `snapstore unlock` if that process is gone"
@@ -172,7 +219,7 @@ class RepositoryLock:
 
 def _encode(info: LockInfo) -> bytes:
     d = asdict(info)
-    del d["name"]
+    del d["name"], d["damaged"]
     return json.dumps(d).encode()
 
 

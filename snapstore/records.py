@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from snapstore.manifest.schema import Manifest
+
+if TYPE_CHECKING:
+    from snapstore.lifecycle import CleanupResult
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,40 @@ class CreateResult:
     skipped: tuple[str, ...]
     elapsed: float
     initialized: bool = False
+    cleanup: CleanupResult | None = None  # what the automatic cleanup after it did
+
+    def as_dict(self) -> dict[str, Any]:
+        """``create --json``: the seed's metadata.json keys, then what it cost (spec/cli.md)."""
+        return {
+            **self.metadata,
+            "added_bytes": self.added_bytes,
+            "new_chunks": self.new_chunks,
+            "read_bytes": self.read_bytes,
+            "reused_files": self.reused_files,
+            "skipped": list(self.skipped),
+            "elapsed_seconds": round(self.elapsed, 3),
+            "cleanup": self.cleanup.as_dict() if self.cleanup else None,
+        }
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """What a restore restores and where: ``restore``'s flags, the same for its plan (the
+    confirmation), its dry run and the restore itself (spec/restore.md)."""
+
+    restore_bulk: bool = True
+    restore_db: bool = True
+    target: str | None = None
+    safety_snapshot: bool = True
+    collections: tuple[str, ...] = ()
+    target_db: str | None = None
+    include: tuple[str, ...] = ()  # paths or patterns of the bulk tree (--include)
+    verify: bool = False
+
+    @property
+    def database_wanted(self) -> bool:
+        # --include names files; --collection is its database counterpart.
+        return self.restore_db and (not self.include or bool(self.collections))
 
 
 @dataclass(frozen=True)
@@ -107,6 +144,7 @@ class RestorePlan:
     restore_db: bool
     database_changes: dict[str, list[str]] = field(default_factory=dict)
     safety_snapshot: bool = True
+    include: tuple[str, ...] = ()  # restore --include: the paths selected (folders end in /)
 
 
 @dataclass(frozen=True)
@@ -118,3 +156,15 @@ class RestoreResult:
     targets: tuple[str, ...]
     database: dict[str, Any] | None
     elapsed: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """``restore --json`` (spec/cli.md)."""
+        return {
+            "snapshot_name": self.snapshot.snapshot_name,
+            "safety_snapshot": self.safety_snapshot,
+            "files": self.files,
+            "bytes": self.bytes,
+            "targets": list(self.targets),
+            "database": self.database,
+            "elapsed_seconds": round(self.elapsed, 3),
+        }

@@ -62,6 +62,8 @@ def _isolated_environment(
     monkeypatch.setenv("SNAPSTORE_CACHE_DIR", str(guard / "cache"))
     monkeypatch.setenv("SNAPSTORE_REPO", str(guard / "unset-repository"))
     monkeypatch.setenv("SNAPSTORE_BULK", str(guard / "unset-bulk"))
+    # settings.py reads the user's config folder (platformdirs, $XDG_CONFIG_HOME on Linux).
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(guard / "user-config"))
     for var in _FOREIGN_ENV:
         monkeypatch.delenv(var, raising=False)
     yield

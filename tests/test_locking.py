@@ -12,7 +12,7 @@ import pytest
 
 from snapstore.backend import Kind
 from snapstore.backend.local import LocalBackend
-from snapstore.errors import LockHeld
+from snapstore.errors import InvalidInput, LockHeld
 from snapstore.locking import RepositoryLock, read_locks
 from tests.helpers import Workspace, big_tree, created_name, error_line, ok, tree_state
 
@@ -144,3 +144,36 @@ def test_shared_locks_coexist_and_exclusive_excludes(ws: Workspace) -> None:
         with pytest.raises(LockHeld, match="`gc`"):
             RepositoryLock.acquire(backend, "create", exclusive=False)
     assert read_locks(backend) == []
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\x00\xffgarbage\x9c",  # not text at all
+        b'{"operation": "gc", "exclusive": tr',  # cut short
+        b"[1, 2, 3]",  # JSON, not a lock
+        b'{"operation": "gc", "exclusive": true, "host": "h", "pid": "x", "created": 1,'
+        b' "refreshed": 1}',  # a field of the wrong type
+    ],
+)
+def test_a_damaged_lock_object_still_blocks_until_unlocked(ws: Workspace, content: bytes) -> None:
+    """A lock object whose bytes cannot be read may belong to a live process: ignoring it would
+    let a delete or gc run beside it. It blocks every command, named, until `unlock`."""
+    name = ws.manager().create("first").snapshot.snapshot_name
+    LocalBackend(ws.repo).put(Kind.LOCKS, "x-damaged", content)
+    for argv in (("delete", name, "--yes"), ("create", "second")):
+        r = ws.run(*argv)
+        assert r.returncode == 75, r.stderr
+        error_line(r.stderr, "locks/x-damaged", "damaged", "snapstore unlock")
+    assert name in ws.run("list").stdout
+    r = ok(ws.run("unlock"))
+    assert "✓ Removed lock of a damaged lock object locks/x-damaged" in r.stdout
+    assert read_locks(LocalBackend(ws.repo)) == []
+    ok(ws.run("delete", name, "--yes"))
+
+
+@pytest.mark.parametrize("wait", [float("nan"), float("inf"), -1.0])
+def test_acquire_refuses_an_unusable_wait(ws: Workspace, wait: float) -> None:
+    ws.manager().create("first")
+    with pytest.raises(InvalidInput, match="wait"):
+        RepositoryLock.acquire(LocalBackend(ws.repo), "gc", exclusive=True, wait=wait)

@@ -7,11 +7,12 @@ no ``tmp/``, since an S3 PUT is atomic by itself), so a repository copied with `
 fan-out costs nothing on S3 (packs are listed with one prefix listing either way) and spreads
 keys over more prefixes, which S3 uses to partition request rates.
 
-Configuration comes from the environment (spec/backends.md): ``SNAPSTORE_S3_ENDPOINT`` (unset:
-AWS itself, or botocore's ``AWS_ENDPOINT_URL_S3``), credentials from boto3's standard chain
-(``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, profiles...), ``AWS_REGION`` (default
-us-east-1), ``AWS_MAX_ATTEMPTS`` (default 4, boto3 "standard" retry mode),
-``SNAPSTORE_S3_CONNECT_TIMEOUT`` / ``SNAPSTORE_S3_READ_TIMEOUT`` in seconds (default 10 / 60).
+Configuration comes from the environment, or else the TOML ``[s3]`` table (spec/backends.md):
+``SNAPSTORE_S3_ENDPOINT`` (unset: AWS itself, or botocore's ``AWS_ENDPOINT_URL_S3``),
+credentials from boto3's standard chain (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``,
+profiles...), ``AWS_REGION`` (default us-east-1), ``AWS_MAX_ATTEMPTS`` (default 4, boto3
+"standard" retry mode), ``SNAPSTORE_S3_CONNECT_TIMEOUT`` / ``SNAPSTORE_S3_READ_TIMEOUT`` in
+seconds (default 10 / 60).
 Addressing is path-style, which every S3-compatible server understands.
 
 Create-only puts (``overwrite=False``) are S3 conditional writes: ``If-None-Match: *`` on the
@@ -38,6 +39,7 @@ import botocore.loaders
 import botocore.session
 from botocore.config import Config
 
+from snapstore.backend import S3Options
 from snapstore.backend.base import Backend, Kind, ObjectInfo, check_name
 from snapstore.errors import (
     ConfigError,
@@ -175,9 +177,13 @@ class S3Backend(Backend):
         self.endpoint = str(self._client.meta.endpoint_url)
 
     @classmethod
-    def from_url(cls, url: str, env: Mapping[str, str] | None = None) -> S3Backend:
-        """``s3://bucket`` or ``s3://bucket/prefix``, configured from the environment."""
+    def from_url(
+        cls, url: str, env: Mapping[str, str] | None = None, options: S3Options | None = None
+    ) -> S3Backend:
+        """``s3://bucket`` or ``s3://bucket/prefix``, configured from the environment, which
+        overrides ``options`` (the TOML ``[s3]`` table), which override the defaults."""
         env = os.environ if env is None else env
+        opt = options or S3Options()
         if not url.startswith("s3://"):
             raise InvalidInput(f"not an S3 URL: {url!r} (expected s3://bucket/prefix)")
         bucket, _, prefix = url[len("s3://") :].partition("/")
@@ -188,13 +194,20 @@ class S3Backend(Backend):
         return cls(
             bucket,
             prefix,
-            endpoint=env.get("SNAPSTORE_S3_ENDPOINT") or None,
-            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,
-            max_attempts=_env_int(env, "AWS_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS),
-            connect_timeout=_env_float(
-                env, "SNAPSTORE_S3_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT
+            endpoint=env.get("SNAPSTORE_S3_ENDPOINT") or opt.endpoint or None,
+            region=env.get("AWS_REGION")
+            or env.get("AWS_DEFAULT_REGION")
+            or opt.region
+            or DEFAULT_REGION,
+            max_attempts=_env_int(
+                env, "AWS_MAX_ATTEMPTS", opt.max_attempts or DEFAULT_MAX_ATTEMPTS
             ),
-            read_timeout=_env_float(env, "SNAPSTORE_S3_READ_TIMEOUT", DEFAULT_READ_TIMEOUT),
+            connect_timeout=_env_float(
+                env, "SNAPSTORE_S3_CONNECT_TIMEOUT", opt.connect_timeout or DEFAULT_CONNECT_TIMEOUT
+            ),
+            read_timeout=_env_float(
+                env, "SNAPSTORE_S3_READ_TIMEOUT", opt.read_timeout or DEFAULT_READ_TIMEOUT
+            ),
         )
 
     # -- layout -------------------------------------------------------------------------------

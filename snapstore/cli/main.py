@@ -9,6 +9,12 @@ from __future__ import annotations
 
 import errno
 import gc
+import json
+import logging
+import os
+import select
+import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -21,6 +27,8 @@ from snapstore.cli.commands.restore import restore_cmd
 from snapstore.cli.commands.snapshots import create_cmd, delete_cmd, list_cmd, show_cmd
 from snapstore.cli.commands.ui import ui_cmd
 from snapstore.cli.context import AppContext
+from snapstore.cli.help import add_epilogs
+from snapstore.cli.paramtypes import SECONDS
 from snapstore.errors import SnapstoreError
 
 
@@ -35,22 +43,132 @@ def os_error_message(e: OSError) -> str:
     return f"{e.strerror or e}{where}"
 
 
+def _stdout_closed() -> bool:
+    """Whether standard output is a pipe whose reader has gone; if so it is pointed at
+    /dev/null, so that nothing later (the final flush) fails on it again."""
+    try:
+        fd = sys.stdout.fileno()
+    except (ValueError, OSError):  # not a real file (click's test runner)
+        return False
+    try:
+        sys.stdout.flush()
+        # A pipe without a reader polls as an error (Linux pipe_poll), even when nothing is
+        # buffered that would make the flush fail.
+        poll = select.poll()
+        poll.register(fd, select.POLLOUT)
+        if not any(ev & select.POLLERR for _, ev in poll.poll(0)):
+            return False
+    except BrokenPipeError:
+        pass
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+    return True
+
+
+# The global options (given before or after the subcommand) and whether each takes a value.
+GLOBAL_OPTIONS = {
+    "--repo": True,
+    "--bulk": True,
+    "--config": True,
+    "--project-dir": True,
+    "--prefix": True,
+    "--exclude": True,
+    "--lock-wait": True,
+    "--arango-url": True,
+    "--arango-db": True,
+    "--arango-user": True,
+    "-q": False,
+    "--quiet": False,
+    "-v": False,
+    "-vv": False,
+    "--verbose": False,
+}
+JSON_ERRORS = "snapstore.json_errors"  # ctx.meta key: the command was given --json
+
+
+def globals_first(args: list[str], own: Callable[[str], set[str]] = lambda _: set()) -> list[str]:
+    """``args`` with the global options found after the subcommand moved before it, so that
+    ``snapstore create "x" -q`` and ``snapstore list --json -q`` work like
+    ``snapstore -q create "x"``. Nothing after ``--`` is moved, nor an option the subcommand
+    has itself (``own(name)``: its option names; ``list -v`` is list's own ``--verbose``)."""
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if GLOBAL_OPTIONS.get(a):
+            i += 2
+        elif a.startswith("-") and a != "-":
+            i += 1
+        else:
+            break  # the subcommand
+    if i >= len(args):
+        return args
+    head, sub, rest = args[:i], args[i], args[i + 1 :]
+    mine = own(sub)
+    moved: list[str] = []
+    kept: list[str] = []
+    j = 0
+    while j < len(rest):
+        a = rest[j]
+        if a == "--":
+            kept += rest[j:]
+            break
+        name = a.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS and name not in mine and (GLOBAL_OPTIONS[name] or "=" not in a):
+            if GLOBAL_OPTIONS[name] and "=" not in a and j + 1 < len(rest):
+                moved += rest[j : j + 2]
+                j += 2
+                continue
+            moved.append(a)
+        else:
+            kept.append(a)
+        j += 1
+    return [*head, *moved, sub, *kept]
+
+
+def report_error(message: str, code: int, as_json: bool) -> None:
+    """One error on stderr: ``error: ...``, or with ``--json`` a JSON object
+    ``{"error": ..., "exit_code": ...}`` (spec/cli.md)."""
+    if as_json:
+        click.echo(json.dumps({"error": message, "exit_code": code}), err=True)
+    else:
+        click.echo(f"error: {message}", err=True)
+
+
 class SnapstoreGroup(click.Group):
     """A group that turns snapstore and OS errors into one stderr line and an exit code."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[JSON_ERRORS] = "--json" in args
+        return super().parse_args(ctx, globals_first(args, self._option_names))
+
+    def _option_names(self, name: str) -> set[str]:
+        command = self.commands.get(name)
+        if command is None:
+            return set()
+        return {opt for p in command.params for opt in (*p.opts, *p.secondary_opts)}
+
     def invoke(self, ctx: click.Context) -> Any:
+        as_json = bool(ctx.meta.get(JSON_ERRORS))
         try:
             return super().invoke(ctx)
         except SnapstoreError as e:
-            click.echo(f"error: {e}", err=True)
+            report_error(str(e), e.exit_code, as_json)
             raise click.exceptions.Exit(e.exit_code) from None
+        except BrokenPipeError as e:
+            if not _stdout_closed():
+                report_error(os_error_message(e), 1, as_json)
+                raise click.exceptions.Exit(1) from None
+            # The reader went away (`snapstore list | head -5`): what it did not want to
+            # read is not an error.
+            raise click.exceptions.Exit(0) from None
         except OSError as e:
-            click.echo(f"error: {os_error_message(e)}", err=True)
+            report_error(os_error_message(e), 1, as_json)
             raise click.exceptions.Exit(1) from None
         except KeyboardInterrupt:
             # Only operations that know what they left say more (DatabaseRestoreStopped,
             # a restore's journal); a bare Ctrl-C claims nothing it cannot vouch for.
-            click.echo("error: interrupted", err=True)
+            report_error("interrupted", 130, as_json)
             raise click.exceptions.Exit(130) from None
 
 
@@ -63,11 +181,14 @@ class SnapstoreGroup(click.Group):
 @click.option("--project-dir", metavar="PATH", help="Where to read git metadata from.")
 @click.option("--prefix", metavar="NAME", help="Snapshot name prefix (default metis).")
 @click.option("--exclude", metavar="PATTERN", multiple=True, help="Name pattern to skip.")
-@click.option("--lock-wait", type=float, metavar="SECONDS", help="Wait this long for a lock.")
+@click.option(
+    "--lock-wait", type=SECONDS, metavar="SECONDS", help="Wait this long for a lock (default 0)."
+)
 @click.option("--arango-url", metavar="URL", help="ArangoDB endpoint [env SNAPSTORE_ARANGO_URL].")
 @click.option("--arango-db", metavar="NAME", help="Database [env SNAPSTORE_ARANGO_DB].")
 @click.option("--arango-user", metavar="USER", help="User [env SNAPSTORE_ARANGO_USER].")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or status lines.")
+@click.option("-v", "--verbose", count=True, help="Log what is done on stderr (-vv: in detail).")
 @click.version_option(__version__, prog_name="snapstore")
 @click.pass_context
 def cli(
@@ -83,8 +204,15 @@ def cli(
     arango_db: str | None,
     arango_user: str | None,
     quiet: bool,
+    verbose: int,
 ) -> None:
     """Deduplicating snapshots of an ArangoDB database and a tree of experiment files."""
+    if verbose:
+        logging.basicConfig(
+            level=logging.DEBUG if verbose > 1 else logging.INFO,
+            format="snapstore: %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
     arango = {"url": arango_url, "database": arango_db, "user": arango_user}
     overrides = {
         "repository": repo,
@@ -113,6 +241,7 @@ for command in (
     ui_cmd,
 ):
     cli.add_command(command)
+add_epilogs(cli)
 
 
 def main() -> None:
@@ -122,7 +251,28 @@ def main() -> None:
     # those walks cost about a twentieth of a create's CPU. Collections still happen, rarely.
     gc.set_threshold(50_000, 20, 20)
     gc.freeze()  # what start-up imported lives for the whole command: never walk it
-    cli(prog_name="snapstore")
+    args = sys.argv[1:]
+    code = 0
+    try:
+        rv = cli.main(args=args, prog_name="snapstore", standalone_mode=False)
+        code = rv if isinstance(rv, int) else 0
+    except click.exceptions.NoArgsIsHelpError as e:
+        click.echo(e.ctx.get_help() if e.ctx is not None else e.format_message())  # no command
+        code = 0
+    except click.UsageError as e:
+        # One line, as every other error; the usage is one --help away.
+        where = e.ctx.command_path if e.ctx is not None else "snapstore"
+        report_error(f"{e.format_message()} (see {where} --help)", e.exit_code, "--json" in args)
+        code = e.exit_code
+    except click.ClickException as e:
+        report_error(e.format_message(), e.exit_code, "--json" in args)
+        code = e.exit_code
+    except click.Abort:
+        report_error("aborted", 1, "--json" in args)
+        code = 1
+    finally:
+        _stdout_closed()  # the last buffered lines may meet a reader that has gone
+    sys.exit(code)
 
 
 if __name__ == "__main__":

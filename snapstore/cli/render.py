@@ -12,6 +12,14 @@ import click
 from snapstore.records import CreateResult, RestorePlan, SnapshotInfo
 
 
+def one_line(text: str) -> str:
+    """Text on one line: newlines and other control characters escaped, so that line-based
+    output (``| grep``, ``| head``) never breaks on a strange description or file name."""
+    if text.isprintable():
+        return text
+    return text.encode("unicode_escape", "backslashreplace").decode("ascii")
+
+
 def size_mb(mb: float) -> str:
     """The seed's size style: ``250.5 MB`` below a gigabyte, ``2.4 GB`` above."""
     return f"{mb / 1024:.1f} GB" if mb >= 1024 else f"{mb:.1f} MB"
@@ -57,7 +65,7 @@ def render_list(
         click.echo()
         icon = "📌" if s.permanent else "📦"
         click.echo(f"{icon} {s.snapshot_name}{tags(s)}")
-        click.echo(f"   {s.description}")
+        click.echo(f"   {one_line(s.description)}")
         click.echo(f"   Created: {s.timestamp}")
         click.echo(
             f"   {len(s.collections)} collections, {s.document_count} docs, "
@@ -92,7 +100,7 @@ def consistency_line(section: dict[str, Any] | None) -> str:
 
 def render_show(s: SnapshotInfo) -> None:
     click.echo(f"Snapshot: {s.snapshot_name}{tags(s)}")
-    click.echo(f"  Description: {s.description}")
+    click.echo(f"  Description: {one_line(s.description)}")
     click.echo(f"  Created: {s.timestamp} ({s.created.isoformat()})")
     kind = s.kind + (f" (taken before restoring {s.safety_for})" if s.safety_for else "")
     click.echo(f"  Kind: {kind}")
@@ -153,7 +161,7 @@ def render_plan(plan: RestorePlan) -> None:
     echo = functools.partial(click.echo, err=True)
     s = plan.snapshot
     echo(f"Restore snapshot: {s.snapshot_name}")
-    echo(f"  Description: {s.description}")
+    echo(f"  Description: {one_line(s.description)}")
     echo(f"  Created: {s.timestamp}")
     if plan.restore_db:
         echo(f"  Collections: {s.document_count} documents")
@@ -169,8 +177,15 @@ def render_plan(plan: RestorePlan) -> None:
     if plan.restore_bulk:
         echo(f"  Bulk storage: {s.bulk_store_size_mb:.1f} MB")
         for t in plan.targets:
+            if plan.include:
+                echo(f"    into {t.target}")
+                continue
             state = "replaces its current contents" if t.exists else "new directory"
             echo(f"    into {t.target} ({state})")
+        if plan.include:
+            echo("    only these paths (nothing else changes):")
+            for path in plan.include:
+                echo(f"      {one_line(path)}")
     echo(
         "  Safety snapshot: "
         + ("taken first" if plan.safety_snapshot else "skipped (--no-safety-snapshot)")
@@ -281,17 +296,19 @@ _CHANGE_MARK = {"added": "+", "removed": "-", "modified": "M", "metadata": "m", 
 def _file_line(c: Any) -> str:
     if c.entries:
         size = size_bytes(c.bytes)
-        return f"{c.path}/ ({c.type_after or c.type_before}, {c.entries} entries, {size})"
+        return f"{one_line(c.path)}/ ({c.type_after or c.type_before}, {c.entries} entries, {size})"
     if c.change == "added":
-        return f"{c.path} ({c.type_after}, {size_bytes(c.size_after)})"
+        return f"{one_line(c.path)} ({c.type_after}, {size_bytes(c.size_after)})"
     if c.change == "removed":
-        return f"{c.path} ({c.type_before}, {size_bytes(c.size_before)})"
+        return f"{one_line(c.path)} ({c.type_before}, {size_bytes(c.size_before)})"
     if c.change == "type":
-        return f"{c.path} ({c.type_before} -> {c.type_after})"
+        return f"{one_line(c.path)} ({c.type_before} -> {c.type_after})"
     if c.change == "modified":
         extra = f"; {', '.join(c.details)}" if c.details else ""
-        return f"{c.path} ({size_bytes(c.size_before)} -> {size_bytes(c.size_after)}{extra})"
-    return f"{c.path} ({', '.join(c.details)})"
+        return (
+            f"{one_line(c.path)} ({size_bytes(c.size_before)} -> {size_bytes(c.size_after)}{extra})"
+        )
+    return f"{one_line(c.path)} ({', '.join(c.details)})"
 
 
 def render_diff(d: Any, title: str | None = None) -> None:

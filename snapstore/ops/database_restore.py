@@ -44,12 +44,13 @@ class DatabaseRestore:
     existed: bool
     flags: str = ""  # extra flags for the commands we print (e.g. " --target-db X")
     done_before: str = ""  # what the restore did before the database ("the bulk files ...")
+    verify: bool = False  # read every document back (restore --verify)
 
     def run(self) -> dict[str, Any]:
         assert self.snapshot.database is not None
         try:
             return self.source.restore(
-                self.store, self.snapshot.database, self.reporter, self.collections
+                self.store, self.snapshot.database, self.reporter, self.collections, self.verify
             )
         except DatabaseRestoreStopped as e:
             raise self._recover(e) from None

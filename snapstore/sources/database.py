@@ -54,7 +54,11 @@ class DatabaseSource(Protocol):
         section: dict[str, Any],
         reporter: Reporter,
         collections: list[str] | None = None,
-    ) -> dict[str, Any]: ...
+        verify: bool = False,
+    ) -> dict[str, Any]:
+        """``verify``: read every document back to prove the restore (``restore --verify``);
+        otherwise counts, keys and revisions are compared."""
+        ...
 
     def drop_collections(self, names: list[str]) -> None:
         """Drop these collections (missing ones are fine): undoing a restore that created

@@ -6,8 +6,8 @@ without reading it. Directories (empty ones too), symlinks, modes, mtimes and (a
 are kept; sockets, fifos and devices are skipped with a warning; files that cannot be read are
 reported and leave the snapshot marked partial.
 
-Speed and memory (store/pipeline.py): files are read in big blocks on this thread while worker
-threads hash and compress the chunks; entries are streamed into the listing in listing order
+Speed and memory (store/writer.py): files are read, hashed and compressed on the pipeline's
+threads while this one walks; entries are streamed into the listing in listing order
 as their chunks are stored, and the parent snapshot's listing is merged in the same order
 rather than loaded whole, so memory does not grow with the number of files (beyond the first
 ``PREWALK_ITEMS`` walked ahead for the progress total).
@@ -44,11 +44,8 @@ from snapstore.reporting import Reporter
 from snapstore.sources.walk import Item, TreeWalker
 from snapstore.store.chunker import Chunker
 from snapstore.store.chunkstore import ChunkStore
-from snapstore.store.pipeline import (
-    AddPipeline,
-    FileSlot,
-    quick_gil_handoff,
-)
+from snapstore.store.concurrency import quick_gil_handoff
+from snapstore.store.writer import AddPipeline, FileSlot
 
 # Items walked ahead of reading so the progress bar knows the total; a bigger tree is streamed
 # (no total) so that memory stays bounded whatever the number of files.

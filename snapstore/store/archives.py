@@ -15,133 +15,77 @@ it usable as a chunk store as well:
   an index can be rebuilt from the archive alone.
 
 Every chunk read from an archive is verified against its id (BLAKE3 of the raw bytes).
+
+The format itself (names, index object, tar headers, gzip members, rebuilding an index) is
+store/archive_format.py; its names are re-exported here, so callers import one module.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import os
-import tarfile
 import tempfile
-import zlib
-from collections import OrderedDict, deque
-from collections.abc import Iterator
+from collections import OrderedDict
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import blake3
-import msgpack
 
 from snapstore.backend import Backend, Kind
 from snapstore.errors import CorruptData, MissingChunk, ObjectNotFound
+from snapstore.store.archive_format import (
+    ARCHIVE_INDEX_VERSION,
+    ARCHIVE_SUFFIX,
+    BLOCK,
+    GZIP_LEVEL,
+    INDEX_SUFFIX,
+    ArchivedChunk,
+    ArchiveIndex,
+    Member,
+    archive_name_of_index,
+    gzip_member,
+    index_name,
+    inflate,
+    iter_tar_members,
+    pad,
+    rebuild_index,
+    tar_header,
+)
+from snapstore.store.concurrency import InFlight
 from snapstore.store.ids import chunk_id, short
 
-ARCHIVE_SUFFIX = ".tar.gz"
-INDEX_SUFFIX = ".idx"
-ARCHIVE_INDEX_VERSION = 1
+__all__ = [
+    "ARCHIVE_INDEX_VERSION",
+    "ARCHIVE_SUFFIX",
+    "ARCHIVE_TARGET",
+    "INDEX_SUFFIX",
+    "MEMBER_TARGET",
+    "ArchiveBuilder",
+    "ArchiveIndex",
+    "ArchiveSet",
+    "ArchivedChunk",
+    "Member",
+    "archive_name_of_index",
+    "check_archives",
+    "index_name",
+    "iter_tar_members",
+    "rebuild_index",
+    "verify_archive",
+    "write_archive",
+]
+
 # Raw chunk bytes per gzip member: what one lookup may have to inflate (spec/archives.md has
 # the measurements behind this number: beyond ~256 KiB the ratio gains under 0.5%).
 MEMBER_TARGET = 1 << 20
 # Raw chunk bytes per archive object (spooled to a file, then published with one put).
 ARCHIVE_TARGET = 256 << 20
-GZIP_LEVEL = 6
-BLOCK = 512
 # Inflated members kept in memory, so reading neighbouring chunks inflates each member once.
 MEMBER_CACHE = 4
 # Members handed to the executor and not compressed yet (each up to MEMBER_TARGET + a chunk).
 MAX_PENDING_MEMBERS = 8
 
 
-@dataclass(frozen=True, slots=True)
-class Member:
-    """One gzip member: where it starts in the archive and its compressed and raw sizes."""
-
-    offset: int
-    length: int
-    raw_length: int
-
-
-@dataclass(frozen=True, slots=True)
-class ArchivedChunk:
-    """Where a chunk is: archive name, member number, offset and length in the member's
-    raw (inflated) bytes."""
-
-    archive: str
-    member: int
-    offset: int
-    length: int
-
-
-@dataclass
-class ArchiveIndex:
-    """The decoded ``<hex>.idx`` object of one archive."""
-
-    archive: str
-    size: int
-    members: list[Member] = field(default_factory=list)
-    chunks: dict[bytes, tuple[int, int, int]] = field(default_factory=dict)  # id -> member,off,len
-
-    def encode(self) -> bytes:
-        doc = {
-            "version": ARCHIVE_INDEX_VERSION,
-            "archive": self.archive,
-            "size": self.size,
-            "members": [[m.offset, m.length, m.raw_length] for m in self.members],
-            "chunks": [[cid, *loc] for cid, loc in self.chunks.items()],
-        }
-        return msgpack.packb(doc, use_bin_type=True)
-
-    @classmethod
-    def decode(cls, data: bytes, name: str) -> ArchiveIndex:
-        try:
-            doc = msgpack.unpackb(data, raw=False)
-            if doc["version"] > ARCHIVE_INDEX_VERSION:
-                raise CorruptData(f"archive index {name} has version {doc['version']}; upgrade")
-            return cls(
-                archive=str(doc["archive"]),
-                size=int(doc["size"]),
-                members=[Member(int(a), int(b), int(c)) for a, b, c in doc["members"]],
-                chunks={bytes(r[0]): (int(r[1]), int(r[2]), int(r[3])) for r in doc["chunks"]},
-            )
-        except CorruptData:
-            raise
-        except Exception as e:
-            raise CorruptData(f"archive index {name} is damaged ({e})") from None
-
-    def stored_share(self, cid: bytes) -> int:
-        """The compressed bytes attributable to one chunk (its share of its member)."""
-        member, _, length = self.chunks[cid]
-        m = self.members[member]
-        return (m.length * length) // max(1, m.raw_length)
-
-    def raw_bytes(self) -> int:
-        return sum(length for _, _, length in self.chunks.values())
-
-
-def index_name(archive: str) -> str:
-    return archive[: -len(ARCHIVE_SUFFIX)] + INDEX_SUFFIX
-
-
-def archive_name_of_index(index: str) -> str:
-    return index[: -len(INDEX_SUFFIX)] + ARCHIVE_SUFFIX
-
-
 # -- writing ----------------------------------------------------------------------------------
-
-
-def _tar_header(cid: bytes, size: int) -> bytes:
-    info = tarfile.TarInfo(cid.hex())
-    info.size = size
-    info.mode = 0o444
-    info.mtime = 0
-    info.type = tarfile.REGTYPE
-    return info.tobuf(format=tarfile.USTAR_FORMAT)
-
-
-def _pad(n: int) -> bytes:
-    return b"\0" * (-n % BLOCK)
 
 
 class ArchiveBuilder:
@@ -164,7 +108,10 @@ class ArchiveBuilder:
         self.level = level
         self.executor = executor
         self.spool_dir = spool_dir
-        self._queue: deque[tuple[Future[bytes] | bytes, int]] = deque()  # (gzip, raw length)
+        # Members compressed or being compressed, not yet written: (gzip, raw length).
+        self._queue: InFlight[tuple[Future[bytes] | bytes, int]] = InFlight(
+            max_items=MAX_PENDING_MEMBERS
+        )
         self._written: list[Member] = []
         self._size = 0
         self._hash = blake3.blake3()
@@ -185,12 +132,12 @@ class ArchiveBuilder:
     def add(self, cid: bytes, data: bytes) -> None:
         if cid in self:
             return
-        header = _tar_header(cid, len(data))
+        header = tar_header(cid, len(data))
         self._raw.append(header)
         self._pending[cid] = (self._raw_size + len(header), len(data))
         self._raw.append(data)
-        self._raw.append(_pad(len(data)))
-        self._raw_size += len(header) + len(data) + len(_pad(len(data)))
+        self._raw.append(pad(len(data)))
+        self._raw_size += len(header) + len(data) + len(pad(len(data)))
         self.raw_bytes += len(data)
         if self._raw_size >= self.member_target:
             self._close_member()
@@ -201,9 +148,9 @@ class ArchiveBuilder:
         raw = b"".join(self._raw) + trailer
         number = len(self._written) + len(self._queue)
         if self.executor is None:
-            self._queue.append((_gzip(raw, self.level), len(raw)))
+            self._queue.push((gzip_member(raw, self.level), len(raw)))
         else:
-            self._queue.append((self.executor.submit(_gzip, raw, self.level), len(raw)))
+            self._queue.push((self.executor.submit(gzip_member, raw, self.level), len(raw)))
         for cid, (off, length) in self._pending.items():
             self.chunks[cid] = (number, off, length)
         self._raw, self._raw_size, self._pending = [], 0, {}
@@ -212,13 +159,11 @@ class ArchiveBuilder:
     def _write_ready(self, wait: bool) -> None:
         """Append finished members to the spool file, in order; block on the oldest one
         when too many are in memory (or, with ``wait``, until all are written)."""
-        while self._queue:
-            packed, raw_length = self._queue[0]
+        while self._queue and (wait or self._queue.due(_member_done)):
+            packed, raw_length = self._queue.oldest()
             if isinstance(packed, Future):
-                if not (wait or packed.done() or len(self._queue) > MAX_PENDING_MEMBERS):
-                    return
                 packed = packed.result()
-            self._queue.popleft()
+            self._queue.pop()
             if self._file is None:
                 fd, self._path = tempfile.mkstemp(prefix="archive-", dir=self.spool_dir)
                 self._file = os.fdopen(fd, "wb")
@@ -249,11 +194,8 @@ class ArchiveBuilder:
                 os.unlink(self._path)
 
 
-def _gzip(raw: bytes, level: int) -> bytes:
-    # wbits 31: a gzip member (header + deflate + CRC32/ISIZE trailer), mtime 0 for
-    # reproducible archives.
-    c = zlib.compressobj(level, zlib.DEFLATED, 31)
-    return c.compress(raw) + c.flush()
+def _member_done(member: tuple[Future[bytes] | bytes, int]) -> bool:
+    return not isinstance(member[0], Future) or member[0].done()
 
 
 def write_archive(backend: Backend, builder: ArchiveBuilder) -> ArchiveIndex:
@@ -269,18 +211,6 @@ def write_archive(backend: Backend, builder: ArchiveBuilder) -> ArchiveIndex:
 
 
 # -- reading ----------------------------------------------------------------------------------
-
-
-def _inflate(data: bytes, where: str) -> bytes:
-    """Inflate one whole gzip member (its CRC32 and length are checked by zlib)."""
-    d = zlib.decompressobj(31)
-    try:
-        out = d.decompress(data)
-    except zlib.error as e:
-        raise CorruptData(f"{where}: gzip data is damaged ({e})") from None
-    if not d.eof:
-        raise CorruptData(f"{where}: gzip member is truncated")
-    return out
 
 
 class ArchiveSet:
@@ -356,7 +286,7 @@ class ArchiveSet:
             raise MissingChunk(f"archive {archive[:16]} is missing or truncated") from None
         # Inflate the whole member (bounded by MEMBER_TARGET plus one chunk): neighbours are
         # usually read next, since restore goes in order, and the member's CRC gets checked.
-        raw = _inflate(packed, where)
+        raw = inflate(packed, where)
         self._members[key] = raw
         while len(self._members) > MEMBER_CACHE:
             self._members.popitem(last=False)
@@ -401,7 +331,7 @@ def verify_archive(backend: Backend, idx: ArchiveIndex) -> tuple[int, dict[bytes
     for number, m in enumerate(idx.members):
         where = f"archive {short_name} member {number}"
         try:
-            raw = _inflate(data[m.offset : m.offset + m.length], where)
+            raw = inflate(data[m.offset : m.offset + m.length], where)
             if len(raw) != m.raw_length:
                 raise CorruptData(
                     f"{where}: inflates to {len(raw)} bytes, index says {m.raw_length}"
@@ -415,36 +345,6 @@ def verify_archive(backend: Backend, idx: ArchiveIndex) -> tuple[int, dict[bytes
             if chunk_id(raw[off : off + length]) != cid:
                 bad[cid] = f"is damaged (archive {short_name})"
     return len(data), bad, problems
-
-
-def iter_tar_members(data: bytes) -> Iterator[tuple[str, bytes]]:
-    """(name, bytes) of every file in a tar.gz, as a standard reader sees it (tests, rebuild)."""
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        for info in tar:
-            f = tar.extractfile(info)
-            if f is not None:
-                yield info.name, f.read()
-
-
-def rebuild_index(data: bytes, name: str) -> ArchiveIndex:
-    """Recreate an archive's index from the archive alone (members found by scanning)."""
-    idx = ArchiveIndex(name, len(data))
-    pos = 0
-    while pos < len(data):
-        d = zlib.decompressobj(31)
-        raw = d.decompress(data[pos:])
-        if not d.eof:
-            raise CorruptData(f"archive {name[:16]}: truncated gzip member at {pos}")
-        length = len(data) - pos - len(d.unused_data)
-        number = len(idx.members)
-        idx.members.append(Member(pos, length, len(raw)))
-        off = 0
-        while off + BLOCK <= len(raw) and raw[off : off + BLOCK] != b"\0" * BLOCK:
-            info = tarfile.TarInfo.frombuf(raw[off : off + BLOCK], "utf-8", "surrogateescape")
-            idx.chunks[bytes.fromhex(info.name)] = (number, off + BLOCK, info.size)
-            off += BLOCK + info.size + (-info.size % BLOCK)
-        pos += length
-    return idx
 
 
 def check_archives(

@@ -17,6 +17,8 @@ from pathlib import Path
 import platformdirs
 
 from snapstore.backend import Backend, Kind
+from snapstore.errors import CorruptData
+from snapstore.store.config import valid_repo_id
 from snapstore.store.index import IndexObject
 from snapstore.store.packs import PackEntry
 
@@ -46,6 +48,21 @@ def default_cache_root(explicit: str | None = None) -> Path:
         return Path(explicit)
     env = os.environ.get("SNAPSTORE_CACHE_DIR")
     return Path(env) if env else Path(platformdirs.user_cache_dir("snapstore"))
+
+
+def repository_cache_dir(explicit: str | None, repo_id: str) -> Path:
+    """The cache folder of one repository: ``<cache root>/<repository id>``.
+
+    The id comes from the repository's config object; one that is not the hex form ``init``
+    writes (``../x``, ``/abs``) would name a folder outside the cache root, so it is refused
+    (``read_config`` refuses such a config already; this keeps the promise for any caller).
+    """
+    if not valid_repo_id(repo_id):
+        raise CorruptData(
+            f"the repository config is damaged: its id {repo_id!r} is not 32 lower-case hex "
+            "digits, so it cannot name a cache folder"
+        )
+    return default_cache_root(explicit) / repo_id
 
 
 class IndexCache:

@@ -4,30 +4,38 @@ Write order is the durability promise: a pack is put (atomic, fsynced) when it f
 puts the last pack and then one index object naming every pack written since the last flush.
 Only after ``flush`` returns may a manifest that references these chunks be published.
 
-Speed (see store/pipeline.py): full packs go to ``PACK_WRITERS`` writer threads that name and
-put them (each put is one write and one fsync), so hashing and compressing go on meanwhile;
-``flush`` waits for every pack before it writes the index object. ``prepare`` (hash, and
-compress unless the chunk is already stored) may run on any thread; ``add_prepared`` applies
-its result on the owning thread. Past ``INDEX_CHECKPOINT_CHUNKS`` unindexed chunks an interim
-index object is written (after its packs are durable), which keeps this process's bookkeeping
-bounded however many chunks one create adds; a crash leaves at worst packs no snapshot uses.
+Speed (the parallel paths are store/writer.py and store/reader.py): full packs go to
+``PACK_WRITERS`` writer threads that name and put them (each put is one write and one fsync),
+at most ``MAX_QUEUED_PACKS`` in flight (store/concurrency.py's bounded queue), so hashing and
+compressing go on meanwhile; ``flush`` waits for every pack before it writes the index object.
+``prepare`` (hash, and compress unless the chunk is already stored) may run on any thread;
+``add_prepared`` applies its result on the owning thread. Past ``INDEX_CHECKPOINT_CHUNKS``
+unindexed chunks an interim index object is written (after its packs are durable), which keeps
+this process's bookkeeping bounded however many chunks one create adds; a crash leaves at
+worst packs no snapshot uses.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from snapstore.backend import Backend, Kind
 from snapstore.errors import CorruptData, MissingChunk, ObjectNotFound
-from snapstore.store import compression, memory, pipeline
+from snapstore.store import compression, memory, reader
 from snapstore.store.archives import ArchiveSet
 from snapstore.store.cache import IndexCache, Location, default_cache_root
+from snapstore.store.concurrency import (
+    InFlight,
+    Pool,
+    default_workers,
+    new_pool,
+    shutdown_fully,
+)
 from snapstore.store.config import RepoConfig, read_config
 from snapstore.store.ids import chunk_id, short
 from snapstore.store.index import IndexObject
@@ -41,12 +49,8 @@ MAX_QUEUED_PACKS = 2
 INDEX_CHECKPOINT_CHUNKS = 65536
 
 
-def default_workers() -> int:
-    """Threads for hashing, compression and verification: one per usable core."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+def _put_done(write: tuple[PackBuilder, Future[tuple[str, int]]]) -> bool:
+    return write[1].done()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +91,12 @@ class ChunkStore:
         # Full packs handed to the writer threads (which hash and put them), with their
         # chunks: readable and known from memory until the put has returned.
         self._sealed: deque[tuple[PackBuilder, dict[bytes, int]]] = deque()
-        self._writes: deque[tuple[PackBuilder, Future[tuple[str, int]]]] = deque()
-        self._writer: ThreadPoolExecutor | None = None
+        self._writes: InFlight[tuple[PackBuilder, Future[tuple[str, int]]]] = InFlight(
+            max_items=MAX_QUEUED_PACKS
+        )
+        self._writer: Pool | None = None
         self._checkpointed = False  # an interim index object was written by this process
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: Pool | None = None
         self._local = threading.local()  # per-thread read connection to the index cache
         self._readers: list[sqlite3.Connection] = []
         memory.one_arena()
@@ -116,25 +122,26 @@ class ChunkStore:
         """Let handed-over pack writes finish (at most ``MAX_QUEUED_PACKS``; without a flush
         nothing indexes them, gc removes them), stop the threads, close the cache."""
         if self._writer is not None:
-            pipeline.shutdown_fully(self._writer, cancel=False)
+            shutdown_fully(self._writer, cancel=False)
             while self._writes:
                 try:
                     self._finish_write()
                 except Exception:  # raised to the caller already, or moot (we are closing)
-                    self._writes.popleft()
+                    self._writes.pop()
                     self._sealed.popleft()
         if self._pool is not None:
-            pipeline.shutdown_fully(self._pool)
+            shutdown_fully(self._pool)
         self._writer = self._pool = None
         for db in self._readers:
             db.close()
         self._readers.clear()
         self.cache.close()
 
-    def workers(self) -> ThreadPoolExecutor:
-        """The thread pool that hashes, compresses and verifies chunks (store/pipeline.py)."""
+    def workers(self) -> Pool:
+        """The thread pool that hashes, compresses and verifies chunks (store/writer.py,
+        store/reader.py, archive members)."""
         if self._pool is None:
-            self._pool = pipeline.new_pool(default_workers(), "cpu")
+            self._pool = new_pool(default_workers(), "cpu")
         return self._pool
 
     # -- writing ------------------------------------------------------------------------------
@@ -239,9 +246,9 @@ class ChunkStore:
         self._builder = PackBuilder()
         self._building = {}
         if self._writer is None:
-            self._writer = pipeline.new_pool(PACK_WRITERS, "packs")
-        self._writes.append((builder, self._writer.submit(self._seal_and_put, builder)))
-        while self._writes and (len(self._writes) > MAX_QUEUED_PACKS or self._writes[0][1].done()):
+            self._writer = new_pool(PACK_WRITERS, "packs")
+        self._writes.push((builder, self._writer.submit(self._seal_and_put, builder)))
+        while self._writes.due(_put_done):
             self._finish_write()
         if len(self._pending) >= INDEX_CHECKPOINT_CHUNKS:
             self._write_index()
@@ -256,9 +263,9 @@ class ChunkStore:
     def _finish_write(self) -> None:
         """Wait for the oldest pack put (its error, disk full..., is raised here) and index
         its chunks in memory."""
-        builder, future = self._writes[0]
+        builder, future = self._writes.oldest()
         name, size = future.result()
-        self._writes.popleft()
+        self._writes.pop()
         entries = builder.entries
         self._written[name] = entries
         for e in entries:
@@ -315,8 +322,8 @@ class ChunkStore:
 
     def read_many(self, cids: Iterable[bytes]) -> Iterator[bytes]:
         """``read`` for each id in order, with ranged reads of neighbouring chunks and
-        verification on the worker threads (store/pipeline.py)."""
-        return pipeline.read_many(self, cids)
+        verification on the worker threads (store/reader.py)."""
+        return reader.read_many(self, cids)
 
     def read(self, cid: bytes) -> bytes:
         """Return the chunk's bytes, verified against its id (CorruptData / MissingChunk)."""

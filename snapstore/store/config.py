@@ -7,6 +7,7 @@ boundary differ from the old ones and end deduplication against existing snapsho
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +17,15 @@ from snapstore.errors import CorruptData, ObjectNotFound, RepositoryError
 
 FORMAT_NAME = "snapstore-repository"
 FORMAT_VERSION = 1
+
+# The form `init` writes (secrets.token_hex(16)). The id names the repository's folder in the
+# local cache (spec/packs.md, "Index cache"), so anything else (`../`, `/`, empty) could put
+# cache files and restore records outside the cache root: such a config is damaged.
+REPO_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def valid_repo_id(repo_id: object) -> bool:
+    return isinstance(repo_id, str) and REPO_ID.fullmatch(repo_id) is not None
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,10 @@ class RepoConfig:
     compression: str = "lz4-block"
     pack_size: int = 8 * 1024 * 1024
 
+    def __post_init__(self) -> None:
+        if not valid_repo_id(self.id):
+            raise RepositoryError(f"repository id {self.id!r} is not 32 lower-case hex digits")
+
     def encode(self) -> bytes:
         d = {"format": FORMAT_NAME, **asdict(self)}
         return (json.dumps(d, indent=2, sort_keys=True) + "\n").encode()
@@ -68,6 +82,12 @@ class RepoConfig:
             )
         if d.get("hash") != "blake3-256" or d.get("compression") != "lz4-block":
             raise RepositoryError(f"{where}: unsupported hash or compression in config")
+        if not valid_repo_id(d.get("id")):
+            raise CorruptData(
+                f"{where}: the repository config is damaged: its id {d.get('id')!r} is not the "
+                "32 lower-case hex digits `snapstore init` writes (restore the config object "
+                "from a copy of the repository)"
+            )
         try:
             return cls(
                 id=str(d["id"]),

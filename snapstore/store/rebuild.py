@@ -24,6 +24,15 @@ class RebuildReport:
     damaged: list[str] = field(default_factory=list)
     replaced: int = 0
 
+    def as_dict(self) -> dict[str, object]:
+        """``rebuild-index --json`` (spec/cli.md)."""
+        return {
+            "packs": self.packs,
+            "chunks": self.chunks,
+            "damaged": self.damaged,
+            "replaced_index_objects": self.replaced,
+        }
+
 
 def read_toc(backend: Backend, name: str, size: int) -> list[PackEntry]:
     trailer = backend.get(Kind.PACKS, name, size - TRAILER_SIZE, TRAILER_SIZE)

@@ -12,6 +12,8 @@ of the paths' component tuples, which lets a lookup stop as soon as it has passe
 
 from __future__ import annotations
 
+import fnmatch
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -40,6 +42,15 @@ def parse_path(text: str | bytes) -> bytes:
     if any(b"\0" in p for p in parts):
         raise InvalidInput("a path cannot hold a NUL byte")
     return b"/".join(parts)
+
+
+def matches(pattern: str, path: bytes) -> bool:
+    """A glob on the whole path when the pattern holds a '/', on the base name otherwise
+    (``find`` and ``restore --include``)."""
+    text = os.fsdecode(path)
+    if "/" in pattern:
+        return fnmatch.fnmatchcase(text, pattern.strip("/"))
+    return fnmatch.fnmatchcase(text.rsplit("/", 1)[-1], pattern)
 
 
 def _parent(path: bytes) -> bytes:

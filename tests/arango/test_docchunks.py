@@ -18,7 +18,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from snapstore.backend.local import LocalBackend
-from snapstore.manifest.doctree import decode_node, iter_leaves, iter_tree
 from snapstore.sources.arangodb.docchunks import (
     Checksum,
     ChunkingParams,
@@ -28,6 +27,7 @@ from snapstore.sources.arangodb.docchunks import (
     iter_lines,
     leaf_lines,
 )
+from snapstore.sources.arangodb.doctree import decode_node, iter_leaves, iter_tree
 from snapstore.sources.arangodb.sorting import DuplicateKey, KeySorter
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.config import RepoConfig, write_config

@@ -20,8 +20,8 @@ from arango.request import Request
 
 from snapstore.backend import Kind
 from snapstore.errors import InvalidInput
-from snapstore.manifest.doctree import iter_leaves
-from snapstore.manifest.refs import iter_database_references
+from snapstore.references import iter_database_references
+from snapstore.sources.arangodb.doctree import iter_leaves
 from tests.arango.conftest import ArangoDatabase, ArangoTarget
 from tests.arango.dbstate import SnapWorkspace, db_state, documents, make_workspace, raw
 
@@ -425,7 +425,8 @@ def test_large_documents_round_trip_in_chunks_of_their_own(sw: SnapWorkspace) ->
     info = manager.create("big", include_bulk=False).snapshot
     entry = info.database["collections"]["big"]
     assert entry["bytes"] > 7_000_000
-    with manager._store() as (_, store, _):  # reading the layout back
+    with manager.repository.open() as opened:  # reading the layout back
+        store = opened.store
         sizes = [
             len(store.read(cid))
             for cid in iter_leaves(store, entry["root"], entry["height"], "big")
@@ -513,7 +514,8 @@ def test_check_finds_every_database_chunk(sw: SnapWorkspace) -> None:
     info = manager.create("refs", include_bulk=False).snapshot
     entry = info.database["collections"]["c"]
     assert entry["height"] >= 2
-    with manager._store() as (backend, store, _):  # reading the layout back
+    with manager.repository.open() as opened:  # reading the layout back
+        store = opened.store
         refs = list(iter_database_references(info.database, store, info.snapshot_name))
         assert len({r.chunk for r in refs}) == entry["leaves"] + entry["nodes"]
         assert {r.chunk for r in refs} >= set(
@@ -524,7 +526,7 @@ def test_check_finds_every_database_chunk(sw: SnapWorkspace) -> None:
         assert loc is not None
         pack = loc.pack
     assert manager.check().ok
-    backend.delete(Kind.PACKS, pack)  # lose the pack holding one leaf
+    manager.repository.backend().delete(Kind.PACKS, pack)  # lose the pack holding one leaf
     report = manager.check()
     assert any("collection c" in e for e in report.errors), report.errors
 

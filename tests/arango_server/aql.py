@@ -10,6 +10,7 @@ literal, `SORT` may say `ASC`):
     FOR d IN @@c SORT d._key LIMIT @n RETURN d
     FOR d IN @@c FILTER d._key > @last SORT d._key LIMIT @n RETURN d
     FOR d IN @@c FILTER d._key IN @keys RETURN d
+    FOR d IN @@c RETURN [d._key, d._rev]
     RETURN LENGTH(@@c)
 
 Anything else is answered with 400/1501.  `SORT d._key` and `d._key > @last`
@@ -49,6 +50,7 @@ _SHAPES: list[tuple[str, re.Pattern[str]]] = [
             rf"{_FOR}\s+FILTER\s+{_KEY}\s*>\s*@(?P<last>\w+)\s+{_SORT}\s+{_LIMIT}\s+{_RET}",
         ),
         ("keys", rf"{_FOR}\s+FILTER\s+{_KEY}\s+IN\s+@(?P<keys>\w+)\s+{_RET}"),
+        ("revisions", rf"{_FOR}\s+RETURN\s*\[\s*{_KEY}\s*,\s*(?P=v)\s*\.\s*_rev\s*\]"),
         ("length", rf"RETURN\s+LENGTH\s*\(\s*{_C}\s*\)"),
     ]
 ]
@@ -153,13 +155,15 @@ def execute(
 
     `collation` sorts keys the way AQL compares strings (ICU collation, approximated as
     case-insensitive first: `A, a, B, b`), as a Coordinator merging shards does, instead of
-    the primary index's byte order (facts sheet section 3, "Ordering caveat").
+    the primary index's byte order (ArangoDB docs: aql/high-level-operations/sort, "primary index").
     """
     docs = read(query.collection)
     if query.kind == "length":
         return [len(docs)]
     if query.kind == "scan":
         return list(docs.values())
+    if query.kind == "revisions":
+        return [[d["_key"], d["_rev"]] for d in docs.values()]
     if query.kind == "keys":
         wanted = query.keys if isinstance(query.keys, list) else []
         keys = sorted({k for k in wanted if isinstance(k, str)}, key=str.encode)

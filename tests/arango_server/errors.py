@@ -3,7 +3,7 @@
 A handler signals failure by raising `ArangoError(http_status, error_num, message)`;
 the application layer turns it into ArangoDB's JSON error body
 `{"error": true, "code": <http>, "errorNum": <num>, "errorMessage": <text>}`.
-Numbers and texts follow ArangoDB 3.12's `errors.yaml` (facts sheet section 5).
+Numbers and texts follow ArangoDB 3.12's `errors.yaml` (lib/Basics/errors.dat in arangodb/arangodb).
 """
 
 from __future__ import annotations

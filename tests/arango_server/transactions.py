@@ -12,7 +12,7 @@ Status codes, modelled on ArangoDB's transaction Manager:
 
 * unknown id, or a committed transaction used again: 404/1655;
 * an aborted or idle-expired transaction used again: 410/1654 (the errorNum
-  for 410 is an assumption, facts sheet section 8);
+  for 410 is an assumption, docs develop/http-api/transactions/stream-transactions);
 * commit after abort, or abort after commit: 400/1653;
 * commit of a transaction that idled out: 410/1654 (it becomes "aborted").
 """

@@ -56,9 +56,14 @@ def test_ls_json_is_an_array_of_entries(small_ws: Workspace, snap: str) -> None:
 def test_ls_of_a_path_not_in_the_snapshot_is_one_error_line(
     small_ws: Workspace, snap: str, path: str, needle: str
 ) -> None:
-    r = small_ws.run("ls", snap, path, "--json")
+    r = small_ws.run("ls", snap, path)
     assert r.returncode == 2 and r.stdout == ""
     error_line(r.stderr, needle)
+    # With --json the same error is one JSON object on stderr, stdout empty.
+    r = small_ws.run("ls", snap, path, "--json")
+    assert r.returncode == 2 and r.stdout == ""
+    err = json.loads(r.stderr)
+    assert err["exit_code"] == 2 and needle in err["error"]
 
 
 def test_cat_gives_the_exact_bytes(small_ws: Workspace, snap: str) -> None:

@@ -70,7 +70,7 @@ def test_list_marks_safety_and_compressed_snapshots(ws: Workspace) -> None:
     r = ws.invoke("restore", name, "--yes")
     assert r.exit_code == 0, r.output
     assert "✓ Snapshot restored successfully" in r.stdout
-    safety = re.search(rf"Safety snapshot: ({NAME})", r.stdout)
+    safety = re.search(rf"Safety snapshot taken: ({NAME})", r.stderr)
     assert safety
     listed = ws.invoke("list").stdout
     assert f"📦 {safety.group(1)} [safety]" in listed

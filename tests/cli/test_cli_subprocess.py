@@ -334,3 +334,22 @@ def test_unreadable_files_make_a_partial_snapshot(tmp_path: Path) -> None:
         assert not (target / "data" / "secret.bin").exists()
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_reader_that_goes_away_is_not_an_error(tmp_path: Path) -> None:
+    """`snapstore list | head -5` is the reference's own workflow: when the reader closes
+    the pipe early, snapstore stops quietly with exit 0 (no 'error: Broken pipe')."""
+    ws = Workspace.make(tmp_path, populate=False)
+    for i in range(3000):
+        (ws.bulk / f"a-rather-long-file-name-so-the-listing-fills-the-pipe-{i:05}.txt").write_text(
+            "x"
+        )
+    name = created_name(ok(ws.run("create", "many")).stdout)
+    for args in (["ls", name, "--recursive"], ["list"], ["find", "*.txt"]):
+        p = ws.popen(*args)
+        assert p.stdout is not None and p.stderr is not None
+        first = p.stdout.readline()
+        p.stdout.close()  # the reader goes away, like `head -1`
+        err = p.stderr.read()
+        assert p.wait(timeout=60) == 0, (args, err)
+        assert first and "Broken pipe" not in err and "Traceback" not in err, (args, err)

@@ -28,25 +28,25 @@ def main() -> int:
         if at == step:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    with manager._store() as (backend, store, _):
-        with manager._lock(backend, "gc", exclusive=True):
-            manifests = load_manifests(backend, "gc")
-            marks = None
-            max_unused = DEFAULT_MAX_UNUSED
-            if rest and rest[0].startswith("max-unused="):
-                max_unused = float(rest[0].split("=", 1)[1])
-            elif rest and rest[0] == "archive":
-                _, marks = archive_cold(backend, store, manifests, set(rest[1:]), manager.reporter)
-                hook("after-archive")
-            collect_garbage(
-                backend,
-                store,
-                manifests,
-                manager.reporter,
-                marks=marks,
-                crash_hook=hook,
-                max_unused=max_unused,
-            )
+    with manager.repository.session("gc", exclusive=True) as opened:
+        backend, store = opened.backend, opened.store
+        manifests = load_manifests(backend, "gc")
+        marks = None
+        max_unused = DEFAULT_MAX_UNUSED
+        if rest and rest[0].startswith("max-unused="):
+            max_unused = float(rest[0].split("=", 1)[1])
+        elif rest and rest[0] == "archive":
+            _, marks = archive_cold(backend, store, manifests, set(rest[1:]), manager.reporter)
+            hook("after-archive")
+        collect_garbage(
+            backend,
+            store,
+            manifests,
+            manager.reporter,
+            marks=marks,
+            crash_hook=hook,
+            max_unused=max_unused,
+        )
     return 0
 
 

@@ -4,6 +4,9 @@ automatic run after create, locks, and bad input."""
 from __future__ import annotations
 
 import json
+import os
+import pty
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -12,7 +15,7 @@ from snapstore.backend.local import LocalBackend
 from snapstore.locking import RepositoryLock
 from snapstore.manager import SnapshotManager
 from snapstore.retention import Fate
-from tests.helpers import Workspace, created_name, error_line
+from tests.helpers import Workspace, created_name, error_line, ok
 from tests.lifecycle.conftest import lifecycle_manager, text, write
 
 
@@ -180,9 +183,9 @@ def test_automatic_cleanup_never_fails_a_create(lws: Workspace) -> None:
         lock.release()
     assert any("automatic cleanup skipped" in w and "`restore`" in w for w in m.reporter.warnings)
     assert len(m.list_snapshots()) == 2
-    m.create("third")  # no lock in the way: the two older ones go
+    third = m.create("third")  # no lock in the way: the two older ones go
     assert [s.description for s in m.list_snapshots()] == ["third"]
-    assert m.last_cleanup is not None and len(m.last_cleanup.deleted) == 2
+    assert third.cleanup is not None and len(third.cleanup.deleted) == 2
 
 
 def test_delete_reclaims_space_and_says_so(lws: Workspace) -> None:
@@ -196,21 +199,43 @@ def test_delete_reclaims_space_and_says_so(lws: Workspace) -> None:
     )
 
 
-def test_cleanup_asks_before_deleting_snapshots(lws: Workspace) -> None:
+def _at_terminal(lws: Workspace, env: dict[str, str], answer: str) -> tuple[int, str]:
+    """Run cleanup with a terminal as its stdin, answer the prompt; (exit code, output)."""
+    master, slave = pty.openpty()
+    p = subprocess.Popen(
+        lws.cli_command("cleanup"),
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=lws.root,
+        env=env,
+    )
+    os.close(slave)
+    os.write(master, answer.encode())
+    out = p.communicate(timeout=60)[0]
+    os.close(master)
+    return p.returncode, out
+
+
+def test_cleanup_asks_at_a_terminal_and_runs_unattended_without_one(lws: Workspace) -> None:
     env = _config(lws, "auto_cleanup = false\n" + SMALL)
-    names = _create(lws, 4, env)
-    doomed = names[:2]  # keep_last = 2, no weekly rule
-    # No answer (no terminal, no --yes): nothing is deleted and the doomed ones are named.
-    refused = lws.run("cleanup", env=env)
-    assert refused.returncode == 1
-    assert all(n in refused.stderr for n in doomed)
-    error_line(refused.stderr, "not confirmed", alone=False)
-    assert len(lws.manager().list_snapshots()) == 4
-    wrong = lws.run("cleanup", input="y\n", env=env)
-    assert wrong.returncode == 1 and len(lws.manager().list_snapshots()) == 4
-    typed = lws.run("cleanup", input="yes\n", env=env)
-    assert typed.returncode == 0, typed.stderr
-    assert [s.snapshot_name for s in lws.manager().list_snapshots()] == names[:1:-1]
+    names = _create(lws, 5, env)
+    doomed = names[:3]  # keep_last = 2, no weekly rule
+    # At a terminal the doomed ones are named and only "yes" deletes them.
+    code, out = _at_terminal(lws, env, "y\n")
+    assert code == 1 and all(n in out for n in doomed) and "cancelled" in out
+    assert len(lws.manager().list_snapshots()) == 5
+    ok(lws.run("pin", names[0], env=env))  # pinned: never touched, asked or not
+    code, out = _at_terminal(lws, env, "yes\n")
+    assert code == 0, out
+    left = {s.snapshot_name for s in lws.manager().list_snapshots()}
+    assert left == {names[0], names[3], names[4]}
+    # Unattended (cron: no terminal, no --yes) it applies the policy like the reference.
+    _create(lws, 1, env)
+    unattended = lws.run("cleanup", env=env)
+    assert unattended.returncode == 0, unattended.stderr
+    assert "Deleted 1 snapshot(s)" in unattended.stdout
 
 
 def test_cleanup_yes_skips_the_question(lws: Workspace) -> None:

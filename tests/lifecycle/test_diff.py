@@ -11,8 +11,8 @@ from snapstore.backend import Kind
 from snapstore.backend.local import LocalBackend
 from snapstore.diff import diff_snapshots, differing_documents
 from snapstore.manager import SnapshotManager
-from snapstore.manifest.doctree import NodeEntry, encode_node
 from snapstore.manifest.schema import Manifest
+from snapstore.sources.arangodb.doctree import NodeEntry, encode_node
 from snapstore.store.chunkstore import ChunkStore
 from tests.helpers import Workspace, tree_state
 from tests.lifecycle.conftest import text, write

@@ -177,8 +177,7 @@ def test_mark_fast_path_equals_the_reference_walk(lws: Workspace, lm: SnapshotMa
     iter_references (the schema's one authority) finds."""
     import dataclasses
 
-    from snapstore.gc import listing_chunk_ids
-    from snapstore.manifest.refs import iter_references
+    from snapstore.references import iter_references, root_chunk_ids
     from snapstore.store.chunkstore import ChunkStore
 
     _three_snapshots(lws, lm)
@@ -188,7 +187,7 @@ def test_mark_fast_path_equals_the_reference_walk(lws: Workspace, lm: SnapshotMa
         for m in Catalog(backend).load_all().manifests:
             for root in m.bulk or []:
                 part = dataclasses.replace(m, bulk=[root], database=None)
-                assert listing_chunk_ids(store, root, m.name) == {
+                assert root_chunk_ids(store, root, m.name) == {
                     r.chunk for r in iter_references(part, store)
                 }
     finally:

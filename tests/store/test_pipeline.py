@@ -1,6 +1,6 @@
-"""The parallel write and read paths (store/pipeline.py, ChunkStore's writer threads, the
-block-reading chunker): same results as the plain one-chunk-at-a-time paths, in the same
-order, with errors reported at the chunk or file they concern."""
+"""The parallel write and read paths (store/writer.py, store/reader.py, ChunkStore's writer
+threads, the block-reading chunker): same results as the plain one-chunk-at-a-time paths, in
+the same order, with errors reported at the chunk or file they concern."""
 
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ from snapstore.check import check_repository
 from snapstore.errors import CorruptData, MissingChunk
 from snapstore.manifest.listing import FILE, FileEntry, load_listing, store_listing
 from snapstore.reporting import Reporter
-from snapstore.store import pipeline
+from snapstore.store import writer
 from snapstore.store.chunker import Chunker
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.config import ChunkerParams, RepoConfig, write_config
-from snapstore.store.pipeline import AddPipeline
+from snapstore.store.writer import AddPipeline
 from tests.helpers import SMALL_CHUNKER, flip_byte, pack_files
 
 PARAMS = [
@@ -94,7 +94,7 @@ def new_store(path: Path, pack_size: int = 64 * 1024) -> ChunkStore:
 
 
 def make_files(root: Path, seed: int) -> list[Path]:
-    """Small files, files over pipeline.SMALL_FILE, duplicates and an empty file."""
+    """Small files, files over writer.SMALL_FILE, duplicates and an empty file."""
     rng = random.Random(seed)
     root.mkdir(parents=True)
     files = []
@@ -106,7 +106,7 @@ def make_files(root: Path, seed: int) -> list[Path]:
         files[-1].write_bytes(body)
     for i in range(3):
         files.append(root / f"big{i}")
-        files[-1].write_bytes(rng.randbytes(pipeline.SMALL_FILE + 1 + i * 50_000))
+        files[-1].write_bytes(rng.randbytes(writer.SMALL_FILE + 1 + i * 50_000))
     files.append(root / "big-copy")
     files[-1].write_bytes(files[-2].read_bytes())
     return files
@@ -147,7 +147,7 @@ def test_unreadable_file_is_reported_in_its_slot_and_others_are_stored(tmp_path:
         missing = pipe.submit_file(os.fsencode(tmp_path / "gone"), 10)
         folder = pipe.submit_file(os.fsencode(tmp_path), 10)
         ok = pipe.submit_file(os.fsencode(good), 3000)
-        big_missing = pipe.submit_file(os.fsencode(tmp_path / "gone"), pipeline.SMALL_FILE + 1)
+        big_missing = pipe.submit_file(os.fsencode(tmp_path / "gone"), writer.SMALL_FILE + 1)
     assert isinstance(missing.error, FileNotFoundError)
     assert isinstance(folder.error, IsADirectoryError)
     assert isinstance(big_missing.error, FileNotFoundError)

@@ -10,8 +10,9 @@ from collections.abc import Iterable
 import click
 
 from snapstore.browse import EntryInfo
+from snapstore.cli.complete import complete_snapshot
 from snapstore.cli.context import AppContext, pass_app
-from snapstore.cli.render import size_bytes
+from snapstore.cli.render import one_line, size_bytes
 
 _TYPE_BITS = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK}
 
@@ -20,18 +21,10 @@ def _long(e: EntryInfo, with_snapshot: bool) -> str:
     mode = stat.filemode(_TYPE_BITS[e.type] | e.mode)
     when = e.mtime.replace("T", " ").removesuffix("+00:00")
     owner = f"{e.user or '?'}/{e.group or '?'}"
-    line = f"{mode} {owner:>17} {e.size:>12} {when}  {_safe(e.path)}"
+    line = f"{mode} {owner:>17} {e.size:>12} {when}  {one_line(e.path)}"
     if e.target is not None:
-        line += f" -> {_safe(e.target)}"
+        line += f" -> {one_line(e.target)}"
     return (f"{e.snapshot}  " if with_snapshot else "") + line
-
-
-def _safe(text: str) -> str:
-    """A path on one line: newlines and other control characters escaped, so that
-    line-based output (``| grep``, ``| head``) never breaks on a strange file name."""
-    if text.isprintable():
-        return text
-    return text.encode("unicode_escape", "backslashreplace").decode("ascii")
 
 
 def _emit_json_stream(entries: Iterable[EntryInfo]) -> None:
@@ -42,14 +35,14 @@ def _emit_json_stream(entries: Iterable[EntryInfo]) -> None:
     if head is None:
         out.write("[]\n")
         return
-    out.write("[\n  " + json.dumps(head.to_json(), ensure_ascii=False))
+    out.write("[\n  " + json.dumps(head.as_dict(), ensure_ascii=False))
     for e in items:
-        out.write(",\n  " + json.dumps(e.to_json(), ensure_ascii=False))
+        out.write(",\n  " + json.dumps(e.as_dict(), ensure_ascii=False))
     out.write("\n]\n")
 
 
 @click.command("ls")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_snapshot)
 @click.argument("path", required=False, default="")
 @click.option(
     "-r", "--recursive", is_flag=True, help="Everything below PATH, not only its entries."
@@ -72,11 +65,13 @@ def ls_cmd(
         _emit_json_stream(entries)
         return
     for e in entries:
-        click.echo(_long(e, False) if long_ else _safe(e.path) + ("/" if e.type == "dir" else ""))
+        click.echo(
+            _long(e, False) if long_ else one_line(e.path) + ("/" if e.type == "dir" else "")
+        )
 
 
 @click.command("cat")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_snapshot)
 @click.argument("path")
 @pass_app
 def cat_cmd(app: AppContext, name: str, path: str) -> None:
@@ -115,13 +110,13 @@ def find_cmd(app: AppContext, pattern: str, snapshots: tuple[str, ...], as_json:
     found = 0
     for e in matches:
         found += 1
-        click.echo(f"{e.snapshot}  {e.size:>12}  {e.mtime}  {_safe(e.path)}")
+        click.echo(f"{e.snapshot}  {e.size:>12}  {e.mtime}  {one_line(e.path)}")
     if not found:
         click.echo(f"No snapshot holds a path matching {pattern!r}.", err=True)
 
 
 @click.command("export")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_snapshot)
 @click.argument("dest", required=False)
 @click.option(
     "--tar", metavar="FILE", help="Write a tar file instead (.tar.gz compresses; - for stdout)."

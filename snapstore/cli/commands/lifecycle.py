@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
+from snapstore.cli.complete import complete_snapshot
 from snapstore.cli.context import AppContext, confirm, pass_app
+from snapstore.cli.paramtypes import FiniteFloatRange
 from snapstore.cli.render import (
     emit_json,
     render_archive,
@@ -43,8 +47,11 @@ def cleanup_cmd(
                 "--now only works with --dry-run: a real cleanup decides at the current time"
             )
     manager = app.manager(json_output=as_json)
-    if not dry_run and not yes:
-        # Deleting snapshots is destructive: show which ones and ask, as delete does.
+    if not dry_run and not yes and sys.stdin.isatty():
+        # At a terminal, deleting snapshots is shown and asked for, as delete does. Without
+        # one (cron) cleanup runs as the reference's does and as the automatic cleanup after
+        # create does: it applies the user's own policy, which never touches a pinned
+        # snapshot, and prints what it deleted (spec/cli.md, "Who confirms what").
         plan = manager.apply_retention_policy(dry_run=True)
         doomed = [d for d in plan.decisions if d.fate == Fate.DELETE]
         if doomed:
@@ -63,7 +70,7 @@ def cleanup_cmd(
 @click.option("--dry-run", is_flag=True, help="Report what would be reclaimed; change nothing.")
 @click.option(
     "--max-unused",
-    type=click.FloatRange(0, 100),
+    type=FiniteFloatRange(0, 100),
     default=DEFAULT_MAX_UNUSED * 100,
     show_default=True,
     metavar="PERCENT",
@@ -81,7 +88,7 @@ def gc_cmd(app: AppContext, dry_run: bool, max_unused: float, as_json: bool) -> 
 
 
 @click.command("pin")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_snapshot)
 @click.option("--json", "as_json", is_flag=True, help="Print the snapshot's metadata as JSON.")
 @pass_app
 def pin_cmd(app: AppContext, name: str, as_json: bool) -> None:
@@ -94,7 +101,7 @@ def pin_cmd(app: AppContext, name: str, as_json: bool) -> None:
 
 
 @click.command("unpin")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_snapshot)
 @click.option("--json", "as_json", is_flag=True, help="Print the snapshot's metadata as JSON.")
 @pass_app
 def unpin_cmd(app: AppContext, name: str, as_json: bool) -> None:
@@ -107,8 +114,8 @@ def unpin_cmd(app: AppContext, name: str, as_json: bool) -> None:
 
 
 @click.command("diff")
-@click.argument("before")
-@click.argument("after")
+@click.argument("before", shell_complete=complete_snapshot)
+@click.argument("after", shell_complete=complete_snapshot)
 @click.option("--json", "as_json", is_flag=True, help="Print every change as JSON.")
 @pass_app
 def diff_cmd(app: AppContext, before: str, after: str, as_json: bool) -> None:
@@ -121,7 +128,7 @@ def diff_cmd(app: AppContext, before: str, after: str, as_json: bool) -> None:
 
 
 @click.command("archive")
-@click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.argument("names", nargs=-1, metavar="[NAME]...", shell_complete=complete_snapshot)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_app
 def archive_cmd(app: AppContext, names: tuple[str, ...], as_json: bool) -> None:

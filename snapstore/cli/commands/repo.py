@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from snapstore.cli.context import AppContext, confirm, pass_app
@@ -29,17 +31,7 @@ def check_cmd(app: AppContext, read_data: bool, as_json: bool) -> None:
     """Verify the repository's structure (and with --read-data, every byte)."""
     report = app.manager(json_output=as_json).check(read_data=read_data)
     if as_json:
-        emit_json(
-            {
-                "ok": report.ok,
-                "errors": report.errors,
-                "warnings": report.warnings,
-                "snapshots": report.snapshots,
-                "packs": report.packs,
-                "chunks": report.chunks,
-                "bytes_read": report.bytes_read,
-            }
-        )
+        emit_json(report.as_dict())
     else:
         for w in report.warnings:
             click.echo(f"warning: {w}", err=True)
@@ -59,10 +51,11 @@ def check_cmd(app: AppContext, read_data: bool, as_json: bool) -> None:
 @click.command("unlock")
 @click.option("--all", "everything", is_flag=True, help="Remove every lock, not just stale ones.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask before removing live locks.")
+@click.option("--json", "as_json", is_flag=True, help="Print the removed locks as JSON.")
 @pass_app
-def unlock_cmd(app: AppContext, everything: bool, yes: bool) -> None:
+def unlock_cmd(app: AppContext, everything: bool, yes: bool, as_json: bool) -> None:
     """Remove stale locks left by crashed processes."""
-    manager = app.manager()
+    manager = app.manager(json_output=as_json)
     if everything:
         held = manager.locks()
         if held:
@@ -70,6 +63,9 @@ def unlock_cmd(app: AppContext, everything: bool, yes: bool) -> None:
             lines((lock.describe() for lock in held), "  ")
             confirm("Removing live locks can corrupt running operations. Type 'yes'", yes)
     removed = manager.unlock(everything=everything)
+    if as_json:
+        emit_json({"removed": [dataclasses.asdict(lock) for lock in removed]})
+        return
     if not removed:
         click.echo("No stale locks.")
     for lock in removed:
@@ -83,14 +79,7 @@ def rebuild_index_cmd(app: AppContext, as_json: bool) -> None:
     """Rebuild the index from the packs (after a damaged or lost index object)."""
     report = app.manager(json_output=as_json).rebuild_index()
     if as_json:
-        emit_json(
-            {
-                "packs": report.packs,
-                "chunks": report.chunks,
-                "damaged": report.damaged,
-                "replaced_index_objects": report.replaced,
-            }
-        )
+        emit_json(report.as_dict())
     else:
         click.echo(
             f"✓ Index rebuilt from {report.packs} packs ({report.chunks} chunks); "

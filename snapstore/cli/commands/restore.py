@@ -6,12 +6,14 @@ from typing import Any
 
 import click
 
+from snapstore.cli.complete import complete_snapshot
 from snapstore.cli.context import AppContext, confirm, pass_app
 from snapstore.cli.render import emit_json, render_diff, render_plan
+from snapstore.records import RestoreOptions
 
 
 @click.command("restore")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_snapshot)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--no-bulk", is_flag=True, help="Restore the database only.")
 @click.option("--no-db", is_flag=True, help="Restore bulk storage only.")
@@ -30,12 +32,21 @@ from snapstore.cli.render import emit_json, render_diff, render_plan
     help="Restore the database into database NAME instead (created if missing).",
 )
 @click.option(
+    "--include",
+    "include",
+    multiple=True,
+    metavar="PATH",
+    help="Restore only this path, folder or glob of the bulk tree (repeatable); nothing else "
+    "changes. The database only with --collection.",
+)
+@click.option(
     "--dry-run", is_flag=True, help="Print what the restore would change; change nothing."
 )
 @click.option(
     "--verify",
     is_flag=True,
-    help="Compare the content of live files too (read them) before keeping them.",
+    help="Compare the content of live files too (read them) before keeping them, and read "
+    "every restored document back.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_app
@@ -49,29 +60,31 @@ def restore_cmd(
     no_safety_snapshot: bool,
     collections: tuple[str, ...],
     target_db: str | None,
+    include: tuple[str, ...],
     dry_run: bool,
     verify: bool,
     as_json: bool,
 ) -> None:
     """Replace current bulk storage and database with a snapshot."""
     manager = app.manager(json_output=as_json)
-    options = dict(
+    options = RestoreOptions(
         restore_bulk=not no_bulk,
         restore_db=not no_db,
         target=target,
         safety_snapshot=not no_safety_snapshot,
-        collections=list(collections) or None,
+        collections=collections,
         target_db=target_db,
+        include=include,
+        verify=verify,
     )
     if dry_run:  # lifecycle addition: a diff of the live state against the snapshot
-        options.pop("safety_snapshot")
-        changes = manager.restore_changes(name, **options)  # type: ignore[arg-type]
+        changes = manager.restore_changes(name, options=options)
         if as_json:
             emit_json(changes.as_dict())
         else:
             render_diff(changes, f"Restoring {changes.after} would change (nothing was changed):")
         return
-    plan = manager.plan_restore(name, **options)  # type: ignore[arg-type]
+    plan = manager.plan_restore(name, options=options)
     if not yes:
         render_plan(plan)
         if plan.restore_bulk:
@@ -80,31 +93,22 @@ def restore_cmd(
                 "  and files the snapshot could not read; unchanged files are not rewritten.\n",
                 err=True,
             )
-        click.echo("⚠️  WARNING: This will REPLACE current database and bulk storage!", err=True)
+        replaced = [
+            what
+            for what, yes_ in (
+                ("the database", plan.restore_db),
+                ("the included paths" if plan.include else "bulk storage", plan.restore_bulk),
+            )
+            if yes_
+        ]
+        click.echo(f"⚠️  WARNING: This will REPLACE {' and '.join(replaced)}!", err=True)
     confirm("Type 'yes' to confirm restoration", yes)
     if not as_json:
         click.echo("Restoring snapshot...")
-    result = manager.restore_snapshot(
-        plan.snapshot.snapshot_name,
-        confirm=True,
-        verify=verify,
-        **options,  # type: ignore[arg-type]
-    )
+    result = manager.restore_snapshot(plan.snapshot.snapshot_name, confirm=True, options=options)
     if as_json:
-        emit_json(
-            {
-                "snapshot_name": result.snapshot.snapshot_name,
-                "safety_snapshot": result.safety_snapshot,
-                "files": result.files,
-                "bytes": result.bytes,
-                "targets": list(result.targets),
-                "database": result.database,
-                "elapsed_seconds": round(result.elapsed, 3),
-            }
-        )
+        emit_json(result.as_dict())
     else:
-        if result.safety_snapshot:
-            click.echo(f"  Safety snapshot: {result.safety_snapshot}")
         _echo_database(result.database)
         click.echo("✓ Snapshot restored successfully")
 

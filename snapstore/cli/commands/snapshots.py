@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
+from snapstore.cli.complete import complete_snapshot
 from snapstore.cli.context import AppContext, confirm, pass_app
-from snapstore.cli.render import emit_json, render_created, render_list, render_show
+from snapstore.cli.render import emit_json, one_line, render_created, render_list, render_show
 from snapstore.errors import CorruptData, InvalidInput, PartialSnapshot, SnapshotNotFound
 
 
@@ -40,18 +41,7 @@ def create_cmd(
         cleanup=not no_cleanup,
     )
     if as_json:
-        emit_json(
-            {
-                **result.metadata,
-                "added_bytes": result.added_bytes,
-                "new_chunks": result.new_chunks,
-                "read_bytes": result.read_bytes,
-                "reused_files": result.reused_files,
-                "skipped": list(result.skipped),
-                "elapsed_seconds": round(result.elapsed, 3),
-                "cleanup": manager.last_cleanup.as_dict() if manager.last_cleanup else None,
-            }
-        )
+        emit_json(result.as_dict())
     else:
         render_created(result, app.settings.database_configured, no_db)
     if result.skipped:
@@ -81,7 +71,7 @@ def list_cmd(app: AppContext, verbose: bool, as_json: bool) -> None:
 
 
 @click.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_snapshot)
 @click.option("--json", "as_json", is_flag=True, help="Print metadata.json's shape.")
 @pass_app
 def show_cmd(app: AppContext, name: str, as_json: bool) -> None:
@@ -95,7 +85,7 @@ def show_cmd(app: AppContext, name: str, as_json: bool) -> None:
 
 
 @click.command("delete")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_snapshot)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--force", is_flag=True, help="Allow deleting a permanent snapshot.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was deleted as JSON.")
@@ -123,7 +113,7 @@ def delete_cmd(app: AppContext, name: str, yes: bool, force: bool, as_json: bool
         raise InvalidInput(f"snapshot {snap.snapshot_name} is permanent; use --force to delete it")
     if not yes:
         click.echo(f"Delete snapshot: {snap.snapshot_name}", err=True)
-        click.echo(f"  Description: {snap.description}", err=True)
+        click.echo(f"  Description: {one_line(snap.description)}", err=True)
         click.echo(f"  Created: {snap.timestamp}", err=True)
         if snap.permanent:
             click.echo("  ⚠️  This snapshot is PERMANENT.", err=True)

@@ -3,7 +3,8 @@
 ``ArangoSource`` implements ``snapstore.sources.database.DatabaseSource``. The modules:
 ``connection`` (endpoints incl. Unix sockets, auth, raw calls, one-line errors), ``objects``
 (collections, indexes, views, analyzers, graphs), ``docchunks`` (canonical documents and
-key-anchored chunk trees), ``sorting`` (key order in bounded memory), ``dump`` and ``restore``.
+key-anchored chunk trees), ``sorting`` (key order in bounded memory), ``dump``, and
+``restore`` with ``teardown``, ``build``, ``verify``, ``target`` and ``progress``.
 ``snapstore.diff`` compares two snapshots' trees by key. spec/database.md describes the
 manifest section and the chunk formats.
 """
@@ -67,8 +68,13 @@ class ArangoSource:
         section: dict[str, Any],
         reporter: Reporter,
         collections: list[str] | None = None,
+        verify: bool = False,
     ) -> dict[str, Any]:
-        report = Restorer(self._connection(), store, section, reporter, collections).run()
+        """Restore ``section``; ``verify`` reads every document back (default: keys and
+        revisions, see snapstore/sources/arangodb/verify.py)."""
+        report = Restorer(
+            self._connection(), store, section, reporter, collections, full_verify=verify
+        ).run()
         self.last_stats = report
         return report
 

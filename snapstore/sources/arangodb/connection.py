@@ -5,7 +5,7 @@ or ArangoDB's own ``unix:///path`` form). python-arango has no socket transport,
 ``requests`` adapter connects to the socket and the driver is given the ``http+unix`` host.
 
 Every call goes through python-arango (``Database.request`` with a raw ``Request`` where the
-high-level getters drop fields, facts sheet section 2.4). Any failure becomes one
+high-level getters drop fields, python-arango's formatter.py). Any failure becomes one
 :class:`DatabaseError` line that names the server and what was being done; the password never
 appears in a message. Time spent waiting for the server is counted (``Timings``) so a caller
 can tell product time from server time.
@@ -48,7 +48,7 @@ from urllib3.util.retry import Retry
 from snapstore.errors import DatabaseError
 from snapstore.settings import ArangoSettings
 
-# ArangoDB error numbers we act on (facts sheet section 5).
+# ArangoDB error numbers we act on (ArangoDB lib/Basics/errors.dat).
 ERR_FORBIDDEN = 11
 ERR_DATA_SOURCE_NOT_FOUND = 1203
 ERR_DUPLICATE_NAME = 1207

@@ -6,8 +6,8 @@ that document: its key's hash and its line length (``ends_chunk``), never on whe
 started or how the server ordered its answer. So the set of documents alone decides every
 boundary: editing a document rewrites the one leaf that holds it, inserting or deleting one
 splits or merges at most two, and everything else deduplicates against the previous snapshot.
-Leaves are listed by nodes (``snapstore.manifest.doctree``) chosen by the same rule one level
-up, in the manner of Dolt's prolly trees. spec/database.md is the format.
+Leaves are listed by nodes (``doctree``) chosen by the same rule one level up, in the manner
+of Dolt's prolly trees. spec/database.md is the format.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import msgpack
 import orjson
 
 from snapstore.errors import CorruptData
-from snapstore.manifest.doctree import NodeEntry, encode_node, iter_leaves
+from snapstore.sources.arangodb.doctree import NodeEntry, encode_node, iter_leaves
 from snapstore.store.chunkstore import ChunkStore
 
 _MASK256 = (1 << 256) - 1

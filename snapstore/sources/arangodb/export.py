@@ -27,7 +27,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from snapstore.manifest.doctree import iter_leaves, read_node
+from snapstore.sources.arangodb.doctree import iter_leaves, read_node
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.tree.layout import DatabaseFile
 from snapstore.tree.nodes import BytesContent

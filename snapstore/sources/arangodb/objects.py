@@ -1,9 +1,10 @@
 """Database objects other than documents: read them verbatim, and turn them into create calls.
 
 Collections, indexes, views, analyzers and named graphs are read with raw requests because
-python-arango's getters rename and drop fields (facts sheet 2.4); the snapshot keeps what the
+python-arango's getters rename and drop fields (its formatter.py); the snapshot keeps what the
 server said. Re-creating an object sends that definition minus the fields the server manages
-(ids, status, figures), following facts sheet 1.2-1.4 and 4.
+(ids, status, figures), following ArangoDB's HTTP API docs (develop/http-api/collections,
+indexes, views, analyzers).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from snapstore.manifest.dbfields import COLLECTION_SERVER_FIELDS, INDEX_SERVER_FIELDS
 from snapstore.sources.arangodb.connection import Connection, ServerAnswer, q
+from snapstore.sources.arangodb.dbfields import COLLECTION_SERVER_FIELDS, INDEX_SERVER_FIELDS
 
 Json = dict[str, Any]
 
@@ -123,6 +124,11 @@ def read_aql_functions(conn: Connection) -> list[Json]:
 def database_options(properties: Json) -> Json:
     """The options to create a database like one with these properties."""
     return {k: properties[k] for k in DATABASE_OPTIONS if k in properties}
+
+
+def strings_in(value: Any) -> set[str]:
+    """Every string anywhere in a JSON value."""
+    return _strings(value)
 
 
 def _strings(value: Any) -> set[str]:

@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from snapstore.errors import SourceError
-from snapstore.manifest.listing import Coverage, FileEntry, load_listing
+from snapstore.manifest.listing import DIR, FILE, Coverage, FileEntry, load_listing
 from snapstore.manifest.schema import BulkRoot
 from snapstore.reporting import Reporter
 from snapstore.sources.restore.checks import TreeChecker, plan_targets
-from snapstore.sources.restore.live import Comparer, LivePlanner
+from snapstore.sources.restore.include import Part, part_coverage, part_target, select_parts
+from snapstore.sources.restore.live import MAKE_SYMLINK, WRITE, Action, Comparer, LivePlanner
 from snapstore.sources.restore.record import forget, restored_parent, write_record
+from snapstore.sources.restore.recover import recover
 from snapstore.sources.restore.stage import RestoreStats, fill
 from snapstore.sources.restore.swap import (
     OLD_TAG,
@@ -33,37 +35,56 @@ from snapstore.sources.restore.swap import (
     Names,
     new_journal,
     new_token,
-    recover,
     remove_journal,
+    remove_parts,
     remove_tree,
     swap_in,
     sync_trees,
     write_journal,
+    write_parts,
 )
+from snapstore.sources.walk import Item
 from snapstore.store.chunker import Chunker
 from snapstore.store.chunkstore import ChunkStore
 
 __all__ = [
     "OLD_TAG",
     "STAGING_TAG",
+    "Part",
     "RestoreJob",
     "RestoreStats",
+    "part_jobs",
     "plan_targets",
     "recover",
     "remove_tree",
     "restore_root",
     "restore_roots",
     "restored_parent",
+    "select_parts",
 ]
 
 
 @dataclass
 class RestoreJob:
-    """One root to restore into one target, with what its listing speaks for."""
+    """One root to restore into one target, with what its listing speaks for; with ``part``
+    only that path of the root, at ``target`` (``restore --include``, see ``include``)."""
 
     root: BulkRoot
     target: Path
     coverage: Coverage
+    part: Part | None = None
+    anchor: Path | None = None  # a part's root target, where a crash is looked for
+
+
+def part_jobs(job: RestoreJob, parts: list[Part]) -> list[RestoreJob]:
+    """The jobs that restore ``parts`` of ``job``'s root below its target."""
+    return [
+        RestoreJob(
+            p.root, part_target(job.target, p), part_coverage(job.coverage, p), p, job.target
+        )
+        for p in parts
+        if p.root is job.root
+    ]
 
 
 def _checked(entries: Iterator[FileEntry], where: str) -> Iterator[FileEntry]:
@@ -74,10 +95,13 @@ def _checked(entries: Iterator[FileEntry], where: str) -> Iterator[FileEntry]:
     checker.finish()
 
 
-def _prepare(target: Path) -> Path:
+def _prepare(target: Path, part: Part | None = None) -> Path:
     """The directory to swap: a target that is a symlink (to a data disk) is restored into
-    the directory it points to, and the link is kept."""
+    the directory it points to, and the link is kept. A part's target is swapped as it is
+    (a symlink there is replaced, never followed: ``include.part_target`` checked the way)."""
     target = Path(os.path.abspath(target))
+    if part is not None and part.path:
+        return target
     if target.is_symlink():
         target = Path(os.path.realpath(target))
     if os.path.lexists(target) and not target.is_dir():
@@ -114,33 +138,53 @@ def restore_roots(
     chunker = Chunker(store.config.chunker) if verify else None
     staged: list[Names] = []
     results: list[RestoreStats] = []
-    targets = [_prepare(j.target) for j in jobs]
+    targets = [_prepare(j.target, j.part) for j in jobs]
     keys = [str(Path(os.path.abspath(j.target))) for j in jobs]
     for key in keys:  # the live tree is about to change: an older record is void
         forget(cache_dir, store.config.id, key)
+    anchors: dict[Path, list[Path]] = {}
+    for job, target in zip(jobs, targets, strict=True):
+        if job.anchor is not None:
+            anchors.setdefault(_prepare(job.anchor), []).append(target)
+    anchored = [Names(a, token) for a in anchors]
+    for n in anchored:  # a partial restore stages inside the tree: say where, first
+        write_parts(n, anchors[n.target])
     journal = None
     try:
         for job, target in zip(jobs, targets, strict=True):
             names = Names(target, token)
-            os.mkdir(names.staging, 0o700)
-            staged.append(names)
             where = f"snapshot {snapshot}: {job.root.path}"
             stats = RestoreStats()
-            live = os.fsencode(target) if target.is_dir() else None
+            results.append(stats)
+            if job.part is not None and job.part.type != DIR:
+                if _restore_one(store, job, names, verify, chunker, reporter, stats, where):
+                    staged.append(names)
+                continue
+            os.mkdir(names.staging, 0o700)
+            staged.append(names)
+            live = os.fsencode(target) if target.is_dir() and not target.is_symlink() else None
             planner = LivePlanner(
                 live,
                 job.coverage,
                 Comparer(os.lstat(names.staging).st_dev, verify, chunker),
                 where,
             )
-            entries = _checked(load_listing(store, job.root.listing, where), where)
-            reporter.start(f"Restoring {job.root.path}", job.root.bytes)
+            if job.part is not None:
+                entries = job.part.entries(store, where)
+                title = f"Restoring {job.root.path}/{os.fsdecode(job.part.path)}"
+            else:
+                entries = _checked(load_listing(store, job.root.listing, where), where)
+                title = f"Restoring {job.root.path}"
+            reporter.start(title, job.root.bytes if job.part is None else None)
             fill(
                 store, planner.actions(entries), os.fsencode(names.staging), reporter, stats, where
             )
             reporter.finish()
             stats.removed = planner.removed
-            results.append(stats)
+        if not staged:
+            for n in anchored:
+                remove_parts(n)
+            return results  # every part already equals the snapshot's
         # One sync for every tree: the swap must not publish files still in the page cache.
         sync_trees([n.staging for n in staged])
         journal = new_journal(snapshot, token, safety_snapshot, staged)
@@ -150,6 +194,8 @@ def restore_roots(
             remove_journal(journal)
         for names in staged:
             remove_tree(names.staging)
+        for n in anchored:
+            remove_parts(n)
         raise
     # Committed: from here a crash is finished by the next run (swap.recover).
     replaced = []
@@ -161,6 +207,8 @@ def restore_roots(
                 remove_journal(journal)
                 for n in staged:
                     remove_tree(n.staging)
+                for n in anchored:
+                    remove_parts(n)
                 raise SourceError(f"cannot swap in {names.target}: {e.strerror}") from None
             raise SourceError(
                 f"cannot swap in {names.target} ({e.strerror}) after restoring "
@@ -171,10 +219,46 @@ def restore_roots(
         if old is not None:
             remove_tree(old, REMOVE_THREADS)
     remove_journal(journal)
+    for n in anchored:
+        remove_parts(n)
     if record:
         for job, key, target in zip(jobs, keys, targets, strict=True):
             write_record(store, cache_dir, key, target, snapshot, job.root)
     return results
+
+
+def _restore_one(
+    store: ChunkStore,
+    job: RestoreJob,
+    names: Names,
+    verify: bool,
+    chunker: Chunker | None,
+    reporter: Reporter,
+    stats: RestoreStats,
+    where: str,
+) -> bool:
+    """Stage a file or symlink part beside its target; False (nothing staged) when the live
+    file already is the snapshot's."""
+    assert job.part is not None
+    e = next(job.part.entries(store, where))
+    target = names.target
+    if e.type == FILE:
+        try:
+            st = os.lstat(target)
+        except FileNotFoundError:
+            st = None
+        if st is not None:
+            comparer = Comparer(os.lstat(target.parent).st_dev, verify, chunker)
+            if comparer.same(e, Item(b"", os.fsencode(target), st)):
+                stats.files += 1
+                stats.bytes += e.size
+                stats.linked_files += 1
+                return False
+    kind = WRITE if e.type == FILE else MAKE_SYMLINK
+    reporter.start(f"Restoring {job.root.path}/{os.fsdecode(job.part.path)}", e.size)
+    fill(store, iter([Action(kind, b"", e)]), os.fsencode(names.staging), reporter, stats, where)
+    reporter.finish()
+    return True
 
 
 def restore_root(

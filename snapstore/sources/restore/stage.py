@@ -35,7 +35,7 @@ from snapstore.sources.restore.live import (
 from snapstore.sources.restore.writer import CREATE, FileWriter, file_chunks, stream_file
 from snapstore.sources.walk import Item
 from snapstore.store.chunkstore import ChunkStore
-from snapstore.store.pipeline import quick_gil_handoff
+from snapstore.store.concurrency import quick_gil_handoff
 
 # Chunk ids handed to one read_many call, and actions queued at most while looking for them:
 # a tree that changed little has long runs of linked files that need no chunk, and they must
@@ -133,12 +133,15 @@ def fill(
     stats: RestoreStats,
     where: str,
 ) -> None:
-    """Build the staged tree in ``staging`` (an empty directory made by the caller)."""
+    """Build the staged tree in ``staging`` (an empty directory made by the caller, or for a
+    lone file or symlink its name, which the one action creates)."""
     as_root = os.geteuid() == 0
     dirs: list[_DirMeta] = []
     ahead = _Ahead(store, actions)
     data = ahead.data()
-    with quick_gil_handoff(), FileWriter(as_root, staging) as writer:
+    # A file part (``restore --include``) is staged alone: the staging name is the file.
+    base = staging if os.path.isdir(staging) else os.path.dirname(staging)
+    with quick_gil_handoff(), FileWriter(as_root, base) as writer:
         for a in ahead.actions():
             dest = staging + b"/" + a.rel if a.rel else staging
             e = a.entry

@@ -8,7 +8,8 @@ of the restore, once every staged tree is complete and synced; it names each tar
 staging directory and the staged tree's inode. From then on the restore is committed: a crash
 is finished by the next run (``recover``), which swaps in what is not swapped yet (the target's
 inode tells) and removes the replaced trees. Without a journal nothing was swapped, and the
-next run removes the staging directories. spec/restore.md has the full protocol.
+next run removes the staging directories; ``recover`` (its own module) does that.
+spec/restore.md has the full protocol.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import contextlib
 import ctypes
 import errno
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -27,11 +29,12 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from snapstore.reporting import Reporter
+log = logging.getLogger(__name__)
 
 STAGING_TAG = ".snapstore-staging-"
 OLD_TAG = ".snapstore-old-"
 JOURNAL_TAG = ".snapstore-restore-"
+PARTS_TAG = ".snapstore-parts-"  # beside a root: where a partial restore stages (``include``)
 JOURNAL_EXT = ".json"
 REMOVE_THREADS = 4  # removing a replaced tree (remove_tree)
 EXCHANGE_ENV = "SNAPSTORE_RENAME_EXCHANGE"  # "0": use the two-rename fallback (tests)
@@ -65,6 +68,31 @@ class Names:
     def journal(self) -> Path:
         return self._beside(JOURNAL_TAG, JOURNAL_EXT)
 
+    @property
+    def parts(self) -> Path:
+        return self._beside(PARTS_TAG, JOURNAL_EXT)
+
+
+def write_parts(anchor: Names, targets: list[Path]) -> None:
+    """Before a partial restore stages anything inside the tree at ``anchor.target``: name,
+    durably and beside that tree (where ``recover`` looks), the paths it will stage beside,
+    so that a crash at any later point is found and finished or undone."""
+    data = json.dumps({"token": anchor.token, "targets": [str(t) for t in targets]}).encode()
+    tmp = anchor.parts.with_name(anchor.parts.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, anchor.parts)
+    _fsync_dir(anchor.parts.parent)
+
+
+def remove_parts(anchor: Names) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(anchor.parts)
+
 
 def _libc_renameat2() -> object | None:
     try:
@@ -97,6 +125,7 @@ def swap_in(names: Names) -> Path | None:
     instant; with the fallback a crash between its two renames leaves the target missing,
     which ``recover`` repairs from the journal."""
     target, staging = names.target, names.staging
+    log.info("swapping in %s", target)
     if not os.path.lexists(target):
         os.rename(staging, target)
         return None
@@ -144,6 +173,8 @@ def sync_trees(paths: list[Path]) -> None:
         return
     done: set[int] = set()
     for p in paths:
+        if not os.path.isdir(p) or os.path.islink(p):
+            p = p.parent  # a staged file: its folder is on the same file system
         fd = os.open(p, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             dev = os.fstat(fd).st_dev
@@ -235,179 +266,3 @@ def read_journal(path: Path) -> Journal | None:
         )
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         return None
-
-
-# -- recovery -----------------------------------------------------------------------------------
-
-
-def _ident(path: Path) -> tuple[int, int] | None:
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return None
-    return (st.st_dev, st.st_ino)
-
-
-def _running(token: str) -> bool:
-    """Whether the restore that owns ``token`` is still running on this host."""
-    pid_text = token.split("-", 1)[0]
-    if "-" not in token or not pid_text.isdigit():
-        return False  # an older snapstore's name: no process to ask
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def committed(journal: Journal) -> bool:
-    """Whether the restore had committed: every copy of its journal was written (the swaps
-    begin only then), or a swap has happened (the copies are removed only after the swaps)."""
-    names = journal.names()
-    if all(os.path.exists(n.journal) for n in names):
-        return True
-    return any(
-        _ident(n.target) == tuple(r.staged) for r, n in zip(journal.roots, names, strict=True)
-    )
-
-
-def finish(journal: Journal) -> tuple[bool, list[str]]:
-    """Complete a committed restore (swap in what is not yet, remove the replaced trees) or
-    undo one that had not committed (remove its staging folders); remove the journal.
-    Returns whether it was completed and one line per target saying what was done."""
-    done: list[str] = []
-    forward = committed(journal)
-    for r, n in zip(journal.roots, journal.names(), strict=True):
-        staged = tuple(r.staged)
-        if not forward:
-            remove_tree(n.staging)
-            state = "not changed"
-        elif _ident(n.target) == staged:
-            state = "had been swapped in"
-        elif _ident(n.staging) == staged:
-            swap_in(n)
-            state = "swapped in now"
-        else:
-            state = "not found: neither it nor its staging folder holds the restored tree"
-        for p in (n.staging, n.old):
-            if forward and os.path.lexists(p) and _ident(p) != staged:
-                remove_tree(p)
-        done.append(f"{n.target} {state}")
-    remove_journal(journal)
-    for n in journal.names():
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(n.journal.with_name(n.journal.name + ".tmp"))
-    return forward, done
-
-
-def recover(targets: list[Path], reporter: Reporter) -> list[str]:
-    """Find what interrupted restores left beside ``targets`` and finish or undo it (see the
-    module doc); report each action through ``reporter.warn`` and return the messages."""
-    messages: list[str] = []
-    seen: set[Path] = set()
-    queue = [Path(os.path.abspath(t)) for t in targets]
-    while queue:
-        target = queue.pop(0)
-        if os.path.islink(target):
-            target = Path(os.path.realpath(target))
-        if target in seen:
-            continue
-        seen.add(target)
-        for msg, more in _recover_one(target):
-            messages.append(msg)
-            reporter.warn(msg)
-            queue.extend(more)
-    return messages
-
-
-def _owned(target: Path) -> list[tuple[str, str, Path]]:
-    """(tag, token, path) of every leftover name of ``target``'s restores."""
-    parent = target.parent
-    try:
-        names = os.listdir(parent)
-    except OSError:
-        return []
-    out = []
-    head = f".{target.name}"
-    for name in sorted(names):
-        if not name.startswith(head):
-            continue
-        rest = name[len(head) :]
-        for tag in (JOURNAL_TAG, STAGING_TAG, OLD_TAG):
-            if rest.startswith(tag):
-                out.append((tag, rest[len(tag) :], parent / name))
-    return out
-
-
-def _recover_one(target: Path) -> list[tuple[str, list[Path]]]:
-    out: list[tuple[str, list[Path]]] = []
-    owned = _owned(target)
-    finished: set[str] = set()
-    for tag, token, path in owned:
-        if tag != JOURNAL_TAG:
-            continue
-        if token.endswith(JOURNAL_EXT + ".tmp"):
-            token = token[: -len(JOURNAL_EXT + ".tmp")]
-            if not _running(token):
-                path.unlink(missing_ok=True)  # never committed: the staging goes below
-            continue
-        token = token.removesuffix(JOURNAL_EXT)
-        if _running(token):
-            out.append((f"a restore (pid {token.split('-')[0]}) is running into {target}", []))
-            finished.add(token)
-            continue
-        journal = read_journal(path)
-        if journal is None or journal.token != token:
-            continue  # unreadable: leave it, and its folders, for a person to look at
-        if journal.host != socket.gethostname():
-            # Its pid means nothing here: the restore may still be running there.
-            out.append(
-                (
-                    f"an interrupted or running restore from host {journal.host} left {path}; "
-                    f"run `snapstore check` there to finish it",
-                    [],
-                )
-            )
-            finished.add(token)
-            continue
-        forward, done = finish(journal)
-        finished.add(token)
-        safety = (
-            f"; the state before it is in snapshot {journal.safety_snapshot}"
-            if journal.safety_snapshot and forward
-            else ""
-        )
-        what = "finished" if forward else "undid (it had not committed)"
-        out.append(
-            (
-                f"{what} the interrupted restore of {journal.snapshot} (pid "
-                f"{token.split('-')[0]}, {journal.created}): " + "; ".join(done) + safety,
-                [Path(r.target) for r in journal.roots],
-            )
-        )
-    for tag, token, path in owned:
-        if tag == JOURNAL_TAG or token in finished or not os.path.lexists(path):
-            continue
-        if _running(token):
-            continue
-        if tag == STAGING_TAG:
-            remove_tree(path)
-            out.append(
-                (
-                    f"removed {path.name}, the unfinished staging folder of an interrupted "
-                    f"restore; {target} was not changed by it",
-                    [],
-                )
-            )
-        elif not os.path.lexists(target):
-            os.rename(path, target)
-            out.append((f"put back {target}, moved aside by an interrupted restore", []))
-        else:
-            remove_tree(path)
-            out.append((f"removed {path.name}, the tree an interrupted restore had replaced", []))
-    return out

@@ -10,14 +10,13 @@ import contextlib
 import os
 import queue
 import stat
-from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from snapstore.errors import CorruptData
 from snapstore.manifest.listing import FileEntry
 from snapstore.reporting import Reporter
-from snapstore.store.pipeline import new_pool, shutdown_fully
+from snapstore.store.concurrency import InFlight, future_done, new_pool, shutdown_fully
 
 # Files at least this big are pushed to disk as soon as they are written, so the final sync
 # has little left to wait for.
@@ -116,17 +115,16 @@ class FileWriter:
         self.meta = _MetaSetter(as_root, base)
         self._small_pool: ThreadPoolExecutor | None = None
         self._stream_pool: ThreadPoolExecutor | None = None
-        self._jobs: deque[tuple[Future[None], int]] = deque()
-        self._ahead = 0  # bytes of small files handed over and not yet written
+        # Cost: bytes of small files handed over and not yet written.
+        self._jobs: InFlight[Future[None]] = InFlight(max_cost=RESTORE_SMALL_AHEAD)
         self._batch: list[tuple[bytes, FileEntry, list[bytes]]] = []
         self._batch_bytes = 0
 
     def _submit(
         self, pool: ThreadPoolExecutor, size: int, fn: Callable[..., None], *args: object
     ) -> None:
-        self._jobs.append((pool.submit(fn, *args), size))
-        self._ahead += size
-        while self._jobs and (self._jobs[0][0].done() or self._ahead > RESTORE_SMALL_AHEAD):
+        self._jobs.push(pool.submit(fn, *args), size)
+        while self._jobs.due(future_done):
             self._finish_one()
 
     def small(self, dest: bytes, entry: FileEntry, chunks: list[bytes]) -> None:
@@ -199,9 +197,7 @@ class FileWriter:
             raise error
 
     def _finish_one(self) -> None:
-        future, size = self._jobs.popleft()
-        self._ahead -= size
-        future.result()
+        self._jobs.pop().result()
 
     def __enter__(self) -> FileWriter:
         return self

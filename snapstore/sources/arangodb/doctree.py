@@ -7,8 +7,8 @@ manifest keeps. Boundaries at every level are chosen from keys (see
 ``snapstore.sources.arangodb.docchunks``), so equal key ranges give equal chunk ids and two
 snapshots share every subtree that did not change.
 
-This module is the format of the nodes and the walk over a tree: the part that ``refs`` (check,
-gc) and the ArangoDB source both need. Building trees lives with the source.
+This module is the format of the nodes and the walk over a tree: the part that references (check,
+gc: ``snapstore.references``) and the rest of this source need; building trees is ``docchunks``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,159 @@
+"""The one place that opens a repository and takes its lock (borg's ``with_repository``).
+
+Every use case in ``snapstore/ops`` works inside ``Repository.session(operation, exclusive=)``:
+the backend is opened and its config read, the chunk store opened over it, the lock taken,
+and once the lock is held the store's index cache is brought up to date (a gc that held the
+lock while we waited may have deleted or moved chunks the cache lists: spec/packs.md, "Index
+cache"). Leaving the session releases the lock and closes the store and the backend (an S3
+backend's client with it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from snapstore.backend import Backend, open_backend
+from snapstore.errors import (
+    AmbiguousSnapshot,
+    DatabaseError,
+    RepositoryError,
+    SnapshotNotFound,
+)
+from snapstore.locking import RepositoryLock
+from snapstore.manifest.catalog import Catalog
+from snapstore.manifest.schema import Manifest
+from snapstore.naming import check_snapshot_name
+from snapstore.reporting import Reporter
+from snapstore.settings import Settings
+from snapstore.sources.database import DatabaseSource
+from snapstore.store.chunkstore import ChunkStore
+from snapstore.store.config import RepoConfig, read_config, write_config
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Opened:
+    """An open repository: its backend, its chunk store, and whether this opening created
+    it (``create`` on first use)."""
+
+    backend: Backend
+    store: ChunkStore
+    initialized: bool = False
+
+
+@dataclass
+class Repository:
+    """Where the settings say the repository is; opens it for one operation at a time."""
+
+    settings: Settings
+    reporter: Reporter = field(default_factory=Reporter)
+    # The chunk store open on each backend (by id), so that ``lock`` can re-sync it.
+    _open: dict[int, ChunkStore] = field(default_factory=dict, repr=False)
+
+    def backend(self) -> Backend:
+        return open_backend(
+            self.settings.repository,
+            group_access=self.settings.group_access,
+            s3=self.settings.s3,
+        )
+
+    def config(self) -> RepoConfig:
+        """The repository's config (its absence is the "not a repository" error)."""
+        return read_config(self.backend())
+
+    @contextmanager
+    def open(self, *, create: bool = False) -> Iterator[Opened]:
+        """The backend and chunk store, without a lock (the caller takes it: ``lock``)."""
+        backend = self.backend()
+        initialized = False
+        try:
+            if create and not backend.exists():
+                write_config(backend, RepoConfig())
+                initialized = True
+                self.reporter.info(f"Initialized a new repository at {backend.location}")
+            store = ChunkStore.open(backend, self.settings.cache_dir)
+            log.debug("opened repository %s (id %s)", backend.location, store.config.id)
+            self._open[id(backend)] = store
+            try:
+                yield Opened(backend, store, initialized)
+            finally:
+                self._open.pop(id(backend), None)
+        finally:
+            backend.close()
+
+    def lock(self, backend: Backend, operation: str, *, exclusive: bool) -> RepositoryLock:
+        """Take the lock; then re-sync the index cache of the store open on ``backend``."""
+        lock = RepositoryLock.acquire(
+            backend,
+            operation,
+            exclusive=exclusive,
+            wait=self.settings.lock_wait,
+            warn=self.reporter.warn,
+        )
+        log.info(
+            "%s lock taken for %s on %s",
+            "exclusive" if exclusive else "shared",
+            operation,
+            backend.location,
+        )
+        store = self._open.get(id(backend))
+        if store is not None:
+            try:
+                store.resync()
+            except BaseException:
+                lock.release()
+                raise
+        return lock
+
+    @contextmanager
+    def session(self, operation: str, *, exclusive: bool, create: bool = False) -> Iterator[Opened]:
+        """Open the repository and hold its lock for ``operation``."""
+        with self.open(create=create) as opened:
+            with self.lock(opened.backend, operation, exclusive=exclusive):
+                yield opened
+
+    @contextmanager
+    def locked(self, operation: str, *, exclusive: bool) -> Iterator[Backend]:
+        """The backend alone under the lock, for operations on manifests and locks only
+        (delete, pin, rebuild-index): no chunk store is opened."""
+        backend = self.backend()
+        try:
+            read_config(backend)
+            with self.lock(backend, operation, exclusive=exclusive):
+                yield backend
+        finally:
+            backend.close()
+
+    def resolve(self, backend: Backend, name: str) -> Manifest:
+        """The snapshot ``name`` names (an exact name, or a unique prefix of one)."""
+        check_snapshot_name(name)
+        catalog = Catalog(backend)
+        names = catalog.names()
+        if name not in names:
+            matches = [n for n in names if n.startswith(name)]
+            if not matches:
+                raise SnapshotNotFound(f"no snapshot named {name!r} (see `snapstore list`)")
+            if len(matches) > 1:
+                shown = ", ".join(matches[:3]) + (", ..." if len(matches) > 3 else "")
+                raise AmbiguousSnapshot(
+                    f"{name!r} matches {len(matches)} snapshots ({shown}); give more of the name"
+                )
+            name = matches[0]
+        return catalog.load(name)
+
+    def database(self, target_db: str | None = None) -> DatabaseSource:
+        """The database source; ``target_db`` names another database (restore --target-db)."""
+        try:
+            from snapstore.sources.arangodb import ArangoSource
+        except ImportError as e:
+            raise DatabaseError(f"ArangoDB support is not available: {e}") from None
+        return ArangoSource(self.settings.arangodb, self.reporter, target_db)
+
+
+def require_new(backend: Backend) -> None:
+    if backend.exists():
+        raise RepositoryError(f"{backend.location} is already a snapstore repository")

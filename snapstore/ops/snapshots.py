@@ -1,0 +1,60 @@
+"""Reading the catalog: list, show, names, a snapshot's files, and diff of two snapshots."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from snapstore.diff import SnapshotDiff, diff_snapshots
+from snapstore.manifest.catalog import Catalog
+from snapstore.manifest.listing import FileEntry
+from snapstore.ops.repository import Repository
+from snapstore.records import SnapshotInfo
+from snapstore.sources.files import load_entries
+from snapstore.store.config import read_config
+
+
+def list_with_problems(repo: Repository) -> tuple[list[SnapshotInfo], list[str]]:
+    """Every readable snapshot, newest first, and one line per damaged or missing one."""
+    backend = repo.backend()
+    try:
+        read_config(backend)
+        listing = Catalog(backend).load_all()
+    finally:
+        backend.close()
+    return [SnapshotInfo.from_manifest(m) for m in listing.manifests], listing.problems
+
+
+def names(repo: Repository) -> list[str]:
+    """The names of the snapshots, without reading their manifests (completion)."""
+    backend = repo.backend()
+    try:
+        read_config(backend)
+        return sorted(Catalog(backend).names())
+    finally:
+        backend.close()
+
+
+def get(repo: Repository, name: str) -> SnapshotInfo:
+    """One snapshot by full name or unique prefix."""
+    backend = repo.backend()
+    try:
+        read_config(backend)
+        return SnapshotInfo.from_manifest(repo.resolve(backend, name))
+    finally:
+        backend.close()
+
+
+def files(repo: Repository, name: str) -> Iterator[tuple[str, FileEntry]]:
+    """Every (root, entry) of a snapshot's bulk listing."""
+    with repo.open() as opened:
+        m = repo.resolve(opened.backend, name)
+        for root in m.bulk or []:
+            for entry in load_entries(opened.store, root, m.name):
+                yield root.path, entry
+
+
+def diff(repo: Repository, a: str, b: str) -> SnapshotDiff:
+    """What changed from snapshot ``a`` to snapshot ``b`` (file data is never read)."""
+    with repo.session("diff", exclusive=False) as opened:
+        ma, mb = repo.resolve(opened.backend, a), repo.resolve(opened.backend, b)
+        return diff_snapshots(opened.store, ma, mb)
