@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -428,10 +428,12 @@ def diff_live(
     targets: Iterable[tuple[str, Path]],
     db_plan: DatabaseRestorePlan | None,
     excludes: Iterable[str] = (),
+    parts: dict[str, list[bytes]] | None = None,
 ) -> SnapshotDiff:
     """What restoring ``m`` into ``targets`` [(snapshot root, live dir)] would change.
     Live entries the snapshot cannot speak for (``excludes``, special files, what a partial
-    snapshot could not read) are kept by restore, so they are not changes."""
+    snapshot could not read) are kept by restore, so they are not changes. ``parts``
+    (``restore --include``): per root, the paths restored; nothing outside them changes."""
     out = SnapshotDiff("live", m.name)
     roots = {r.path: r for r in m.bulk or []}
     excludes = tuple(excludes)
@@ -439,7 +441,11 @@ def diff_live(
         snap = _entries(store, roots[root_path], m.name)
         holders: set[bytes] = set()
         live = walk_live(target, Coverage.of(root_path, m.warnings, excludes), holders)
-        if not live:
+        if parts is not None:
+            inside = _inside_any(parts.get(root_path, []))
+            snap = {p: e for p, e in snap.items() if inside(p)}
+            live = {p: e for p, e in live.items() if inside(p)}
+        elif not live:
             out.roots_added.append(str(target))
         after = _as_restored(snap)
         for path in holders:
@@ -461,6 +467,15 @@ def diff_live(
                 CollectionChange(name, ADDED, None, m.collections.get(name), keys_known=False)
             )
     return out
+
+
+def _inside_any(tops: list[bytes]) -> Callable[[bytes], bool]:
+    """Whether a path is one of ``tops`` or below one (b"": the whole root)."""
+    if b"" in tops:
+        return lambda p: True
+    prefixes = tuple(t + b"/" for t in tops)
+    wanted = set(tops)
+    return lambda p: p in wanted or p.startswith(prefixes)
 
 
 def _as_restored(snap: dict[bytes, FileEntry]) -> dict[bytes, FileEntry]:

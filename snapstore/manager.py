@@ -155,14 +155,8 @@ class SnapshotManager:
     ) -> RestorePlan:
         """What ``restore_snapshot`` would do; raises on requests it could not carry out.
         ``options`` gives every setting at once (the keywords are then ignored)."""
-        opts = options or RestoreOptions(
-            restore_bulk,
-            restore_db,
-            target,
-            safety_snapshot,
-            tuple(collections or ()),
-            target_db,
-            tuple(include or ()),
+        opts = options or _restore_options(
+            restore_bulk, restore_db, target, safety_snapshot, collections, target_db, include
         )
         return restore.plan_restore(self.repository, snapshot_name, opts)
 
@@ -193,16 +187,10 @@ class SnapshotManager:
         """
         if confirm is not True:
             raise NotConfirmed("restore replaces current data: pass confirm=True to proceed")
-        opts = options or RestoreOptions(
-            restore_bulk,
-            restore_db,
-            target,
-            safety_snapshot,
-            tuple(collections or ()),
-            target_db,
-            tuple(include or ()),
-            verify,
+        opts = options or _restore_options(
+            restore_bulk, restore_db, target, safety_snapshot, collections, target_db, include
         )
+        opts = replace(opts, verify=verify) if options is None else opts
         return restore.run_restore(self.repository, snapshot_name, opts)
 
     def restore_changes(
@@ -218,8 +206,8 @@ class SnapshotManager:
     ) -> SnapshotDiff:
         """``restore --dry-run``: what restoring would change in the live files and database
         (live state as "before", the snapshot as "after"). Changes nothing."""
-        opts = options or RestoreOptions(
-            restore_bulk, restore_db, target, False, tuple(collections or ()), target_db
+        opts = options or _restore_options(
+            restore_bulk, restore_db, target, False, collections, target_db, None
         )
         return restore.restore_changes(self.repository, snapshot_name, opts)
 
@@ -332,3 +320,24 @@ class SnapshotManager:
         """Serve every snapshot read-only under ``mountpoint`` (FUSE) until unmounted. A
         shared lock is held meanwhile: delete, cleanup and gc wait for the unmount."""
         browse.mount(self.repository, mountpoint)
+
+
+def _restore_options(
+    restore_bulk: bool,
+    restore_db: bool,
+    target: str | None,
+    safety_snapshot: bool,
+    collections: list[str] | None,
+    target_db: str | None,
+    include: list[str] | None,
+) -> RestoreOptions:
+    """The keyword form of the restore methods (the seed's API) as one record."""
+    return RestoreOptions(
+        restore_bulk=restore_bulk,
+        restore_db=restore_db,
+        target=target,
+        safety_snapshot=safety_snapshot,
+        collections=tuple(collections or ()),
+        target_db=target_db,
+        include=tuple(include or ()),
+    )

@@ -32,7 +32,6 @@ from snapstore.ops.repository import Repository
 from snapstore.records import SnapshotInfo
 from snapstore.retention import Fate, RetentionPolicy
 from snapstore.sources.restore import recover
-from snapstore.store.config import read_config
 from snapstore.store.rebuild import RebuildReport, rebuild_index
 
 # -- delete -------------------------------------------------------------------------------------
@@ -51,12 +50,8 @@ def delete_snapshot(repo: Repository, name: str, force: bool) -> SnapshotInfo:
 def broken_snapshot(repo: Repository, name: str) -> str | None:
     """Why snapshot ``name`` (exact) is broken: its manifest is damaged, or it was removed
     outside snapstore while another manifest names it (spec/manifest.md). None if not."""
-    backend = repo.backend()
-    try:
-        read_config(backend)
+    with repo.reading() as backend:
         listing = Catalog(backend).load_all()
-    finally:
-        backend.close()
     if name in listing.missing:
         return missing_problem(name, listing.missing[name])
     return listing.unreadable.get(name)
@@ -102,24 +97,16 @@ def rebuild(repo: Repository) -> RebuildReport:
 
 
 def locks(repo: Repository) -> list[LockInfo]:
-    backend = repo.backend()
-    try:
-        read_config(backend)
+    with repo.reading() as backend:
         return read_locks(backend)
-    finally:
-        backend.close()
 
 
 def unlock(repo: Repository, everything: bool) -> list[LockInfo]:
     """Remove stale locks (all locks with ``everything``), and finish or undo what
     interrupted restores left beside the configured bulk roots."""
-    backend = repo.backend()
-    try:
-        read_config(backend)
+    with repo.reading() as backend:
         recover_restores(repo)
         return remove_stale(backend, everything=everything)
-    finally:
-        backend.close()
 
 
 def recover_restores(repo: Repository) -> list[str]:

@@ -63,7 +63,11 @@ class Repository:
 
     def config(self) -> RepoConfig:
         """The repository's config (its absence is the "not a repository" error)."""
-        return read_config(self.backend())
+        backend = self.backend()
+        try:
+            return read_config(backend)
+        finally:
+            backend.close()
 
     @contextmanager
     def open(self, *, create: bool = False) -> Iterator[Opened]:
@@ -117,16 +121,22 @@ class Repository:
                 yield opened
 
     @contextmanager
-    def locked(self, operation: str, *, exclusive: bool) -> Iterator[Backend]:
-        """The backend alone under the lock, for operations on manifests and locks only
-        (delete, pin, rebuild-index): no chunk store is opened."""
+    def reading(self) -> Iterator[Backend]:
+        """The backend alone, its config checked, no lock: reads of the catalog and the
+        locks (list, show, locks)."""
         backend = self.backend()
         try:
             read_config(backend)
-            with self.lock(backend, operation, exclusive=exclusive):
-                yield backend
+            yield backend
         finally:
             backend.close()
+
+    @contextmanager
+    def locked(self, operation: str, *, exclusive: bool) -> Iterator[Backend]:
+        """The backend alone under the lock, for operations on manifests and locks only
+        (delete, pin, rebuild-index): no chunk store is opened."""
+        with self.reading() as backend, self.lock(backend, operation, exclusive=exclusive):
+            yield backend
 
     def resolve(self, backend: Backend, name: str) -> Manifest:
         """The snapshot ``name`` names (an exact name, or a unique prefix of one)."""

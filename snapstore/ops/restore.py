@@ -52,11 +52,14 @@ def plan_restore(repo: Repository, name: str, opts: RestoreOptions) -> RestorePl
 def restore_changes(repo: Repository, name: str, opts: RestoreOptions) -> SnapshotDiff:
     """``restore --dry-run``: what restoring would change in the live files and database
     (live state as "before", the snapshot as "after"). Changes nothing."""
-    if opts.include:
-        raise InvalidInput("--dry-run with --include is not supported yet")
     with repo.open() as opened:
         m = repo.resolve(opened.backend, name)
         plan = _plan(repo, m, replace(opts, safety_snapshot=False))
+        parts: dict[str, list[bytes]] | None = None
+        if opts.include and plan.restore_bulk:
+            parts = {}
+            for p in select_parts(opened.store, m, list(opts.include)):
+                parts.setdefault(p.root.path, []).append(p.path)
         db_plan = None
         if plan.restore_db and m.database is not None:
             db_plan = repo.database(opts.target_db).plan_restore(
@@ -68,6 +71,7 @@ def restore_changes(repo: Repository, name: str, opts: RestoreOptions) -> Snapsh
             [(t.root, t.target) for t in plan.targets],
             db_plan,
             excludes=repo.settings.exclude,
+            parts=parts,
         )
 
 

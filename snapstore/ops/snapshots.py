@@ -10,38 +10,25 @@ from snapstore.manifest.listing import FileEntry
 from snapstore.ops.repository import Repository
 from snapstore.records import SnapshotInfo
 from snapstore.sources.files import load_entries
-from snapstore.store.config import read_config
 
 
 def list_with_problems(repo: Repository) -> tuple[list[SnapshotInfo], list[str]]:
     """Every readable snapshot, newest first, and one line per damaged or missing one."""
-    backend = repo.backend()
-    try:
-        read_config(backend)
+    with repo.reading() as backend:
         listing = Catalog(backend).load_all()
-    finally:
-        backend.close()
     return [SnapshotInfo.from_manifest(m) for m in listing.manifests], listing.problems
 
 
 def names(repo: Repository) -> list[str]:
     """The names of the snapshots, without reading their manifests (completion)."""
-    backend = repo.backend()
-    try:
-        read_config(backend)
+    with repo.reading() as backend:
         return sorted(Catalog(backend).names())
-    finally:
-        backend.close()
 
 
 def get(repo: Repository, name: str) -> SnapshotInfo:
     """One snapshot by full name or unique prefix."""
-    backend = repo.backend()
-    try:
-        read_config(backend)
+    with repo.reading() as backend:
         return SnapshotInfo.from_manifest(repo.resolve(backend, name))
-    finally:
-        backend.close()
 
 
 def files(repo: Repository, name: str) -> Iterator[tuple[str, FileEntry]]:

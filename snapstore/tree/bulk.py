@@ -15,21 +15,27 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from snapstore.errors import CorruptData, InvalidInput
-from snapstore.manifest.listing import DIR, FileEntry, load_listing, sort_key
+from snapstore.manifest.listing import DIR, FileEntry, load_listing, show_path, sort_key
 from snapstore.manifest.schema import BulkRoot, Manifest
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.tree.nodes import Node
 
 
-def check_label(label: str, snapshot: str) -> bytes:
-    """A root label as a single clean path component."""
-    raw = label.encode("utf-8", "surrogateescape")
-    if raw in (b"", b".", b"..") or b"/" in raw or b"\0" in raw:
-        raise CorruptData(f"snapshot {snapshot}: bulk root label {label!r} is not a plain name")
-    return raw
+def check_label(m: Manifest, label: object) -> str:
+    """A root label names one folder (of ``--target DIR``, of the tree with several roots):
+    one plain path component."""
+    if (
+        not isinstance(label, str)
+        or label in ("", ".", "..")
+        or "/" in label
+        or "\0" in label
+        or label.strip() != label
+    ):
+        raise CorruptData(f"snapshot {m.name}: bulk root label {label!r} is not a folder name")
+    return label
 
 
 def parse_path(text: str | bytes) -> bytes:
@@ -53,40 +59,51 @@ def matches(pattern: str, path: bytes) -> bool:
     return fnmatch.fnmatchcase(text.rsplit("/", 1)[-1], pattern)
 
 
-def _parent(path: bytes) -> bytes:
-    return path.rsplit(b"/", 1)[0] if b"/" in path else b""
+@dataclass
+class TreeChecker:
+    """Checks that a listing is one tree in listing order: the root directory first, then
+    paths strictly increasing in ``sort_key`` order (so no path twice), each one's parent a
+    directory listed before it (so nothing below a symlink or a file)."""
 
+    where: str  # "snapshot NAME: ROOT", for messages
+    _last: tuple[bytes, ...] | None = None
+    _dirs: list[bytes] = field(default_factory=list)  # the directories above the last entry
 
-class _Checked:
-    """Validates a listing stream entry by entry (see the module docstring)."""
-
-    def __init__(self, where: str) -> None:
-        self.where = where
-        self.dirs: list[bytes] = []  # the open directories, outermost first
-        self.last: tuple[bytes, ...] | None = None
+    def _fail(self, what: str) -> CorruptData:
+        return CorruptData(f"{self.where}: file listing is damaged: {what}")
 
     def check(self, e: FileEntry) -> None:
-        p = e.path
-        if self.last is None:
-            if p != b"" or e.type != DIR:
-                raise CorruptData(f"{self.where}: the listing does not start with its root folder")
-        else:
-            parts = p.split(b"/")
-            if p.startswith(b"/") or any(c in (b"", b".", b"..") or b"\0" in c for c in parts):
-                raise CorruptData(f"{self.where}: the listing holds an unsafe path {p!r}")
-            key = sort_key(p)
-            if key <= self.last:
-                raise CorruptData(f"{self.where}: the listing holds {p!r} twice or out of order")
-            parent = _parent(p)
-            while self.dirs and self.dirs[-1] != parent:
-                self.dirs.pop()
-            if not self.dirs:
-                raise CorruptData(
-                    f"{self.where}: {p!r} is listed below something that is not a folder"
+        path = e.path
+        if self._last is None:
+            if path != b"":
+                raise self._fail(
+                    f"it does not start with the root directory (first: {show_path(path)})"
                 )
-        self.last = sort_key(p)
+            if e.type != DIR:
+                raise self._fail("its root is not a directory")
+            self._last = ()
+            self._dirs = [b""]
+            return
+        key = sort_key(path)
+        if key <= self._last:
+            what = "twice" if key == self._last else "out of order"
+            raise self._fail(f"entry {show_path(path)} is listed {what}")
+        self._last = key
+        parent = path.rpartition(b"/")[0]
+        dirs = self._dirs
+        while dirs and dirs[-1] and not path.startswith(dirs[-1] + b"/"):
+            dirs.pop()
+        if not dirs or dirs[-1] != parent:
+            raise self._fail(
+                f"entry {show_path(path)} is not inside a directory of the listing "
+                f"({show_path(parent)} is missing, a file or a symlink)"
+            )
         if e.type == DIR:
-            self.dirs.append(p)
+            dirs.append(path)
+
+    def finish(self) -> None:
+        if self._last is None:
+            raise self._fail("it is empty")
 
 
 @dataclass
@@ -106,7 +123,7 @@ class BulkTree:
         self.roots = [
             _Root(
                 r,
-                b"" if len(roots) == 1 else check_label(r.label, manifest.name) + b"/",
+                b"" if len(roots) == 1 else os.fsencode(check_label(manifest, r.label)) + b"/",
                 f"snapshot {manifest.name}: {r.path}",
             )
             for r in roots
@@ -118,7 +135,7 @@ class BulkTree:
         return not self.roots
 
     def _entries(self, r: _Root) -> Iterator[tuple[bytes, FileEntry]]:
-        checker = _Checked(r.where)
+        checker = TreeChecker(r.where)
         for e in load_listing(self.store, r.root.listing, r.where):
             checker.check(e)
             path = (r.prefix + e.path) if e.path else r.prefix.rstrip(b"/")

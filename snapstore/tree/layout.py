@@ -13,6 +13,7 @@ come from the database source (``sources.arangodb.export``); this module only pl
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -52,7 +53,7 @@ class SnapshotLayout:
         """Where a bulk tree path goes in the layout (None: the bulk tree's own top)."""
         assert self.bulk is not None
         if len(self.bulk.roots) == 1:
-            label = check_label(self.bulk.roots[0].root.label, self.manifest.name)
+            label = os.fsencode(check_label(self.manifest, self.bulk.roots[0].root.label))
             return BULK + b"/" + label + (b"/" + path if path else b"")
         return BULK + b"/" + path if path else None
 

@@ -6,6 +6,7 @@ finishes or undoes without leftovers."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -173,3 +174,17 @@ def test_killed_at_every_step_each_part_is_old_or_new_and_check_cleans_up(
         assert "mixed" not in states, (step, states)
         now = tree_state(ws.bulk, include_root=False)
         assert _outside(now, *parts) == _outside(old, *parts), step
+
+
+def test_dry_run_lists_only_the_changes_inside_the_included_paths(scene) -> None:
+    ws, base, _ = scene
+    before = tree_state(ws.bulk, include_root=False)
+    r = ok(ws.run("restore", base, "--include", "data", "--no-db", "--dry-run", "--json"))
+    changed = {c["path"]: c["change"] for c in json.loads(r.stdout)["files"]}
+    # In data/: b.csv modified, new.csv removed, sub/c.csv added; .git is kept (excluded).
+    assert changed == {
+        "data/b.csv": "modified",
+        "data/new.csv": "removed",
+        "data/sub/c.csv": "added",
+    }, changed
+    assert tree_state(ws.bulk, include_root=False) == before  # a dry run changes nothing

@@ -22,7 +22,7 @@ from snapstore.errors import SourceError
 from snapstore.manifest.listing import DIR, FILE, Coverage, FileEntry, load_listing
 from snapstore.manifest.schema import BulkRoot
 from snapstore.reporting import Reporter
-from snapstore.sources.restore.checks import TreeChecker, plan_targets
+from snapstore.sources.restore.checks import plan_targets
 from snapstore.sources.restore.include import Part, part_coverage, part_target, select_parts
 from snapstore.sources.restore.live import MAKE_SYMLINK, WRITE, Action, Comparer, LivePlanner
 from snapstore.sources.restore.record import forget, restored_parent, write_record
@@ -46,6 +46,7 @@ from snapstore.sources.restore.swap import (
 from snapstore.sources.walk import Item
 from snapstore.store.chunker import Chunker
 from snapstore.store.chunkstore import ChunkStore
+from snapstore.tree.bulk import TreeChecker
 
 __all__ = [
     "OLD_TAG",

@@ -2,79 +2,19 @@
 labels and paths from the manifest are safe, and that the targets asked for are usable.
 
 A repository may be damaged or hostile (spec/restore.md, "Hostile listings"): every entry is
-validated as it is decoded (``FileEntry.from_map``), and ``TreeChecker`` refuses, as the listing
-streams by, anything that would make restore create an entry through a symlink or twice.
+validated as it is decoded (``FileEntry.from_map``), and ``TreeChecker`` (``snapstore.tree.bulk``,
+shared with ls, cat, export and mount) refuses, as the listing streams by, anything that would
+make restore create an entry through a symlink or twice.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from snapstore.errors import CorruptData, InvalidInput
-from snapstore.manifest.listing import DIR, FileEntry, show_path, sort_key
 from snapstore.manifest.schema import BulkRoot, Manifest
-
-
-@dataclass
-class TreeChecker:
-    """Checks that a listing is one tree in listing order: the root directory first, then
-    paths strictly increasing in ``sort_key`` order (so no path twice), each one's parent a
-    directory listed before it (so nothing below a symlink or a file)."""
-
-    where: str  # "snapshot NAME: ROOT", for messages
-    _last: tuple[bytes, ...] | None = None
-    _dirs: list[bytes] = field(default_factory=list)  # the directories above the last entry
-
-    def _fail(self, what: str) -> CorruptData:
-        return CorruptData(f"{self.where}: file listing is damaged: {what}")
-
-    def check(self, e: FileEntry) -> None:
-        path = e.path
-        if self._last is None:
-            if path != b"":
-                raise self._fail(
-                    f"it does not start with the root directory (first: {show_path(path)})"
-                )
-            if e.type != DIR:
-                raise self._fail("its root is not a directory")
-            self._last = ()
-            self._dirs = [b""]
-            return
-        key = sort_key(path)
-        if key <= self._last:
-            what = "twice" if key == self._last else "out of order"
-            raise self._fail(f"entry {show_path(path)} is listed {what}")
-        self._last = key
-        parent = path.rpartition(b"/")[0]
-        dirs = self._dirs
-        while dirs and dirs[-1] and not path.startswith(dirs[-1] + b"/"):
-            dirs.pop()
-        if not dirs or dirs[-1] != parent:
-            raise self._fail(
-                f"entry {show_path(path)} is not inside a directory of the listing "
-                f"({show_path(parent)} is missing, a file or a symlink)"
-            )
-        if e.type == DIR:
-            dirs.append(path)
-
-    def finish(self) -> None:
-        if self._last is None:
-            raise self._fail("it is empty")
-
-
-def check_label(m: Manifest, label: object) -> str:
-    """A root label names one folder of ``--target DIR``: one plain path component."""
-    if (
-        not isinstance(label, str)
-        or label in ("", ".", "..")
-        or "/" in label
-        or "\0" in label
-        or label.strip() != label
-    ):
-        raise CorruptData(f"snapshot {m.name}: bulk root label {label!r} is not a folder name")
-    return label
+from snapstore.tree.bulk import check_label
 
 
 def check_root_path(m: Manifest, path: object) -> str:

@@ -25,9 +25,8 @@ from pathlib import Path
 from snapstore.errors import InvalidInput, PathNotFound, SourceError
 from snapstore.manifest.listing import DIR, Coverage, FileEntry, load_listing, sort_key
 from snapstore.manifest.schema import BulkRoot, Manifest
-from snapstore.sources.restore.checks import TreeChecker, check_label
 from snapstore.store.chunkstore import ChunkStore
-from snapstore.tree.bulk import matches, parse_path
+from snapstore.tree.bulk import TreeChecker, check_label, matches, parse_path
 
 GLOB_CHARS = "*?["
 

@@ -78,15 +78,22 @@ def write_parts(anchor: Names, targets: list[Path]) -> None:
     durably and beside that tree (where ``recover`` looks), the paths it will stage beside,
     so that a crash at any later point is found and finished or undone."""
     data = json.dumps({"token": anchor.token, "targets": [str(t) for t in targets]}).encode()
-    tmp = anchor.parts.with_name(anchor.parts.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    _write_durably(anchor.parts, data)
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    """``data`` at ``path``, whole or not at all, and on disk: written to ``path.tmp``
+    (created new: a leftover of our own token is never reused), synced, renamed, the folder
+    synced. Recovery treats a ``.tmp`` as never written."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
         os.write(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.rename(tmp, anchor.parts)
-    _fsync_dir(anchor.parts.parent)
+    os.rename(tmp, path)
+    _fsync_dir(path.parent)
 
 
 def remove_parts(anchor: Names) -> None:
@@ -230,15 +237,7 @@ def write_journal(journal: Journal) -> None:
     """The commit point: the journal, durable, beside every target."""
     data = json.dumps(asdict(journal), indent=1).encode()
     for n in journal.names():
-        tmp = n.journal.with_name(n.journal.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, n.journal)
-        _fsync_dir(n.journal.parent)
+        _write_durably(n.journal, data)
 
 
 def remove_journal(journal: Journal) -> None:
