@@ -156,12 +156,15 @@ class WebApp:
     def _restore_options(self, values: Any) -> dict[str, Any]:
         collection = (values.get("collection") or "").strip()
         target = (values.get("target") or "").strip()
+        # restore --include: paths or globs of the bulk tree, comma-separated.
+        include = [p.strip() for p in (values.get("include") or "").split(",") if p.strip()]
         chosen = "scope" in values  # the scope was chosen: an unticked box is simply absent
         return {
             "restore_bulk": values.get("bulk") == "on" if chosen else True,
             "restore_db": values.get("db") == "on" if chosen else True,
             "target": target or None,
             "collections": [collection] if collection else None,
+            "include": include or None,
         }
 
     async def restore_form(self, request: Request) -> Response:

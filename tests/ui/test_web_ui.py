@@ -226,3 +226,25 @@ def test_bad_input_gets_a_clear_page_and_status(served: Served, page) -> None:
     r = page.goto(f"{served.base}/no/such/page")
     assert r is not None and r.status == 404
     page.screenshot(path=SHOTS / "error.png")
+
+
+def test_restore_of_chosen_paths_in_place_changes_nothing_else(served: Served, page) -> None:
+    """The restore page's "only these paths" is restore --include: notes.txt (deleted after
+    the first snapshot) comes back, and nothing else in the live tree changes."""
+    oldest = served.names[0]
+    bulk = served.ws.bulk
+    before = tree_state(bulk)
+    page.goto(f"{served.base}/s/{oldest}/restore")
+    page.uncheck("input[name=db]")
+    page.fill("input[name=include]", "notes.txt")
+    page.click("text=Show what this replaces")
+    assert "only these paths" in page.inner_text("#plan")
+    assert page.locator("#plan code.part").inner_text() == "notes.txt"
+    page.fill("#confirm", "yes")
+    page.click("#restore-button")
+    wait_for_job(page)
+    assert page.inner_text("#job-state") == "done", page.inner_text("#job")
+    after = tree_state(bulk)
+    assert after[b"notes.txt"] == served.trees[oldest][b"notes.txt"]
+    changed = {p for p in set(before) | set(after) if before.get(p) != after.get(p)}
+    assert changed == {b"notes.txt", b""}  # the file, and the mtime of its folder
