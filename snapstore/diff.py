@@ -12,28 +12,19 @@ the document counts and the document keys added, removed and changed. Collection
 chunks are identical are unchanged without reading anything. What a collection's definition
 and document tree are is ArangoDB knowledge: snapstore/sources/arangodb/compare.py.
 
-``diff_live`` compares a snapshot with what is on disk now (``restore --dry-run``): a live file
-with the snapshot's size and mtime is taken as unchanged (the quick check rsync and create's
-reuse make); one with the same size but another mtime is read and chunked (nothing is stored)
-so that a touched file shows as metadata-only. Live entries the snapshot cannot speak for
-(``Coverage``: excluded names, special files...) are not changes: restore keeps them.
+The live state against a snapshot (``restore --dry-run``) is ``live_diff``, on these records.
 """
 
 from __future__ import annotations
 
 import os
-import stat
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from snapstore.errors import SourceError
 from snapstore.manifest.listing import (
     DIR,
     FILE,
     SYMLINK,
-    Coverage,
     FileEntry,
     load_listing,
     sort_key,
@@ -41,10 +32,7 @@ from snapstore.manifest.listing import (
 from snapstore.manifest.schema import BulkRoot, Manifest
 from snapstore.sources.arangodb import compare
 from snapstore.sources.arangodb.compare import differing_documents as differing_documents
-from snapstore.sources.database import DatabaseRestorePlan
-from snapstore.store.chunker import Chunker
 from snapstore.store.chunkstore import ChunkStore
-from snapstore.store.ids import chunk_id
 
 ADDED, REMOVED, MODIFIED, METADATA, TYPE = "added", "removed", "modified", "metadata", "type"
 CHANGED, UNCHANGED, REPLACED = "changed", "unchanged", "replaced"
@@ -251,7 +239,7 @@ def _prefix(path: str) -> str:
     return "" if path == "." else path + "/"
 
 
-def _entries(store: ChunkStore, root: BulkRoot, where: str) -> dict[bytes, FileEntry]:
+def snapshot_entries(store: ChunkStore, root: BulkRoot, where: str) -> dict[bytes, FileEntry]:
     return {e.path: e for e in load_listing(store, root.listing, f"snapshot {where}: {root.path}")}
 
 
@@ -267,7 +255,9 @@ def diff_snapshots(store: ChunkStore, a: Manifest, b: Manifest) -> SnapshotDiff:
         if ra.listing == rb.listing:
             continue  # identical listing chunks: identical trees, nothing to decode
         out.files.extend(
-            compare_entries(path, _entries(store, ra, a.name), _entries(store, rb, b.name))
+            compare_entries(
+                path, snapshot_entries(store, ra, a.name), snapshot_entries(store, rb, b.name)
+            )
         )
     if (a.database is None) != (b.database is None):
         out.database = "added" if a.database is None else "removed"
@@ -333,169 +323,3 @@ def _key_diff(
         len(keys.removed),
         len(keys.changed),
     )
-
-
-# -- live state -------------------------------------------------------------------------------
-
-
-def walk_live(
-    root: Path, coverage: Coverage | None = None, holders: set[bytes] | None = None
-) -> dict[bytes, FileEntry]:
-    """The live tree as listing entries, without file contents (chunks left empty).
-
-    With ``coverage``, live entries the snapshot cannot speak for (excluded names, special
-    files, paths a partial snapshot could not read) are left out, with what is below them:
-    restore keeps them as they are (spec/restore.md). The directories above such an entry are
-    added to ``holders``: restore keeps them too, even where the snapshot lacks them.
-    """
-    out: dict[bytes, FileEntry] = {}
-    base = os.fsencode(root)
-    if not os.path.isdir(base):
-        return out
-    stack = [b""]
-    while stack:
-        rel_dir = stack.pop()
-        abs_dir = os.path.join(base, rel_dir) if rel_dir else base
-        st = os.lstat(abs_dir)
-        if not rel_dir:
-            out[b""] = _live_entry(b"", abs_dir, st)  # type: ignore[assignment]
-        try:
-            names = sorted(os.listdir(abs_dir))
-        except OSError as e:
-            raise SourceError(f"cannot list {os.fsdecode(abs_dir)}: {e.strerror}") from None
-        for name in names:
-            rel = rel_dir + b"/" + name if rel_dir else name
-            full = os.path.join(abs_dir, name)
-            try:
-                st = os.lstat(full)
-            except FileNotFoundError:
-                continue
-            if coverage is not None and not coverage.covers(rel, st.st_mode):
-                if holders is not None:
-                    parent = rel_dir
-                    while parent and parent not in holders:
-                        holders.add(parent)
-                        parent = parent.rpartition(b"/")[0]
-                continue
-            entry = _live_entry(rel, full, st)
-            if entry is None:
-                continue
-            out[rel] = entry
-            if entry.type == DIR:
-                stack.append(rel)
-    return out
-
-
-def _live_entry(rel: bytes, full: bytes, st: os.stat_result) -> FileEntry | None:
-    common = dict(
-        path=rel,
-        mode=stat.S_IMODE(st.st_mode),
-        mtime_ns=st.st_mtime_ns,
-        uid=st.st_uid,
-        gid=st.st_gid,
-    )
-    if stat.S_ISDIR(st.st_mode):
-        return FileEntry(type=DIR, **common)  # type: ignore[arg-type]
-    if stat.S_ISLNK(st.st_mode):
-        return FileEntry(type=SYMLINK, target=os.readlink(full), **common)  # type: ignore[arg-type]
-    if stat.S_ISREG(st.st_mode):
-        return FileEntry(type=FILE, size=st.st_size, **common)  # type: ignore[arg-type]
-    return None
-
-
-def _live_matcher(store: ChunkStore, base: bytes) -> Any:
-    chunker = Chunker(store.config.chunker)
-
-    def same(live: FileEntry, snap: FileEntry) -> bool:
-        if live.size != snap.size:
-            return False
-        if live.mtime_ns == snap.mtime_ns:
-            return True
-        ids = []
-        try:
-            with open(os.path.join(base, live.path), "rb", buffering=0) as f:
-                ids = [chunk_id(piece) for piece in chunker.cut_stream(f)]
-        except OSError:
-            return False
-        return tuple(ids) == snap.chunks
-
-    return same
-
-
-def diff_live(
-    store: ChunkStore,
-    m: Manifest,
-    targets: Iterable[tuple[str, Path]],
-    db_plan: DatabaseRestorePlan | None,
-    excludes: Iterable[str] = (),
-    parts: dict[str, list[bytes]] | None = None,
-) -> SnapshotDiff:
-    """What restoring ``m`` into ``targets`` [(snapshot root, live dir)] would change.
-    Live entries the snapshot cannot speak for (``excludes``, special files, what a partial
-    snapshot could not read) are kept by restore, so they are not changes. ``parts``
-    (``restore --include``): per root, the paths restored; nothing outside them changes."""
-    out = SnapshotDiff("live", m.name)
-    roots = {r.path: r for r in m.bulk or []}
-    excludes = tuple(excludes)
-    for root_path, target in targets:
-        snap = _entries(store, roots[root_path], m.name)
-        holders: set[bytes] = set()
-        live = walk_live(target, Coverage.of(root_path, m.warnings, excludes), holders)
-        if parts is not None:
-            inside = _inside_any(parts.get(root_path, []))
-            snap = {p: e for p, e in snap.items() if inside(p)}
-            live = {p: e for p, e in live.items() if inside(p)}
-        elif not live:
-            out.roots_added.append(str(target))
-        after = _as_restored(snap)
-        for path in holders:
-            # A live directory the snapshot lacks that holds kept entries stays as it is.
-            if path not in after and path in live:
-                after[path] = live[path]
-        out.files.extend(
-            compare_entries(str(target), live, after, _live_matcher(store, os.fsencode(target)))
-        )
-    if db_plan is not None:
-        for name in db_plan.drop:
-            out.collections.append(CollectionChange(name, REMOVED, None, None, keys_known=False))
-        for name in db_plan.replace:
-            out.collections.append(
-                CollectionChange(name, REPLACED, None, m.collections.get(name), keys_known=False)
-            )
-        for name in db_plan.create:
-            out.collections.append(
-                CollectionChange(name, ADDED, None, m.collections.get(name), keys_known=False)
-            )
-    return out
-
-
-def _inside_any(tops: list[bytes]) -> Callable[[bytes], bool]:
-    """Whether a path is one of ``tops`` or below one (b"": the whole root)."""
-    if b"" in tops:
-        return lambda p: True
-    prefixes = tuple(t + b"/" for t in tops)
-    wanted = set(tops)
-    return lambda p: p in wanted or p.startswith(prefixes)
-
-
-def _as_restored(snap: dict[bytes, FileEntry]) -> dict[bytes, FileEntry]:
-    """The snapshot's entries as restore would write them: owner names are not compared
-    (live entries carry numbers only), and without root privileges restore cannot set owners,
-    so owners are not compared at all."""
-    keep_owner = os.geteuid() == 0
-    return {
-        p: FileEntry(
-            e.path,
-            e.type,
-            e.mode,
-            e.mtime_ns,
-            e.size,
-            e.uid if keep_owner else None,
-            e.gid if keep_owner else None,
-            None,
-            None,
-            e.target,
-            e.chunks,
-        )
-        for p, e in snap.items()
-    }

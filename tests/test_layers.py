@@ -22,6 +22,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
             "snapstore.browse",
             "snapstore.mount",
             "snapstore.diff",
+            "snapstore.live_diff",
             "snapstore.gc",
             "snapstore.check",
             "snapstore.lifecycle",

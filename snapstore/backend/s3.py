@@ -13,6 +13,9 @@ credentials from boto3's standard chain (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCE
 profiles...), ``AWS_REGION`` (default us-east-1), ``AWS_MAX_ATTEMPTS`` (default 4, boto3
 "standard" retry mode), ``SNAPSTORE_S3_CONNECT_TIMEOUT`` / ``SNAPSTORE_S3_READ_TIMEOUT`` in
 seconds (default 10 / 60).
+
+Why one module of ~470 lines: every method is one S3 request with its error translation, and
+the conditional-write and retry rules they share read best side by side.
 Addressing is path-style, which every S3-compatible server understands.
 
 Create-only puts (``overwrite=False``) are S3 conditional writes: ``If-None-Match: *`` on the

@@ -13,8 +13,9 @@ import os
 import time
 from dataclasses import replace
 
-from snapstore.diff import SnapshotDiff, diff_live
+from snapstore.diff import SnapshotDiff
 from snapstore.errors import InvalidInput, SnapshotNotFound
+from snapstore.live_diff import diff_live
 from snapstore.manifest.catalog import Catalog
 from snapstore.manifest.listing import DIR, Coverage
 from snapstore.manifest.schema import Manifest

@@ -16,14 +16,11 @@ rather than loaded whole, so memory does not grow with the number of files (beyo
 from __future__ import annotations
 
 import errno
-import grp
 import os
-import pwd
 import stat
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any
@@ -32,7 +29,6 @@ from snapstore.errors import CorruptData, InvalidInput
 from snapstore.manifest.listing import (
     DIR,
     FILE,
-    SYMLINK,
     FileEntry,
     load_listing,
     load_listing_maps,
@@ -41,7 +37,14 @@ from snapstore.manifest.listing import (
 )
 from snapstore.manifest.schema import BulkRoot
 from snapstore.reporting import Reporter
-from snapstore.sources.walk import Item, TreeWalker
+from snapstore.sources.walk import (
+    Item,
+    TreeWalker,
+    entry_from_stat,
+    group_name,
+    stat_fields,
+    user_name,
+)
 from snapstore.store.chunker import Chunker
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.concurrency import quick_gil_handoff
@@ -52,22 +55,6 @@ from snapstore.store.writer import AddPipeline, FileSlot
 PREWALK_ITEMS = 10_000
 # Files reused from the parent snapshot whose chunks are looked up in the store at once.
 REUSE_BATCH = 512
-
-
-@lru_cache(maxsize=4096)
-def _user(uid: int) -> str | None:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return None
-
-
-@lru_cache(maxsize=4096)
-def _group(gid: int) -> str | None:
-    try:
-        return grp.getgrgid(gid).gr_name
-    except KeyError:
-        return None
 
 
 @dataclass
@@ -107,29 +94,13 @@ class _Reuse:
             old.get("m") == stat.S_IMODE(st.st_mode)
             and old.get("u") == st.st_uid
             and old.get("g") == st.st_gid
-            and old.get("un") == _user(st.st_uid)
-            and old.get("gn") == _group(st.st_gid)
+            and old.get("un") == user_name(st.st_uid)
+            and old.get("gn") == group_name(st.st_gid)
         ):
             return old
         # Same ctime, different metadata: a changed user database, or an old listing.
         chunks = tuple(self.chunks())
-        return FileEntry(type=FILE, size=st.st_size, chunks=chunks, **_common(self.item))  # type: ignore[arg-type]
-
-
-def _common(item: Item) -> dict[str, Any]:
-    """The FileEntry fields every entry type takes from ``lstat``."""
-    st = item.st
-    return dict(
-        path=item.rel,
-        mode=stat.S_IMODE(st.st_mode),
-        mtime_ns=st.st_mtime_ns,
-        uid=st.st_uid,
-        gid=st.st_gid,
-        user=_user(st.st_uid),
-        group=_group(st.st_gid),
-        inode=st.st_ino,
-        ctime_ns=st.st_ctime_ns,
-    )
+        return FileEntry(type=FILE, size=st.st_size, chunks=chunks, **stat_fields(self.item))  # type: ignore[arg-type]
 
 
 def _reusable(old: dict[str, Any], st: os.stat_result) -> bool:
@@ -334,7 +305,7 @@ class FilesBackup:
             r.checked = True
             if missing and any(c in missing for c in r.chunks()):
                 slot = pipe.submit_file(r.item.abs, r.item.st.st_size)
-                r.read = _PendingFile(r.item, _common(r.item), slot)
+                r.read = _PendingFile(r.item, stat_fields(r.item), slot)
 
     def _capture(
         self,
@@ -348,16 +319,13 @@ class FilesBackup:
             old = parent.get(item.rel)
             if old is not None and _reusable(old, st):
                 return _Reuse(item, old)
-            return _PendingFile(item, _common(item), pipe.submit_file(item.abs, st.st_size))
-        common = _common(item)
-        if stat.S_ISDIR(st.st_mode):
-            return FileEntry(type=DIR, **common)  # type: ignore[arg-type]
-        if stat.S_ISLNK(st.st_mode):
-            try:
-                target = os.readlink(item.abs)
-            except OSError as e:
-                return self._skip(item, e.strerror or str(e), skipped)
-            return FileEntry(type=SYMLINK, target=target, **common)  # type: ignore[arg-type]
+            return _PendingFile(item, stat_fields(item), pipe.submit_file(item.abs, st.st_size))
+        try:
+            entry = entry_from_stat(item)
+        except OSError as e:  # a symlink whose target cannot be read
+            return self._skip(item, e.strerror or str(e), skipped)
+        if entry is not None:
+            return entry
         kind = "socket" if stat.S_ISSOCK(st.st_mode) else "special file"
         self.reporter.warn(f"skipped {kind} {os.fsdecode(item.abs)}")
         return None

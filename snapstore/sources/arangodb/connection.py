@@ -18,6 +18,9 @@ literal beyond 64 bits as a double, which is what ArangoDB stores such a number 
 refuses (lone surrogate escapes) goes to the standard library. Credentials in an endpoint URL (``http://user:pw@host``)
 are used as the login and never shown: every message names the endpoint as ``redact_url``
 writes it.
+
+Why one module of ~460 lines: endpoints, the socket adapter, raw calls and the error
+translation are one path every request takes; split, each part would need the others.
 """
 
 from __future__ import annotations
