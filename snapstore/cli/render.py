@@ -9,6 +9,9 @@ from typing import Any
 
 import click
 
+from snapstore.diff import FileChange, SnapshotDiff
+from snapstore.gc import GcResult
+from snapstore.lifecycle import ArchiveResult, CleanupResult
 from snapstore.records import CreateResult, RestorePlan, SnapshotInfo
 
 
@@ -203,7 +206,7 @@ def lines(items: Iterable[str], prefix: str = "  ") -> None:
 _FATE_ICON = {"keep": "keep    ", "compress": "compress", "delete": "delete  "}
 
 
-def render_cleanup(result: Any) -> None:
+def render_cleanup(result: CleanupResult) -> None:
     """``cleanup [--dry-run]``: every snapshot with its fate and the rules that decided it."""
     p = result.policy
     click.echo(
@@ -253,7 +256,7 @@ def render_cleanup(result: Any) -> None:
         )
 
 
-def render_gc(r: Any) -> None:
+def render_gc(r: GcResult) -> None:
     verb = "Would reclaim" if r.dry_run else "✓ Reclaimed"
     parts = [
         f"{r.packs_deleted} pack(s) deleted",
@@ -274,7 +277,7 @@ def render_gc(r: Any) -> None:
         )
 
 
-def render_archive(r: Any, header: bool = True) -> None:
+def render_archive(r: ArchiveResult, header: bool = True) -> None:
     if header and r.snapshots:
         click.echo(f"✓ Compressed {len(r.snapshots)} snapshot(s): {', '.join(r.snapshots)}")
     elif header:
@@ -293,7 +296,7 @@ def render_archive(r: Any, header: bool = True) -> None:
 _CHANGE_MARK = {"added": "+", "removed": "-", "modified": "M", "metadata": "m", "type": "T"}
 
 
-def _file_line(c: Any) -> str:
+def _file_line(c: FileChange) -> str:
     if c.entries:
         size = size_bytes(c.bytes)
         return f"{one_line(c.path)}/ ({c.type_after or c.type_before}, {c.entries} entries, {size})"
@@ -311,7 +314,7 @@ def _file_line(c: Any) -> str:
     return f"{one_line(c.path)} ({', '.join(c.details)})"
 
 
-def render_diff(d: Any, title: str | None = None) -> None:
+def render_diff(d: SnapshotDiff, title: str | None = None) -> None:
     """``diff A B`` and ``restore --dry-run``: one line per change, grouped by root."""
     click.echo(title or f"Changes from {d.before} to {d.after}:")
     if d.empty:
