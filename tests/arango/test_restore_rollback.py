@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from arango.exceptions import DocumentGetError
 
 from tests.arango.conftest import ArangoDatabase, ArangoTarget
 from tests.arango.dbstate import db_state
@@ -109,10 +110,12 @@ def _wait_alpha(scene: Scene, n: int) -> None:
     deadline = time.monotonic() + 60
     db = scene.db.db()
     while time.monotonic() < deadline:
-        if db.has_collection("alpha"):
+        try:
             doc = db.collection("alpha").get("k0001")
-            if doc is not None and doc["n"] == n:
-                return
+        except DocumentGetError:  # alpha is dropped and re-created while we look
+            doc = None
+        if doc is not None and doc["n"] == n:
+            return
         time.sleep(0.02)
     raise AssertionError(f"alpha/k0001 never had n={n}")
 
