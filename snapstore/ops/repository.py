@@ -158,7 +158,7 @@ class Repository:
     def database(self, target_db: str | None = None) -> DatabaseSource:
         """The database source; ``target_db`` names another database (restore --target-db)."""
         try:
-            from snapstore.sources.arangodb import ArangoSource
+            from snapstore.sources.arangodb.source import ArangoSource
         except ImportError as e:
             raise DatabaseError(f"ArangoDB support is not available: {e}") from None
         return ArangoSource(self.settings.arangodb, self.reporter, target_db)

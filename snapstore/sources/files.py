@@ -25,6 +25,8 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
+import msgpack
+
 from snapstore.errors import CorruptData, InvalidInput
 from snapstore.manifest.listing import (
     DIR,
@@ -35,8 +37,9 @@ from snapstore.manifest.listing import (
     sort_key,
     store_listing,
 )
-from snapstore.manifest.schema import BulkRoot
+from snapstore.manifest.schema import BulkRoot, Manifest
 from snapstore.reporting import Reporter
+from snapstore.sources.base import Ref
 from snapstore.sources.walk import (
     Item,
     TreeWalker,
@@ -344,3 +347,39 @@ def load_entries(store: ChunkStore, root: BulkRoot, where: str) -> Iterator[File
 def load_entry_maps(store: ChunkStore, root: BulkRoot, where: str) -> Iterator[dict[str, Any]]:
     """``load_entries`` in ``to_map`` form: what ``backup_root`` wants as a parent."""
     return load_listing_maps(store, root.listing, f"snapshot {where}: {root.path}")
+
+
+class BulkPart:
+    """The bulk roots of a snapshot as a ``SnapshotPart``: each root's listing chunks (hot)
+    and the chunks of its files."""
+
+    def references(self, manifest: Manifest, store: ChunkStore) -> Iterator[Ref]:
+        for root in manifest.bulk or []:
+            for cid in root.listing:
+                yield Ref(cid, f"listing of {root.path}", hot=True)
+            where = f"snapshot {manifest.name}: {root.path}"
+            for entry in load_listing(store, root.listing, where):
+                for cid in entry.chunks:
+                    yield Ref(cid, f"{root.path}: file {os.fsdecode(entry.path)}")
+
+    @staticmethod
+    def root_chunk_ids(store: ChunkStore, root: BulkRoot, snapshot: str) -> set[bytes]:
+        """Every chunk id of one bulk root: its listing chunks and the chunks of its files.
+
+        The same set ``iter_references`` gives for the root (a test holds them equal), without
+        building a FileEntry and a place name per file: on 100 snapshots of 20,000 files that is
+        most of gc's time. It reads the listing's msgpack maps directly and takes their ``c``
+        (chunks) field, see ``FileEntry.to_map``.
+        """
+        out = set(root.listing)
+        unpacker = msgpack.Unpacker(raw=False, max_buffer_size=1 << 30)
+        try:
+            for data in store.read_many(root.listing):
+                unpacker.feed(data)
+                for d in unpacker:
+                    out.update(d.get("c", ()))
+        except (ValueError, TypeError, AttributeError, msgpack.UnpackException) as e:
+            raise CorruptData(
+                f"snapshot {snapshot}: {root.path}: file listing is damaged ({e})"
+            ) from None
+        return out

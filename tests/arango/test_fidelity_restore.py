@@ -21,7 +21,7 @@ import pytest
 from snapstore.backend import open_backend
 from snapstore.errors import DatabaseError
 from snapstore.reporting import Reporter
-from snapstore.sources.arangodb import ArangoSource
+from snapstore.sources.arangodb.source import ArangoSource
 from snapstore.store.chunkstore import ChunkStore
 from tests.arango.conftest import ArangoDatabase, ArangoTarget
 from tests.arango.dbstate import (

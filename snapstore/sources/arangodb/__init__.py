@@ -1,6 +1,8 @@
 """The ArangoDB source: dump a database into the chunk store and restore it, via python-arango.
 
-``ArangoSource`` implements ``snapstore.sources.database.DatabaseSource``. The modules:
+``source.ArangoSource`` implements ``snapstore.sources.database.DatabaseSource``. This package
+file imports nothing: the chunk formats (``doctree``, ``compare``) that check, gc and diff read
+must not pull in python-arango, which only commands that talk to a server need. The modules:
 ``connection`` (endpoints incl. Unix sockets, auth, raw calls, one-line errors), ``objects``
 (collections, indexes, views, analyzers, graphs), ``docchunks`` (canonical documents and
 key-anchored chunk trees), ``sorting`` (key order in bounded memory), ``dump``, and
@@ -8,86 +10,3 @@ key-anchored chunk trees), ``sorting`` (key order in bounded memory), ``dump``, 
 ``snapstore.diff`` compares two snapshots' trees by key. spec/database.md describes the
 manifest section and the chunk formats.
 """
-
-from __future__ import annotations
-
-from dataclasses import replace
-from typing import Any
-
-from snapstore.reporting import Reporter
-from snapstore.settings import ArangoSettings
-from snapstore.sources.arangodb.connection import Connection, q
-from snapstore.sources.arangodb.dump import Dumper
-from snapstore.sources.arangodb.restore import Restorer, drop_collections, plan
-from snapstore.sources.database import DatabaseCapture, DatabaseRestorePlan
-from snapstore.store.chunkstore import ChunkStore
-
-__all__ = ["ArangoSource"]
-
-
-class ArangoSource:
-    """One configured database (``target_db`` overrides the database name for restores)."""
-
-    def __init__(
-        self, settings: ArangoSettings, reporter: Reporter, target_db: str | None = None
-    ) -> None:
-        self.settings = replace(settings, database=target_db) if target_db else settings
-        self.reporter = reporter
-        self._conn: Connection | None = None
-        self.last_stats: dict[str, Any] = {}
-
-    @property
-    def database(self) -> str:
-        return self.settings.database
-
-    def _connection(self) -> Connection:
-        if self._conn is None:
-            self._conn = Connection(self.settings)
-        return self._conn
-
-    def connect(self) -> None:
-        """Check server, credentials and database now (before anything is written)."""
-        self._connection().require_database()
-
-    def database_exists(self) -> bool:
-        return self._connection().probe()
-
-    def capture(self, store: ChunkStore, reporter: Reporter) -> DatabaseCapture:
-        capture = Dumper(self._connection(), store, reporter).run()
-        self.last_stats = dict(capture.section.get("dump_stats", {}))
-        return capture
-
-    def plan_restore(
-        self, section: dict[str, Any], collections: list[str] | None = None, compare: bool = False
-    ) -> DatabaseRestorePlan:
-        return plan(self._connection(), section, collections, compare)
-
-    def restore(
-        self,
-        store: ChunkStore,
-        section: dict[str, Any],
-        reporter: Reporter,
-        collections: list[str] | None = None,
-        verify: bool = False,
-    ) -> dict[str, Any]:
-        """Restore ``section``; ``verify`` reads every document back (default: keys and
-        revisions, see snapstore/sources/arangodb/verify.py)."""
-        report = Restorer(
-            self._connection(), store, section, reporter, collections, full_verify=verify
-        ).run()
-        self.last_stats = report
-        return report
-
-    def drop_collections(self, names: list[str]) -> None:
-        drop_collections(self._connection(), names)
-
-    def drop_database(self) -> None:
-        conn = self._connection()
-        conn.call(
-            "delete", f"/_api/database/{q(conn.name)}", what="dropping the database", db=conn.system
-        )
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None

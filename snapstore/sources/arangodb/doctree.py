@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import msgpack
 
 from snapstore.errors import CorruptData
+from snapstore.manifest.schema import Manifest
+from snapstore.sources.base import Ref
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.ids import ID_SIZE, short
 
@@ -88,3 +90,32 @@ def iter_leaves(store: ChunkStore, root: bytes | None, height: int, where: str) 
     for cid, level in iter_tree(store, root, height, where):
         if level == 0:
             yield cid
+
+
+def iter_database_references(
+    section: dict,  # type: ignore[type-arg]
+    store: ChunkStore,
+    snapshot: str = "?",
+) -> Iterator[Ref]:
+    """Chunk references of the database section (spec/database.md).
+
+    Each collection's documents are a tree of chunks (``root``, ``height``): the root and every
+    node and leaf below it are references. Nodes are read (and verified) to find their
+    children; a node that cannot be read raises CorruptData naming the collection.
+    """
+    for name, coll in (section.get("collections") or {}).items():
+        root = coll.get("root")
+        if root is None:
+            continue
+        where = f"snapshot {snapshot}: collection {name}"
+        for cid, level in iter_tree(store, bytes(root), int(coll.get("height", 0)), where):
+            kind = "documents" if level == 0 else "document index"
+            yield Ref(cid, f"collection {name} ({kind})", hot=level > 0)
+
+
+class DatabasePart:
+    """The database section of a snapshot as a ``SnapshotPart``."""
+
+    def references(self, manifest: Manifest, store: ChunkStore) -> Iterator[Ref]:
+        if manifest.database:
+            yield from iter_database_references(manifest.database, store, manifest.name)
