@@ -156,15 +156,18 @@ def test_killed_at_every_step_each_part_is_old_or_new_and_check_cleans_up(
         return "old" if now == want_old else "new" if now == _sub(new, part) else "mixed"
 
     def leftovers() -> list[str]:
-        return [str(p) for p in ws.bulk.rglob("*") if ".snapstore-" in p.name]
+        # Inside the tree (staging beside the parts) and beside it (journal, parts file).
+        near = [*ws.bulk.rglob("*"), *ws.bulk.parent.iterdir()]
+        return [str(p) for p in near if ".snapstore-" in p.name]
 
-    steps = count_steps(args, [ws.bulk], env)
+    # Steps beside the tree count too: the journal and the parts file are written there.
+    steps = count_steps(args, [ws.bulk.parent], env)
     assert steps.result.returncode == 0, steps.result.stderr
     assert steps.total > 5, steps.events
     for step in range(1, steps.total + 1):
         shutil.rmtree(ws.bulk)
         shutil.copytree(pristine, ws.bulk, symlinks=True)
-        killed = run_killed_at(args, [ws.bulk], step, env)
+        killed = run_killed_at(args, [ws.bulk.parent], step, env)
         assert killed.returncode == -9, (step, killed.stderr)
         assert "mixed" not in [state_of(p) for p in parts], (step, leftovers())
         after = ws.run("check")
@@ -188,3 +191,21 @@ def test_dry_run_lists_only_the_changes_inside_the_included_paths(scene) -> None
         "data/sub/c.csv": "added",
     }, changed
     assert tree_state(ws.bulk, include_root=False) == before  # a dry run changes nothing
+
+
+def test_a_glob_of_many_files_writes_one_journal(tmp_path: Path) -> None:
+    """The journal of a partial restore sits beside the bulk root: one durable write however
+    many paths the include matched (not one copy of every entry beside every path)."""
+    ws = Workspace.make(tmp_path, populate=False)
+    ws.auto_cleanup = False
+    for i in range(12):
+        (ws.bulk / f"d{i}").mkdir()
+        (ws.bulk / f"d{i}" / "r.csv").write_text(f"{i}\n")
+    base = created_name(ok(ws.run("create", "base", "--no-db")).stdout)
+    for i in range(12):
+        (ws.bulk / f"d{i}" / "r.csv").write_text("changed\n")
+    steps = count_steps(["restore", base, "--include", "*.csv", *RESTORE], [tmp_path], ws.env())
+    assert steps.result.returncode == 0, steps.result.stderr
+    journals = [e for e in steps.events if e.startswith("os.rename") and ".snapstore-restore-" in e]
+    assert len(journals) == 1, journals
+    assert all((ws.bulk / f"d{i}" / "r.csv").read_text() == f"{i}\n" for i in range(12))

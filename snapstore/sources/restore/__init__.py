@@ -188,7 +188,7 @@ def restore_roots(
             return results  # every part already equals the snapshot's
         # One sync for every tree: the swap must not publish files still in the page cache.
         sync_trees([n.staging for n in staged])
-        journal = new_journal(snapshot, token, safety_snapshot, staged)
+        journal = new_journal(snapshot, token, safety_snapshot, staged, list(anchors) or None)
         write_journal(journal)
     except BaseException:
         if journal is not None:
@@ -240,8 +240,8 @@ def _restore_one(
 ) -> bool:
     """Stage a file or symlink part beside its target; False (nothing staged) when the live
     file already is the snapshot's."""
-    assert job.part is not None
-    e = next(job.part.entries(store, where))
+    assert job.part is not None and job.part.entry is not None
+    e = job.part.entry
     target = names.target
     if e.type == FILE:
         try:

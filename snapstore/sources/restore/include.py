@@ -33,11 +33,13 @@ GLOB_CHARS = "*?["
 
 @dataclass(frozen=True)
 class Part:
-    """One included path: ``path`` inside ``root`` (b"" is the whole root), its type."""
+    """One included path: ``path`` inside ``root`` (b"" is the whole root), its type, and
+    for a file or symlink its entry (path b""), found while matching: no second scan."""
 
     root: BulkRoot
     path: bytes
     type: str
+    entry: FileEntry | None = None
 
     def entries(self, store: ChunkStore, where: str) -> Iterator[FileEntry]:
         """The part's entries with paths relative to it (the part itself is b""), the
@@ -116,7 +118,7 @@ def _match(
         if top is not None and e.path.startswith(top + b"/"):
             continue  # inside a part already chosen
         if found:
-            out.append(Part(root, e.path, e.type))
+            out.append(Part(root, e.path, e.type, None if e.type == DIR else replace(e, path=b"")))
             top = e.path
     checker.finish()
     for text, was_hit in hit.items():

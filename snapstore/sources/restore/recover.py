@@ -61,11 +61,11 @@ def _running(token: str) -> bool:
 def committed(journal: Journal) -> bool:
     """Whether the restore had committed: every copy of its journal was written (the swaps
     begin only then), or a swap has happened (the copies are removed only after the swaps)."""
-    names = journal.names()
-    if all(os.path.exists(n.journal) for n in names):
+    if all(os.path.exists(n.journal) for n in journal.copies()):
         return True
     return any(
-        _ident(n.target) == tuple(r.staged) for r, n in zip(journal.roots, names, strict=True)
+        _ident(n.target) == tuple(r.staged)
+        for r, n in zip(journal.roots, journal.names(), strict=True)
     )
 
 
@@ -92,7 +92,7 @@ def finish(journal: Journal) -> tuple[bool, list[str]]:
                 remove_tree(p)
         done.append(f"{n.target} {state}")
     remove_journal(journal)
-    for n in journal.names():
+    for n in journal.copies():
         with contextlib.suppress(FileNotFoundError):
             os.unlink(n.journal.with_name(n.journal.name + ".tmp"))
     return forward, done
@@ -158,11 +158,6 @@ def _recover_one(target: Path) -> list[tuple[str, list[Path]]]:
     owned = _owned(target)
     finished: set[str] = set()
     for tag, token, path in owned:
-        if tag == PARTS_TAG:
-            token = token.removesuffix(".tmp").removesuffix(JOURNAL_EXT)
-            if not _running(token):
-                out.extend(_recover_parts(path, token))
-    for tag, token, path in owned:
         if tag != JOURNAL_TAG:
             continue
         if token.endswith(JOURNAL_EXT + ".tmp"):
@@ -204,6 +199,13 @@ def _recover_one(target: Path) -> list[tuple[str, list[Path]]]:
                 [Path(r.target) for r in journal.roots],
             )
         )
+    # A partial restore's journal (above) has finished or undone its parts; what is left
+    # beside them (staging of a restore that never committed) goes now.
+    for tag, token, path in owned:
+        if tag == PARTS_TAG:
+            token = token.removesuffix(".tmp").removesuffix(JOURNAL_EXT)
+            if not _running(token):
+                out.extend(_recover_parts(path, token))
     for tag, token, path in owned:
         if tag in (JOURNAL_TAG, PARTS_TAG) or token in finished or not os.path.lexists(path):
             continue

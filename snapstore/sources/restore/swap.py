@@ -3,9 +3,10 @@
 Beside each target ``T`` a restore owns three kinds of names, all with one token
 ``<pid>-<random>``: ``.T.snapstore-staging-<token>`` (the tree being built),
 ``.T.snapstore-old-<token>`` (the replaced tree, with the two-rename fallback) and
-``.T.snapstore-restore-<token>.json`` (the journal). The journal is written, beside every target
-of the restore, once every staged tree is complete and synced; it names each target, its
-staging directory and the staged tree's inode. From then on the restore is committed: a crash
+``.T.snapstore-restore-<token>.json`` (the journal). The journal is written beside every target
+of the restore (a partial restore: beside each bulk root, not each included path) once every
+staged tree is complete and synced; it names each target, its staging directory and the
+staged tree's inode. From then on the restore is committed: a crash
 is finished by the next run (``recover``), which swaps in what is not swapped yet (the target's
 inode tells) and removes the replaced trees. Without a journal nothing was swapped, and the
 next run removes the staging directories; ``recover`` (its own module) does that.
@@ -25,7 +26,7 @@ import shutil
 import socket
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -219,29 +220,45 @@ class Journal:
     created: str
     safety_snapshot: str | None
     roots: list[JournalRoot]
+    # Where the copies are, when not beside every root: a partial restore (``--include``)
+    # writes one beside each bulk root instead of one per included path.
+    beside: list[str] = field(default_factory=list)
 
     def names(self) -> list[Names]:
+        """The names each restored target uses."""
         return [Names(Path(r.target), self.token) for r in self.roots]
 
+    def copies(self) -> list[Names]:
+        """The names beside which a copy of the journal is written."""
+        places = self.beside or [r.target for r in self.roots]
+        return [Names(Path(p), self.token) for p in places]
 
-def new_journal(snapshot: str, token: str, safety: str | None, staged: list[Names]) -> Journal:
+
+def new_journal(
+    snapshot: str,
+    token: str,
+    safety: str | None,
+    staged: list[Names],
+    beside: list[Path] | None = None,
+) -> Journal:
     roots = []
     for n in staged:
         st = os.lstat(n.staging)
         roots.append(JournalRoot(str(n.target), str(n.staging), str(n.old), (st.st_dev, st.st_ino)))
     created = datetime.now(UTC).isoformat(timespec="seconds")
-    return Journal(snapshot, token, socket.gethostname(), created, safety, roots)
+    places = [str(p) for p in beside or []]
+    return Journal(snapshot, token, socket.gethostname(), created, safety, roots, places)
 
 
 def write_journal(journal: Journal) -> None:
-    """The commit point: the journal, durable, beside every target."""
+    """The commit point: the journal, durable, beside every target (or every anchor)."""
     data = json.dumps(asdict(journal), indent=1).encode()
-    for n in journal.names():
+    for n in journal.copies():
         _write_durably(n.journal, data)
 
 
 def remove_journal(journal: Journal) -> None:
-    for n in journal.names():
+    for n in journal.copies():
         with contextlib.suppress(FileNotFoundError):
             os.unlink(n.journal)
 
@@ -262,6 +279,7 @@ def read_journal(path: Path) -> Journal | None:
             str(d["created"]),
             d.get("safety_snapshot"),
             roots,
+            [str(p) for p in d.get("beside") or []],
         )
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         return None
