@@ -106,14 +106,16 @@ def _match(
     hit = dict.fromkeys((text for text, _ in pats), False)
     out: list[Part] = []
     top: bytes | None = None
+    # Decided once per include, not once per entry: a glob's text, or the literal path.
+    tests = [(text, os.fsdecode(rel) if is_glob(text) else None, rel) for text, rel in pats]
     checker = TreeChecker(where)
     for e in load_listing(store, root.listing, where):
         checker.check(e)
         if not e.path:
             continue
         found = False
-        for text, rel in pats:
-            if matches(os.fsdecode(rel), e.path) if is_glob(text) else rel == e.path:
+        for text, glob, rel in tests:
+            if matches(glob, e.path) if glob is not None else rel == e.path:
                 hit[text] = found = True
         if top is not None and e.path.startswith(top + b"/"):
             continue  # inside a part already chosen
