@@ -195,10 +195,13 @@ def test_restore_into_a_folder_with_typed_confirmation(
 def test_delete_and_pin_from_the_snapshot_page(served: Served, page) -> None:
     name = served.names[1]
     page.goto(f"{served.base}/s/{name}")
+    from playwright.sync_api import expect
+
     page.click("text=Pin")
-    assert page.locator("button", has_text="Unpin").count() == 1
+    # The click posts the form; the Unpin button exists once the page has come back.
+    expect(page.locator("button", has_text="Unpin")).to_have_count(1)
     page.click("text=Delete…")
-    assert "pinned" in page.inner_text("main")
+    expect(page.locator("main")).to_contain_text("pinned")
     page.fill("#confirm", "yes")
     page.click("button.danger")
     wait_for_job(page)
