@@ -3,9 +3,17 @@
 Profiles: ``ci`` (bounded, the default) and ``verify`` (thousands of examples, long stateful
 runs; ``make verify``); ``dev`` is ``ci``. ``HYPOTHESIS_PROFILE`` picks one.
 
-Every test gets its own index cache directory (``SNAPSTORE_CACHE_DIR``), and settings from the
-developer's environment that would point snapstore elsewhere are removed; a test that forgets to
-name a repository therefore fails in its tmp dir instead of touching ``/bulk-store``.
+Every test gets its own index cache directory (``SNAPSTORE_CACHE_DIR``), its own ``HOME`` and
+XDG folders, and settings from the developer's environment that would point snapstore
+elsewhere are removed; a test that forgets to name a repository therefore fails in its tmp dir
+instead of touching ``/bulk-store`` or the developer's home.
+
+The suite runs on several pytest-xdist workers (``make test``). Each worker is its own pytest
+session with its own tmp folders, so the session fixtures (the SeaweedFS server, the ArangoDB
+test server) are one per worker, on ports picked free. The hypothesis example database is the
+checkout's ``.hypothesis/examples``, shared by the workers (hypothesis writes each example with
+an atomic rename, so workers do not corrupt it; sharing lets a failure found on one worker be
+replayed first next run, whichever worker the test lands on).
 """
 
 from __future__ import annotations
@@ -17,13 +25,20 @@ from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import HealthCheck, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 if TYPE_CHECKING:  # imported lazily so a broken product module fails tests, not collection
     from snapstore.manager import SnapshotManager
     from tests.helpers import Workspace
 
+# Beside this checkout's tests (not the working directory's), whatever folder pytest runs in.
+_EXAMPLES = DirectoryBasedExampleDatabase(
+    Path(__file__).resolve().parents[1] / ".hypothesis" / "examples"
+)
+
 settings.register_profile(
     "ci",
+    database=_EXAMPLES,
     max_examples=30,
     deadline=None,
     stateful_step_count=20,
@@ -32,6 +47,7 @@ settings.register_profile(
 )
 settings.register_profile(
     "verify",
+    database=_EXAMPLES,
     max_examples=2000,
     deadline=None,
     stateful_step_count=60,
@@ -56,7 +72,8 @@ _BULK_STORE = "/bulk-store"
 def _isolated_environment(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[None]:
-    """Per-test cache dir; repository and bulk defaults point into tmp, never /bulk-store."""
+    """Per-test cache dir and home; repository and bulk defaults point into tmp, never
+    /bulk-store."""
     existed = os.path.lexists(_BULK_STORE)
     guard = tmp_path_factory.mktemp("env")
     monkeypatch.setenv("SNAPSTORE_CACHE_DIR", str(guard / "cache"))
@@ -64,6 +81,17 @@ def _isolated_environment(
     monkeypatch.setenv("SNAPSTORE_BULK", str(guard / "unset-bulk"))
     # settings.py reads the user's config folder (platformdirs, $XDG_CONFIG_HOME on Linux).
     monkeypatch.setenv("XDG_CONFIG_HOME", str(guard / "user-config"))
+    # Anything else that looks in the home folder (git's config for the snapshot's git
+    # info, `~` in a path, a browser profile) finds an empty one of this test's own.
+    home = guard / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for var, sub in (
+        ("XDG_CACHE_HOME", ".cache"),
+        ("XDG_DATA_HOME", ".local/share"),
+        ("XDG_STATE_HOME", ".local/state"),
+    ):
+        monkeypatch.setenv(var, str(home / sub))
     for var in _FOREIGN_ENV:
         monkeypatch.delenv(var, raising=False)
     yield

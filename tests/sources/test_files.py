@@ -65,12 +65,18 @@ def listing_root(store: ChunkStore, entries: list[FileEntry]) -> BulkRoot:
     return root
 
 
-@pytest.mark.parametrize(
-    "evil", [b"../escaped", b"/tmp/snapstore-abs", b"a/../../escaped", b"a//b"]
-)
+# Stands for an absolute path inside this test's tmp folder: a hostile path never names a
+# real host path, so a refusal that failed would write into tmp, not onto the machine.
+ABSOLUTE = b"<absolute>"
+
+
+@pytest.mark.parametrize("evil", [b"../escaped", ABSOLUTE, b"a/../../escaped", b"a//b"])
 def test_listing_with_unsafe_path_is_refused(
     store: ChunkStore, tmp_path: Path, evil: bytes
 ) -> None:
+    absolute = tmp_path / "escaped-absolute"
+    if evil == ABSOLUTE:
+        evil = os.fsencode(absolute)
     cid = store.add(b"payload")[0]
     root = listing_root(
         store,
@@ -87,6 +93,7 @@ def test_listing_with_unsafe_path_is_refused(
     assert sorted(p.name for p in work.iterdir()) == ["target"]
     assert (work / "target" / "keep").read_text() == "mine"
     assert not (tmp_path / "escaped").exists()
+    assert not absolute.exists()
 
 
 def test_interrupted_swap_is_recovered_before_the_next_restore(
