@@ -152,6 +152,86 @@ def populate_sample(bulk: Path) -> None:
     os.symlink("does-not-exist", bulk / "dangling")
 
 
+# -- running as another user --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OtherUser:
+    """Runs the CLI as another user (``setpriv``), from a checkout and venv that user reaches.
+
+    ``prefix`` comes before the python; ``python`` and ``pythonpath`` name the interpreter and
+    the checkout as that user sees them (the real ones, or the bind-mounted view of them).
+    """
+
+    prefix: tuple[str, ...]
+    python: str
+    pythonpath: str
+    how: str  # "direct" or "view", for messages
+
+    def command(self, *args: str) -> list[str]:
+        return [*self.prefix, self.python, "-m", "tools.backup.cli", *args]
+
+    def env(self, env: dict[str, str]) -> dict[str, str]:
+        return {**env, "PYTHONPATH": self.pythonpath}
+
+
+def _can_run(user: OtherUser, env: dict[str, str]) -> str | None:
+    """None when ``user`` really imports the CLI, else the reason it does not."""
+    probe = subprocess.run(
+        [*user.prefix, user.python, "-c", "import tools.backup.cli"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=user.env(env),
+        cwd="/",
+        stdin=subprocess.DEVNULL,
+    )
+    if probe.returncode == 0:
+        return None
+    return f"{user.how}: exit {probe.returncode}: {probe.stderr.strip()[-300:]}"
+
+
+def other_user(uid: int, gid: int, view: Path, env: dict[str, str]) -> OtherUser:
+    """A way to run this checkout's CLI as ``uid:gid``, or ``pytest.skip`` saying why not.
+
+    A fresh clone often lies in a folder that only its owner may enter (``mktemp -d`` is
+    0700), and then user ``uid`` cannot reach the checkout or its venv. In that case the
+    command runs in a private mount namespace (``unshare -m``) in which the checkout and the
+    venv are bind-mounted under ``view`` (a folder that user can enter); the mounts vanish
+    with the process, and nothing on the host changes.
+    """
+    import pytest
+
+    setpriv = ("setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups")
+    direct = OtherUser(setpriv, PYTHON, str(REPO_ROOT), "direct")
+    why_not = [_can_run(direct, env)]
+    if why_not[0] is None:
+        return direct
+    prefix = Path(sys.prefix)
+    checkout = view / "checkout"
+    binds = [(REPO_ROOT, checkout)]
+    if prefix.is_relative_to(REPO_ROOT):
+        python = checkout / prefix.relative_to(REPO_ROOT) / Path(PYTHON).relative_to(prefix)
+    else:
+        binds.append((prefix, view / "prefix"))
+        python = view / "prefix" / Path(PYTHON).relative_to(prefix)
+    for _, mountpoint in binds:
+        mountpoint.mkdir(parents=True, exist_ok=True)
+    mounts = " && ".join(f'mount --bind "${2 * i + 1}" "${2 * i + 2}"' for i in range(len(binds)))
+    script = f'{mounts} && shift {2 * len(binds)} && exec "$@"'
+    paths = [str(p) for pair in binds for p in pair]
+    viewed = OtherUser(
+        ("unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", *paths, *setpriv),
+        str(python),
+        str(checkout),
+        "view",
+    )
+    why_not.append(_can_run(viewed, env))
+    if why_not[1] is None:
+        return viewed
+    pytest.skip(f"user {uid} cannot run this checkout's CLI ({'; '.join(map(str, why_not))})")
+
+
 # -- output checks ------------------------------------------------------------------------------
 
 

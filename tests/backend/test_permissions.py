@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import IS_ROOT, PYTHON, Workspace, created_name, ok
+from tests.helpers import IS_ROOT, Workspace, created_name, ok, other_user
 
 USERS_GID = 100  # the "users" group of Debian-like systems: a group that is not root's
 
@@ -94,19 +94,17 @@ def test_a_shared_repository_as_the_readme_sets_it_up() -> None:
         other_cache.mkdir()
         os.chown(other_cache, 65534, 65534)
         env = ws.env(SNAPSTORE_CACHE_DIR=str(other_cache), XDG_CONFIG_HOME=str(other_cache))
-        as_nobody = ["setpriv", "--reuid=65534", f"--regid={USERS_GID}", "--clear-groups"]
-        probe = subprocess.run([*as_nobody, PYTHON, "-c", "1"], capture_output=True)
-        if probe.returncode != 0:
-            pytest.skip("user nobody cannot run this Python")
+        # Probes with the real CLI; reaches a checkout in a 0700 folder through a view.
+        colleague = other_user(65534, USERS_GID, base / "view", env)
 
         def nobody(*args: str) -> subprocess.CompletedProcess[str]:
             return subprocess.run(
-                [*as_nobody, *ws.cli_command(*args)],
+                colleague.command(*args),
                 capture_output=True,
                 text=True,
                 timeout=120,
                 cwd=base,
-                env=env,
+                env=colleague.env(env),
                 preexec_fn=lambda: os.umask(0o077),
             )
 
