@@ -146,10 +146,13 @@ def test_restore_into_a_folder_with_typed_confirmation(
 
 
 def test_delete_and_pin_from_the_snapshot_page(served: Served, page) -> None:
+    from playwright.sync_api import expect
+
     name = served.names[1]
     page.goto(f"{served.base}/s/{name}")
     page.click("text=Pin")
-    assert page.locator("button", has_text="Unpin").count() == 1
+    # The click only starts the post and the reload: wait for the page that follows.
+    expect(page.locator("button", has_text="Unpin")).to_have_count(1)
     page.click("text=Delete…")
     assert "pinned" in page.inner_text("main")
     page.fill("#confirm", "yes")
