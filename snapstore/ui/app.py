@@ -9,28 +9,24 @@ progress the browser polls and which can be cancelled.
 
 from __future__ import annotations
 
-import itertools
 import json
+import re
 import sys
 import traceback
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import (
-    HTMLResponse,
-    JSONResponse,
-    RedirectResponse,
-    Response,
-    StreamingResponse,
-)
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from snapstore.browse import EntryInfo, display
 from snapstore.errors import (
     InvalidInput,
     NotConfirmed,
@@ -39,34 +35,76 @@ from snapstore.errors import (
     SnapstoreError,
 )
 from snapstore.manager import SnapshotManager
+from snapstore.records import RestorePlan
 from snapstore.reporting import Reporter
-from snapstore.ui import views
+from snapstore.tree.bulk import parse_path
+from snapstore.ui import download, views
+from snapstore.ui.forms import RestoreForm, plan_digest
 from snapstore.ui.jobs import JobReporter, JobRunner
 from snapstore.ui.security import Guard, check_form_token
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 50  # documents per page of a collection
+MakeManager = Callable[[Reporter], SnapshotManager]  # a manager reporting to this reporter
+
+
+def query(request: Request) -> dict[str, str]:
+    """The query string's values. Bytes that are not UTF-8 are kept as surrogate escapes
+    (as ``os.fsdecode`` keeps them), so a file whose name is not UTF-8 can be linked to:
+    the ``q`` filter writes such a name back as the same bytes."""
+    raw = request.scope.get("query_string", b"").decode("latin-1")
+    pairs = parse_qsl(raw, keep_blank_values=True, encoding="utf-8", errors="surrogateescape")
+    return dict(pairs)
+
+
+def quote_text(text: object) -> str:
+    """``q``: text for a URL, surrogate escapes back to their original bytes."""
+    return quote(str(text).encode("utf-8", "surrogateescape"), safe="")
+
+
+def confirmed(values: Mapping[str, Any]) -> bool:
+    """Whether ``yes`` was typed in the form's confirmation field."""
+    value = values.get("confirm")
+    return isinstance(value, str) and value.strip() == "yes"
+
+
+def page_number(text: str, pages: int) -> int:
+    """``?page=N`` of a collection: 0 to ``pages - 1``."""
+    if not re.fullmatch(r"[0-9]+", text):
+        raise InvalidInput(f"page must be a whole number from 0 to {pages - 1}, not {text!r}")
+    number = int(text)
+    if number >= pages:
+        raise PathNotFound(
+            f"there is no page {number}: the collection has {pages} page(s), 0 to {pages - 1}"
+        )
+    return number
 
 
 class WebApp:
     """Routes bound to one repository (through ``make_manager``) and one token."""
 
-    def __init__(self, make_manager: Any, token: str) -> None:
-        self.make_manager = make_manager  # (reporter) -> SnapshotManager
+    def __init__(self, make_manager: MakeManager, token: str) -> None:
+        self.make_manager = make_manager
         self.token = token
         self.jobs = JobRunner()
         self.env = Environment(
             loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape()
         )
         self.env.filters["size"] = views.size
-        self.env.filters["q"] = lambda s: quote(str(s), safe="")
+        self.env.filters["q"] = quote_text
 
     def manager(self, reporter: Reporter | None = None) -> SnapshotManager:
         return self.make_manager(reporter or Reporter())
 
     def page(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         html = self.env.get_template(template).render(token=self.token, **context)
-        return HTMLResponse(html, status_code=status)
+        try:
+            # A file name that is not UTF-8 goes out as its own bytes (a browser shows the
+            # replacement character, as a terminal does for ``ls``).
+            body = html.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            body = html.encode("utf-8", "replace")
+        return HTMLResponse(body, status_code=status)
 
     def error(self, status: int, message: str) -> HTMLResponse:
         return self.page("error.html", status=status, status_code=status, message=message)
@@ -82,14 +120,26 @@ class WebApp:
             cleanup = None  # e.g. an invalid [retention] section: show the snapshots anyway
         return self.page("timeline.html", tl=views.timeline(snaps, cleanup), job=self.jobs.busy())
 
+    @staticmethod
+    def _listing(m: SnapshotManager, name: str, path: str) -> tuple[EntryInfo | None, list[Any]]:
+        """``path`` of a snapshot: (the entry itself, None) for a file or a symlink, (None,
+        its entries) for a folder. ``ls`` lists a folder's entries but a file itself."""
+        entries = list(m.ls(name, path))
+        itself = display(parse_path(path))
+        if len(entries) == 1 and entries[0].type != "dir" and entries[0].path == itself:
+            return entries[0], []
+        return None, entries
+
     async def snapshot(self, request: Request) -> Response:
         name = request.path_params["name"]
-        path = request.query_params.get("path", "")
+        path = query(request).get("path", "")
         m = self.manager()
         info = await run_in_threadpool(m.get_snapshot, name)
-        entries = []
+        entries: list[Any] = []
         if info.includes_bulk:
-            entries = await run_in_threadpool(lambda: list(m.ls(info.snapshot_name, path)))
+            entry, entries = await run_in_threadpool(self._listing, m, info.snapshot_name, path)
+            if entry is not None:  # a file: its own page
+                return RedirectResponse(self._url(info.snapshot_name, "/file", path), 303)
         return self.page(
             "snapshot.html",
             s=info,
@@ -99,12 +149,16 @@ class WebApp:
             meta=json.dumps(info.metadata, indent=2, ensure_ascii=False),
         )
 
+    @staticmethod
+    def _url(name: str, page: str, path: str) -> str:
+        return f"/s/{quote_text(name)}{page}?path={quote_text(path)}"
+
     async def file(self, request: Request) -> Response:
-        name, path = request.path_params["name"], request.query_params.get("path", "")
+        name, path = request.path_params["name"], query(request).get("path", "")
         m = self.manager()
-        [entry] = await run_in_threadpool(lambda: list(m.ls(name, path)))
-        if entry.type == "dir":
-            return RedirectResponse(f"/s/{quote(name)}?path={quote(path)}", 303)
+        entry, _ = await run_in_threadpool(self._listing, m, name, path)
+        if entry is None:  # a folder: its listing
+            return RedirectResponse(self._url(name, "", path), 303)
         text = None
         if entry.type == "file" and entry.size <= views.PREVIEW_LIMIT:
             data = b"".join(await run_in_threadpool(lambda: list(m.cat(name, path))))
@@ -115,29 +169,31 @@ class WebApp:
         )
 
     async def raw(self, request: Request) -> Response:
-        name, path = request.path_params["name"], request.query_params.get("path", "")
+        name, path = request.path_params["name"], query(request).get("path", "")
         m = self.manager()
-        pieces = await run_in_threadpool(lambda: m.cat(name, path))
-        first = await run_in_threadpool(lambda: next(pieces, b""))  # errors before the headers
+        pieces = m.cat(name, path)
+        try:  # errors (no such file, a folder) before the headers, as an error page
+            first = await run_in_threadpool(lambda: next(pieces, b""))
+        except BaseException:
+            await run_in_threadpool(download.close, pieces)
+            raise
         filename = path.rsplit("/", 1)[-1] or "file"
-        headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"}
-        return StreamingResponse(
-            itertools.chain([first], pieces), media_type="application/octet-stream", headers=headers
-        )
+        headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{quote_text(filename)}"}
+        return download.Download(pieces, first, headers)
 
     async def collection(self, request: Request) -> Response:
         name, coll = request.path_params["name"], request.path_params["collection"]
-        try:
-            page = max(0, int(request.query_params.get("page", "0")))
-        except ValueError:
-            raise InvalidInput("page must be a number") from None
         m = self.manager()
         info = await run_in_threadpool(m.get_snapshot, name)
+        if coll not in info.collections:
+            raise PathNotFound(f"snapshot {info.snapshot_name} has no collection {coll!r}")
+        total = info.collections[coll]
+        pages = max(1, -(-total // PAGE_SIZE))
+        page = page_number(query(request).get("page", "0"), pages)
         lines, total = await run_in_threadpool(
             m.documents, info.snapshot_name, coll, page * PAGE_SIZE, PAGE_SIZE
         )
         docs = [json.dumps(json.loads(line), indent=1, ensure_ascii=False) for line in lines]
-        pages = max(1, -(-total // PAGE_SIZE))
         return self.page(
             "collection.html", s=info, coll=coll, docs=docs, page=page, pages=pages, total=total
         )
@@ -153,44 +209,77 @@ class WebApp:
 
     # -- actions -------------------------------------------------------------------------------
 
-    def _restore_options(self, values: Any) -> dict[str, Any]:
-        collection = (values.get("collection") or "").strip()
-        target = (values.get("target") or "").strip()
-        # restore --include: paths or globs of the bulk tree, comma-separated.
-        include = [p.strip() for p in (values.get("include") or "").split(",") if p.strip()]
-        chosen = "scope" in values  # the scope was chosen: an unticked box is simply absent
-        return {
-            "restore_bulk": values.get("bulk") == "on" if chosen else True,
-            "restore_db": values.get("db") == "on" if chosen else True,
-            "target": target or None,
-            "collections": [collection] if collection else None,
-            "include": include or None,
-        }
+    def _plan(self, name: str, form: RestoreForm) -> tuple[RestorePlan | None, str | None]:
+        """The plan the fields give, or why they give none (bad input: said on the page,
+        beside the fields, so that the user can change them)."""
+        try:
+            return self.manager().plan_restore(name, options=form.options()), None
+        except SnapshotNotFound:
+            raise
+        except InvalidInput as e:
+            return None, str(e)
+
+    async def _restore_page(
+        self, name: str, form: RestoreForm, status: int = 200, refused: str | None = None
+    ) -> Response:
+        plan, problem = await run_in_threadpool(self._plan, name, form)
+        if plan is not None:
+            info = plan.snapshot
+        else:
+            info = await run_in_threadpool(self.manager().get_snapshot, name)
+            status = max(status, 400)
+        return self.page(
+            "restore.html",
+            status=status,
+            s=info,
+            form=form,
+            plan=plan,
+            digest=plan_digest(plan) if plan else "",
+            untouched=views.untouched(plan) if plan else [],
+            problem=problem,
+            refused=refused,
+            job=self.jobs.busy(),
+        )
 
     async def restore_form(self, request: Request) -> Response:
-        name = request.path_params["name"]
-        opts = self._restore_options(request.query_params)
-        m = self.manager()
-        plan = await run_in_threadpool(lambda: m.plan_restore(name, **opts))
-        return self.page("restore.html", plan=plan, opts=opts, job=self.jobs.busy())
+        return await self._restore_page(
+            request.path_params["name"], RestoreForm.read(query(request))
+        )
 
-    async def restore_start(self, request: Request) -> Response:
-        form = await request.form()
+    async def restore_post(self, request: Request) -> Response:
+        """Both buttons of the restore page: "Show what this replaces" (``action=plan``) and
+        "Restore", which runs only the plan the page showed (forms.py)."""
+        values = await request.form()
         if not await check_form_token(request, self.token):
             return self.error(403, "the form did not carry this server's token")
-        if (form.get("confirm") or "").strip() != "yes":
-            raise NotConfirmed("type yes to confirm: nothing was changed")
-        name = request.path_params["name"]
-        opts = self._restore_options(form)
+        name, form = request.path_params["name"], RestoreForm.read(values)
+        if values.get("action") != "restore":
+            return await self._restore_page(name, form)
+        plan, problem = await run_in_threadpool(self._plan, name, form)
+        if plan is None:
+            return await self._restore_page(name, form, 400, f"nothing was changed: {problem}")
+        if values.get("plan") != plan_digest(plan):
+            return await self._restore_page(
+                name,
+                form,
+                409,
+                "nothing was changed: the choices above give another plan than the one shown "
+                "when you confirmed; check what this replaces now, and confirm again",
+            )
+        if not confirmed(values):
+            return await self._restore_page(
+                name, form, 400, "type yes to confirm: nothing was changed"
+            )
+        options, snapshot = form.options(), plan.snapshot.snapshot_name
 
         def work(reporter: JobReporter) -> str:
-            r = self.manager(reporter).restore_snapshot(name, confirm=True, **opts)
+            r = self.manager(reporter).restore_snapshot(snapshot, confirm=True, options=options)
             done = f"restored {r.snapshot.snapshot_name}: {r.files} files"
             if r.safety_snapshot:
                 done += f"; the state before is in safety snapshot {r.safety_snapshot}"
             return done
 
-        return self._start(f"Restore {name}", work)
+        return self._start(f"Restore {snapshot}", work)
 
     async def delete_form(self, request: Request) -> Response:
         m = self.manager()
@@ -201,7 +290,7 @@ class WebApp:
         form = await request.form()
         if not await check_form_token(request, self.token):
             return self.error(403, "the form did not carry this server's token")
-        if (form.get("confirm") or "").strip() != "yes":
+        if not confirmed(form):
             raise NotConfirmed("type yes to confirm: nothing was changed")
         name, force = request.path_params["name"], form.get("force") == "on"
 
@@ -252,7 +341,7 @@ class WebApp:
         return RedirectResponse(f"/jobs/{job.id}", 303)
 
 
-def build(make_manager: Any, token: str, hosts: set[str]) -> Any:
+def build(make_manager: MakeManager, token: str, hosts: set[str]) -> Any:
     """The ASGI application: routes, errors as pages, and the host/token guard around it."""
     web = WebApp(make_manager, token)
 
@@ -272,7 +361,7 @@ def build(make_manager: Any, token: str, hosts: set[str]) -> Any:
         Route("/s/{name}/raw", web.raw),
         Route("/s/{name}/collection/{collection}", web.collection),
         Route("/s/{name}/restore", web.restore_form, methods=["GET"]),
-        Route("/s/{name}/restore", web.restore_start, methods=["POST"]),
+        Route("/s/{name}/restore", web.restore_post, methods=["POST"]),
         Route("/s/{name}/delete", web.delete_form, methods=["GET"]),
         Route("/s/{name}/delete", web.delete_start, methods=["POST"]),
         Route("/s/{name}/{action:str}", web.pin, methods=["POST"]),

@@ -4,21 +4,30 @@ A job runs one manager call (a restore, a delete) on a thread of its own with a 
 that records what the operation reports (the same ``Reporter`` calls the CLI turns into
 progress bars) for the page to poll. Cancelling sets a flag; the next progress report raises
 ``Cancelled``, a ``KeyboardInterrupt``, so the operation takes exactly the path it takes on
-Ctrl-C in a terminal (a restore rolls back, and says so). One job runs at a time: the
-repository's own locks would refuse a second destructive one anyway.
+Ctrl-C in a terminal (a restore rolls back, and says so). However the operation ends, the job
+ends with it: done, cancelled, or failed with a one-line reason (an unexpected exception too,
+its traceback printed on the server's stderr). One job runs at a time: the repository's own
+locks would refuse a second destructive one anyway.
 """
 
 from __future__ import annotations
 
 import secrets
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from snapstore.errors import SnapstoreError
 from snapstore.reporting import Reporter
+
+
+def one_line(text: str) -> str:
+    """A result on one line: line breaks in a message become spaces."""
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
 class Cancelled(KeyboardInterrupt):
@@ -123,20 +132,32 @@ class JobRunner:
     @staticmethod
     def _run(job: Job, work: Callable[[JobReporter], str]) -> None:
         reporter = JobReporter(job)
+        # Whatever happens below, the job ends: one left "running" would also refuse every
+        # later operation ("another operation is still running") until the server restarts.
+        result, state = "error: the operation stopped without saying why", "failed"
         try:
-            result = work(reporter)
-            state = "done"
+            result, state = work(reporter), "done"
         except KeyboardInterrupt as e:
             # The operation's own interrupt handling has reported what it undid (messages);
             # say no more than where it stopped.
             result = str(e) if str(e) else f"cancelled during: {job.step}"
             state = "cancelled"
         except SnapstoreError as e:
-            result, state = f"error: {e}", "failed"
+            result = f"error: {e}"
         except OSError as e:
-            result, state = f"error: {e.strerror or e}", "failed"
-        with job.lock:
-            job.result, job.state = result, state
+            where = f": {e.filename}" if e.filename else ""
+            result = f"error: {e.strerror or e}{where}"
+        except Exception as e:
+            # A bug (or a library error nothing turned into a SnapstoreError): the page says
+            # what it was in one line, the server's terminal keeps the traceback.
+            traceback.print_exception(e, file=sys.stderr)
+            result = (
+                f"error: internal error ({type(e).__name__}: {e}); "
+                "the traceback is in the server's output"
+            )
+        finally:
+            with job.lock:
+                job.result, job.state = one_line(result), state
 
     def get(self, job_id: str) -> Job | None:
         return self.jobs.get(job_id)

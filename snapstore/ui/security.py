@@ -33,7 +33,7 @@ class Guard:
         self.hosts = hosts
 
     def _valid(self, value: str | None) -> bool:
-        return bool(value) and secrets.compare_digest(value.encode(), self.token.encode())
+        return value is not None and secrets.compare_digest(value.encode(), self.token.encode())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from snapstore.diff import ADDED, REMOVED, SnapshotDiff
 from snapstore.lifecycle import CleanupResult
-from snapstore.records import SnapshotInfo
+from snapstore.records import RestorePlan, SnapshotInfo
 
 MB = 1024 * 1024
 PREVIEW_LIMIT = 1 << 20  # files up to 1 MiB of text are shown; bigger ones are downloaded
@@ -154,3 +154,13 @@ def size(n: int | float) -> str:
         if n >= scale:
             return f"{n / scale:.1f} {unit}"
     return f"{int(n)} B"
+
+
+def untouched(plan: RestorePlan) -> list[str]:
+    """What the snapshot holds that a restore plan leaves as it is (said under the plan)."""
+    out = []
+    if plan.snapshot.includes_bulk and not plan.restore_bulk:
+        out.append("the bulk files")
+    if plan.snapshot.includes_database and not plan.restore_db:
+        out.append("the database")
+    return out

@@ -2,16 +2,14 @@
 
 ``snapstore ui`` runs as its own process; the tests open the address it prints, click through
 the pages, a diff, a restore and a delete with their typed confirmations, and check the result
-on disk. Screenshots of each page are saved under ``build/ui-screenshots/`` (test artefacts;
-the README's come from there).
+on disk. Screenshots of each page go to a tmp folder, or to ``$SNAPSTORE_SCREENSHOTS``
+(``docs/screenshots`` for the README's; tests/ui/conftest.py).
 """
 
 from __future__ import annotations
 
 import http.client
 import os
-import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,31 +17,11 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import REPO_ROOT, Workspace, assert_same_tree, created_name, ok, tree_state
+from tests.ui.conftest import browser, needs_browser, start_ui, wait_for_job
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = REPO_ROOT / "build" / "ui-screenshots"
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
-
-def _missing() -> str | None:
-    if not os.path.exists(CHROMIUM):
-        return "chromium is not installed (apt-get install chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed (pip install playwright)"
-    return None
-
-
-pytestmark = pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
+pytestmark = needs_browser
 
 
 @dataclass
@@ -70,29 +48,15 @@ def served(small_ws: Workspace) -> Iterator[Served]:
             (ws.bulk / "notes.txt").unlink()
         names.append(created_name(ok(ws.run("create", description, "--no-db")).stdout))
         trees[names[-1]] = tree_state(ws.bulk)
-    proc = ws.popen("ui", "--port", "0")
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    m = re.search(r"(http://127\.0\.0\.1:(\d+))/\?token=\S+", line)
-    assert m, line + (proc.stderr.read() if proc.stderr else "")
-    try:
-        yield Served(ws, m.group(0), m.group(1), int(m.group(2)), names, trees)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    with start_ui(ws) as server:
+        yield Served(ws, server.url, server.base, server.port, names, trees)
 
 
 @pytest.fixture
 def page(served: Served) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        pg = browser.new_page(viewport={"width": 1280, "height": 900})
-        pg.goto(served.url)
+    with browser(served.url) as pg:
         yield pg
-        browser.close()
 
 
 def _status(served: Served, path: str, host: str | None = None, cookie: str | None = None) -> int:
@@ -104,19 +68,6 @@ def _status(served: Served, path: str, host: str | None = None, cookie: str | No
     status = conn.getresponse().status
     conn.close()
     return status
-
-
-def wait_for_job(page) -> None:
-    """Wait for the job page the form posted to, then for its job to end.
-
-    The click only starts the navigation: until the job page has loaded, the
-    page is still the form, which has no job state to read.
-    """
-    page.wait_for_url(re.compile(r".*/jobs/[^/]+$"))
-    page.wait_for_function(
-        "document.getElementById('job-state')"
-        " && document.getElementById('job-state').textContent !== 'running'"
-    )
 
 
 def test_requests_without_the_token_or_from_another_host_are_refused(served: Served) -> None:
@@ -179,10 +130,12 @@ def test_restore_into_a_folder_with_typed_confirmation(
 
     page.fill("#confirm", "no")
     page.click("#restore-button")
-    assert page.locator(".error").inner_text().startswith("type yes")
+    assert page.locator("#refused").inner_text().startswith("type yes")
     assert not out.exists()
 
-    page.go_back()
+    # The refused page keeps the choices and shows the same plan: confirm there.
+    assert page.input_value("input[name=target]") == str(out)
+    assert str(out) in page.inner_text("#plan")
     page.fill("#confirm", "yes")
     page.click("#restore-button")
     wait_for_job(page)
@@ -193,10 +146,10 @@ def test_restore_into_a_folder_with_typed_confirmation(
 
 
 def test_delete_and_pin_from_the_snapshot_page(served: Served, page) -> None:
-    name = served.names[1]
-    page.goto(f"{served.base}/s/{name}")
     from playwright.sync_api import expect
 
+    name = served.names[1]
+    page.goto(f"{served.base}/s/{name}")
     page.click("text=Pin")
     # The click posts the form; the Unpin button exists once the page has come back.
     expect(page.locator("button", has_text="Unpin")).to_have_count(1)
