@@ -68,7 +68,9 @@ def compare(memory: CatalogMemory | None, listing: Listing, now: datetime) -> Hi
                 "it: its manifest was removed, or the repository was put back to an earlier copy"
             )
             remembered[name] = seen
-    if gen_now < old.generation:  # last: the snapshot lines above say more, when there are any
+    # Last: the snapshot lines above say more, when there are any. A damaged manifest may hold
+    # the newest generation; it is reported as damaged already.
+    if gen_now < old.generation and not listing.unreadable:
         problems.append(
             f"the catalog's newest change (generation {gen_now}) is older than the newest this "
             f"client saw (generation {old.generation}): the repository was put back to an "
