@@ -93,9 +93,7 @@ def test_check_refuses_a_file_whose_chunks_do_not_add_up_to_its_size(ws: Workspa
     def change(store: ChunkStore, m: Manifest) -> None:
         assert m.bulk is not None
         cid = store.add(b"twelve bytes")[0]
-        m.bulk[0].listing = raw_listing(
-            store, [entry(b"", "d"), entry(b"a.txt", s=999, c=[cid])]
-        )
+        m.bulk[0].listing = raw_listing(store, [entry(b"", "d"), entry(b"a.txt", s=999, c=[cid])])
 
     edit_snapshot(ws, name, change)
     line = _check_fails(ws, name, "a.txt", "hold 12 bytes", "listing says 999")
