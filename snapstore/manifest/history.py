@@ -60,8 +60,8 @@ def compare(memory: CatalogMemory | None, listing: Listing, now: datetime) -> Hi
                     f"compression={m.compression})"
                 )
             remembered[name] = max(seen, m.generation)
-        elif name in present:  # damaged: reported as such elsewhere
-            remembered[name] = seen
+        elif name in present or name in listing.missing:
+            remembered[name] = seen  # damaged, or named by a successor: reported already
         elif name not in records and not stale:
             problems.append(
                 f"snapshot {name}: gone from the repository, and no snapstore delete recorded "

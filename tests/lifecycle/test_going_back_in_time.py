@@ -176,3 +176,16 @@ def test_deleting_the_memory_accepts_the_state(ws: Workspace) -> None:
     assert memory.stat().st_mode & 0o077 == 0  # it lists snapshot names: owner only
     memory.unlink()
     _assert_quiet(ws)
+
+
+def test_a_removed_middle_manifest_is_reported_once(ws: Workspace) -> None:
+    # The predecessor rule already names it (spec/manifest.md): no second line about it.
+    snapshot_of(ws, "one")
+    middle = snapshot_of(ws, "two")
+    snapshot_of(ws, "three")
+    ok(ws.run("list"))
+    _manifest(ws, middle).unlink()
+    r = ws.run("list")
+    warnings = [ln for ln in r.stderr.splitlines() if ln.startswith("warning: ")]
+    assert len(warnings) == 1 and middle in warnings[0] and "predecessor" in warnings[0], r.stderr
+    assert _warning_lines(r.stderr) == []
