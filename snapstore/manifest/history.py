@@ -68,9 +68,9 @@ def compare(memory: CatalogMemory | None, listing: Listing, now: datetime) -> Hi
                 "it: its manifest was removed, or the repository was put back to an earlier copy"
             )
             remembered[name] = seen
-    # Last: the snapshot lines above say more, when there are any. A damaged manifest may hold
-    # the newest generation; it is reported as damaged already.
-    if gen_now < old.generation and not listing.unreadable:
+    # Last: the snapshot lines above say more, when there are any. A damaged manifest, or one
+    # removed that a successor names, may hold the newest generation: it is reported already.
+    if gen_now < old.generation and not listing.unreadable and not listing.missing:
         problems.append(
             f"the catalog's newest change (generation {gen_now}) is older than the newest this "
             f"client saw (generation {old.generation}): the repository was put back to an "
