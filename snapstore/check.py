@@ -3,7 +3,11 @@
 Structure (always): the config reads; every index object decodes; every indexed pack exists and
 is long enough for its entries; every manifest decodes and matches its checksum, and every
 predecessor it names exists (spec/manifest.md: a manifest removed outside snapstore); every
-chunk a manifest references is indexed. With ``read_data``: every pack is read in full, its
+chunk a manifest references is indexed. Each snapshot passes the checks restore makes before
+it writes anything (spec/restore.md, "Hostile listings"): its root paths and labels
+(``sources.restore.checks.check_roots``) and each listing as one tree in listing order
+(``tree.bulk.TreeChecker``, the same object restore runs), and each file's chunks add up to
+the size its entry records. With ``read_data``: every pack is read in full, its
 name matches its hash, its table of contents matches the index, and every chunk decompresses
 to bytes that match its id.
 
@@ -14,6 +18,8 @@ so are format-1 manifests, which carry no checksum.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import blake3
@@ -21,14 +27,19 @@ import blake3
 from snapstore.backend import Backend, Kind
 from snapstore.errors import CorruptData, ObjectNotFound
 from snapstore.manifest.catalog import Catalog
-from snapstore.references import iter_references
+from snapstore.manifest.listing import load_listing, show_path
+from snapstore.manifest.schema import Manifest
+from snapstore.references import Ref, iter_database_references
 from snapstore.reporting import Reporter
+from snapstore.sources.restore.checks import check_roots
+from snapstore.store.archive_format import ArchivedChunk
 from snapstore.store.archives import check_archives
 from snapstore.store.cache import Location
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.ids import short
 from snapstore.store.index import IndexObject
 from snapstore.store.packs import TRAILER_SIZE, read_whole
+from snapstore.tree.bulk import TreeChecker
 
 MAX_PER_SNAPSHOT = 20
 
@@ -121,7 +132,7 @@ def check_repository(
         report.snapshots += 1
         problems = 0
         try:
-            for ref in iter_references(manifest, store):
+            for ref in _references(manifest, store, index, archived):
                 loc = index.get(ref.chunk)
                 why = None
                 if loc is None and ref.chunk in archived:
@@ -150,6 +161,41 @@ def check_repository(
         reporter.advance(1)
     reporter.finish()
     return report
+
+
+def _references(
+    m: Manifest,
+    store: ChunkStore,
+    index: dict[bytes, Location],
+    archived: dict[bytes, ArchivedChunk],
+) -> Iterator[Ref]:
+    """Every chunk ``m`` references (as ``references.iter_references`` gives them), checking on
+    the way what restore would refuse: CorruptData for the first problem, naming the snapshot.
+
+    The listings are read once, for the references and the checks together.
+    """
+    check_roots(m)
+    for root in m.bulk or []:
+        for cid in root.listing:
+            yield Ref(cid, f"listing of {root.path}", hot=True)
+        where = f"snapshot {m.name}: {root.path}"
+        checker = TreeChecker(where)
+        for entry in load_listing(store, root.listing, where):
+            checker.check(entry)
+            stored = 0
+            for cid in entry.chunks:
+                yield Ref(cid, f"{root.path}: file {os.fsdecode(entry.path)}")
+                loc, cold = index.get(cid), archived.get(cid)
+                stored += loc.raw_length if loc else cold.length if cold else 0
+            if stored != entry.size and all(c in index or c in archived for c in entry.chunks):
+                # Restore stops at such a file ("restored N bytes, listing says M").
+                raise CorruptData(
+                    f"{where}: file {show_path(entry.path)}: its chunks hold {stored} bytes, "
+                    f"the listing says {entry.size}"
+                )
+        checker.finish()
+    if m.database:
+        yield from iter_database_references(m.database, store, m.name)
 
 
 def _read_packs(

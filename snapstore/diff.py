@@ -9,8 +9,10 @@ entries and bytes below it, instead of once per descendant.
 
 Collections: added, removed, and for collections present in both whose data chunks differ,
 the document counts and the document keys added, removed and changed. Collections whose data
-chunks are identical are unchanged without reading anything. What a collection's definition
-and document tree are is ArangoDB knowledge: snapstore/sources/arangodb/compare.py.
+chunks are identical are unchanged without reading anything. Views, analyzers, named graphs
+and AQL functions: added, removed or changed, by name. What a collection's definition, its
+document tree and those objects' definitions are is ArangoDB knowledge:
+snapstore/sources/arangodb/compare.py.
 
 The live state against a snapshot (``restore --dry-run``) is ``live_diff``, on these records.
 """
@@ -52,7 +54,8 @@ class FileChange:
     type_after: str | None
     size_before: int = 0
     size_after: int = 0
-    details: tuple[str, ...] = ()  # metadata: which fields ("mode 644 -> 600", "mtime"...)
+    # What differs: "size", "content", "link a -> b", "mode 644 -> 600", "owner ...", "mtime"
+    details: tuple[str, ...] = ()
     entries: int = 0  # summarised directory: entries below it (files, dirs, links)
     bytes: int = 0  # summarised directory: file bytes below it
 
@@ -84,6 +87,19 @@ class CollectionChange:
         return d
 
 
+@dataclass(frozen=True)
+class ObjectChange:
+    """A view, analyzer, named graph or AQL function that differs (``kind``: ``view``,
+    ``analyzer``, ``graph``, ``AQL function``; ``change``: added / removed / changed)."""
+
+    kind: str
+    name: str
+    change: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
 @dataclass
 class SnapshotDiff:
     """Everything that differs from ``before`` to ``after``."""
@@ -95,6 +111,7 @@ class SnapshotDiff:
     roots_added: list[str] = field(default_factory=list)
     roots_removed: list[str] = field(default_factory=list)
     database: str | None = None  # "added" / "removed" when only one side has a database
+    objects: list[ObjectChange] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -104,6 +121,7 @@ class SnapshotDiff:
             or self.roots_added
             or self.roots_removed
             or self.database
+            or self.objects
         )
 
     def counts(self) -> dict[str, int]:
@@ -119,6 +137,7 @@ class SnapshotDiff:
             c.size_before if not c.entries else c.bytes for c in self.files if c.change == REMOVED
         )
         out["collections_changed"] = len(self.collections)
+        out["objects_changed"] = len(self.objects)
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -131,6 +150,7 @@ class SnapshotDiff:
             "database": self.database,
             "files": [c.as_dict() for c in self.files],
             "collections": [c.as_dict() for c in self.collections],
+            "objects": [o.as_dict() for o in self.objects],
         }
 
 
@@ -155,6 +175,18 @@ def _metadata_details(a: FileEntry, b: FileEntry) -> tuple[str, ...]:
             f"owner {a.user or a.uid}:{a.group or a.gid} -> {b.user or b.uid}:{b.group or b.gid}"
         )
     return tuple(out)
+
+
+def _content_details(a: FileEntry, b: FileEntry) -> tuple[str, ...]:
+    """What a ``modified`` change changed, before the metadata details: a file's ``size``
+    and ``content``, a symlink's target."""
+    if a.type == SYMLINK:
+        return (f"link {_link_text(a.target)} -> {_link_text(b.target)}",)
+    return (("size",) if a.size != b.size else ()) + ("content",)
+
+
+def _link_text(target: bytes | None) -> str:
+    return os.fsdecode(target or b"")
 
 
 def compare_entries(
@@ -186,7 +218,14 @@ def compare_entries(
             ):
                 raw.append(
                     FileChange(
-                        root, text, MODIFIED, ta, tb, a.size, b.size, _metadata_details(a, b)
+                        root,
+                        text,
+                        MODIFIED,
+                        ta,
+                        tb,
+                        a.size,
+                        b.size,
+                        _content_details(a, b) + _metadata_details(a, b),
                     )
                 )
             else:
@@ -262,7 +301,16 @@ def diff_snapshots(store: ChunkStore, a: Manifest, b: Manifest) -> SnapshotDiff:
     if (a.database is None) != (b.database is None):
         out.database = "added" if a.database is None else "removed"
     out.collections = diff_collections(store, a, b)
+    out.objects = object_diff(a.database, b.database)
     return out
+
+
+def object_diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[ObjectChange]:
+    """The views, analyzers, graphs and AQL functions that differ between two database
+    sections (or a live database read the same way, ``compare.live_objects``)."""
+    if before is None or after is None:
+        return []  # a database only on one side is reported whole
+    return [ObjectChange(*c) for c in compare.object_changes(before, after)]
 
 
 # -- collections ------------------------------------------------------------------------------

@@ -4,10 +4,13 @@ The live tree is walked (``sources.walk``) and each entry made a listing entry t
 makes one (``entry_from_stat``), then compared with the snapshot's listing by ``diff``'s
 ``compare_entries``. A live file with the snapshot's size and mtime is taken as unchanged (the
 quick check rsync and create's reuse make); one with the same size but another mtime is read
-and chunked (nothing is stored) so that a touched file shows as metadata-only. Live entries the
+and chunked (nothing is stored) so that a touched file shows as metadata-only; with ``verify``
+(``restore --dry-run --verify``) every live file of the snapshot's size is read, as the real
+``--verify`` restore reads it before keeping it. Live entries the
 snapshot cannot speak for (``Coverage``: excluded names, special files...) are not changes:
 restore keeps them. With ``parts`` (``restore --include``) only the included paths are
-compared; the database half is the source's restore plan.
+compared; the database half is the source's restore plan (collections, and the views,
+analyzers, graphs and AQL functions that differ from the live ones).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from snapstore.diff import (
     REMOVED,
     REPLACED,
     CollectionChange,
+    ObjectChange,
     SnapshotDiff,
     compare_entries,
     snapshot_entries,
@@ -79,13 +83,13 @@ def walk_live(
     return out
 
 
-def _live_matcher(store: ChunkStore, base: bytes) -> Any:
+def _live_matcher(store: ChunkStore, base: bytes, verify: bool) -> Any:
     chunker = Chunker(store.config.chunker)
 
     def same(live: FileEntry, snap: FileEntry) -> bool:
         if live.size != snap.size:
             return False
-        if live.mtime_ns == snap.mtime_ns:
+        if live.mtime_ns == snap.mtime_ns and not verify:
             return True
         ids = []
         try:
@@ -105,11 +109,13 @@ def diff_live(
     db_plan: DatabaseRestorePlan | None,
     excludes: Iterable[str] = (),
     parts: dict[str, list[bytes]] | None = None,
+    verify: bool = False,
 ) -> SnapshotDiff:
     """What restoring ``m`` into ``targets`` [(snapshot root, live dir)] would change.
     Live entries the snapshot cannot speak for (``excludes``, special files, what a partial
     snapshot could not read) are kept by restore, so they are not changes. ``parts``
-    (``restore --include``): per root, the paths restored; nothing outside them changes."""
+    (``restore --include``): per root, the paths restored; nothing outside them changes.
+    ``verify``: compare the content of every live file of the right size (``--verify``)."""
     out = SnapshotDiff("live", m.name)
     roots = {r.path: r for r in m.bulk or []}
     excludes = tuple(excludes)
@@ -129,7 +135,9 @@ def diff_live(
             if path not in after and path in live:
                 after[path] = live[path]
         out.files.extend(
-            compare_entries(str(target), live, after, _live_matcher(store, os.fsencode(target)))
+            compare_entries(
+                str(target), live, after, _live_matcher(store, os.fsencode(target), verify)
+            )
         )
     if db_plan is not None:
         for name in db_plan.drop:
@@ -142,6 +150,7 @@ def diff_live(
             out.collections.append(
                 CollectionChange(name, ADDED, None, m.collections.get(name), keys_known=False)
             )
+        out.objects = [ObjectChange(*c) for c in db_plan.objects]
     return out
 
 

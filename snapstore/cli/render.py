@@ -293,6 +293,7 @@ def render_archive(r: ArchiveResult, header: bool = True) -> None:
         render_gc(r.gc)
 
 
+_OBJECT_MARK = {"added": "+", "removed": "-", "changed": "~"}
 _CHANGE_MARK = {"added": "+", "removed": "-", "modified": "M", "metadata": "m", "type": "T"}
 
 
@@ -306,6 +307,8 @@ def _file_line(c: FileChange) -> str:
         return f"{one_line(c.path)} ({c.type_before}, {size_bytes(c.size_before)})"
     if c.change == "type":
         return f"{one_line(c.path)} ({c.type_before} -> {c.type_after})"
+    if c.change == "modified" and "symlink" in (c.type_before, c.type_after):
+        return f"{one_line(c.path)} ({', '.join(c.details)})"  # sizes of links say nothing
     if c.change == "modified":
         extra = f"; {', '.join(c.details)}" if c.details else ""
         return (
@@ -362,9 +365,14 @@ def render_diff(d: SnapshotDiff, title: str | None = None) -> None:
                         + (" ..." if len(keys) > 20 else "")
                         + more
                     )
+    if d.objects:
+        click.echo("  Views, analyzers, graphs, AQL functions:")
+    for o in d.objects:
+        click.echo(f"    {_OBJECT_MARK[o.change]} {o.kind} {one_line(o.name)}")
     n = d.counts()
+    objects = f", {n['objects_changed']} view/analyzer/graph/function(s)" if d.objects else ""
     click.echo(
         f"Summary: {n['added']} added, {n['removed']} removed, {n['modified']} modified, "
         f"{n['metadata']} metadata-only, {n['type']} type changes; "
-        f"{n['collections_changed']} collection(s) differ"
+        f"{n['collections_changed']} collection(s){objects} differ"
     )

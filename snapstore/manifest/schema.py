@@ -80,6 +80,10 @@ class Manifest:
     # The snapshots that no other snapshot named when this one was published (spec/manifest.md,
     # "Predecessors"): a later manifest vouching for them is how a removed one is noticed.
     previous: list[str] = field(default_factory=list)
+    # The catalog's logical clock when this object was written, and the snapshots whose delete
+    # this manifest records (name -> UTC time): spec/manifest.md, "Going back in time".
+    generation: int = 0
+    deleted: dict[str, str] = field(default_factory=dict)
     version: int = MANIFEST_VERSION  # the format it was read from; encode writes the newest
 
     @property
@@ -255,6 +259,10 @@ _OPTIONAL: dict[str, Any] = {
     "stats": _str_int_map,
     "safety_for": _opt(_str),
     "previous": _is_str_list,
+    "generation": lambda v: _is_int(v) and v >= 0,
+    "deleted": lambda v: (
+        isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, str) for k, x in v.items())
+    ),
 }
 _ROOT_FIELDS: dict[str, Any] = {"path": _str, "label": _str, "listing": _is_id_list}
 _ROOT_COUNTS = ("files", "dirs", "symlinks", "bytes")

@@ -22,6 +22,7 @@ from snapstore.gitinfo import read_git_info
 from snapstore.manifest.catalog import Catalog
 from snapstore.manifest.schema import BulkRoot, Manifest
 from snapstore.naming import slugify, snapshot_name
+from snapstore.ops import history
 from snapstore.ops.repository import Repository
 from snapstore.records import CreateResult, SnapshotInfo
 from snapstore.sources.files import FilesBackup, load_entry_maps
@@ -133,6 +134,9 @@ def create_snapshot(repo: Repository, req: CreateRequest) -> tuple[CreateResult,
             previous=catalog.predecessors(seen),
         )
         _publish(catalog, manifest, now_local, settings.prefix)
+        gone_back = history.look(repo, opened.backend, seen, manifest).warning()
+        if gone_back:
+            reporter.warn(gone_back)
     result = CreateResult(
         snapshot=SnapshotInfo.from_manifest(manifest),
         metadata=manifest.metadata(),

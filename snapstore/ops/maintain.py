@@ -27,6 +27,7 @@ from snapstore.locking import LockInfo, read_locks, remove_stale
 from snapstore.manifest.catalog import Catalog, missing_problem
 from snapstore.manifest.schema import Manifest
 from snapstore.naming import check_snapshot_name
+from snapstore.ops import history
 from snapstore.ops.create import mb
 from snapstore.ops.repository import Repository
 from snapstore.records import SnapshotInfo
@@ -44,6 +45,8 @@ def delete_snapshot(repo: Repository, name: str, force: bool) -> SnapshotInfo:
         if m.permanent and not force:
             raise InvalidInput(f"snapshot {m.name} is permanent; use --force to delete it")
         Catalog(backend).delete(m.name)
+        history.refresh(repo, backend)
+        history.forget(repo, backend, [m.name])
     return SnapshotInfo.from_manifest(m)
 
 
@@ -67,6 +70,8 @@ def delete_broken(repo: Repository, name: str) -> None:
         if name not in listing.unreadable and name not in listing.missing:
             raise SnapshotNotFound(f"snapshot {name} is not damaged or missing")
         catalog.delete(name)
+        history.refresh(repo, backend)
+        history.forget(repo, backend, [name])
 
 
 def after_delete(repo: Repository) -> None:
@@ -85,9 +90,15 @@ def after_delete(repo: Repository) -> None:
 def check(repo: Repository, read_data: bool) -> CheckReport:
     recover_restores(repo)
     with repo.session("check", exclusive=False) as opened:
-        return check_repository(
+        report = check_repository(
             opened.backend, opened.store, read_data=read_data, reporter=repo.reporter
         )
+        # Going back in time (spec/manifest.md): errors of check, with the way to accept it.
+        seen = history.look(repo, opened.backend, Catalog(opened.backend).load_all())
+        if seen.problems:
+            report.errors.extend(seen.problems)
+            report.warnings.append(seen.hint())
+        return report
 
 
 def rebuild(repo: Repository) -> RebuildReport:
@@ -134,9 +145,12 @@ def cleanup(repo: Repository, dry_run: bool, now: datetime | None) -> CleanupRes
     policy = retention_policy(repo)
     # A dry run only reads: a shared lock, so it never waits for (or blocks) a create.
     with repo.session("cleanup", exclusive=not dry_run) as opened:
-        return run_cleanup(
+        result = run_cleanup(
             opened.backend, opened.store, policy, when, repo.reporter, dry_run=dry_run
         )
+        if not dry_run:
+            history.refresh(repo, opened.backend)
+        return result
 
 
 def after_create(repo: Repository, manifest: Manifest) -> CleanupResult | None:
@@ -208,6 +222,7 @@ def archive(repo: Repository, names: list[str] | None, now: datetime | None) -> 
             chosen = {d.name for d in decide(manifests, when, policy) if d.fate is Fate.COMPRESS}
         result, marks = archive_cold(backend, store, manifests, chosen, repo.reporter)
         result.gc = collect_garbage(backend, store, manifests, repo.reporter, marks=marks)
+        history.refresh(repo, backend)
         return result
 
 
@@ -218,6 +233,7 @@ def set_permanent(repo: Repository, name: str, value: bool) -> SnapshotInfo:
         if m.permanent != value:
             m.permanent = value
             Catalog(backend).replace(m)
+            history.refresh(repo, backend)
     return SnapshotInfo.from_manifest(m)
 
 

@@ -73,6 +73,7 @@ def restore_changes(repo: Repository, name: str, opts: RestoreOptions) -> Snapsh
             db_plan,
             excludes=repo.settings.exclude,
             parts=parts,
+            verify=opts.verify,
         )
 
 

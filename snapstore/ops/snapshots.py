@@ -7,16 +7,20 @@ from collections.abc import Iterator
 from snapstore.diff import SnapshotDiff, diff_snapshots
 from snapstore.manifest.catalog import Catalog
 from snapstore.manifest.listing import FileEntry
+from snapstore.ops import history
 from snapstore.ops.repository import Repository
 from snapstore.records import SnapshotInfo
 from snapstore.sources.files import load_entries
 
 
 def list_with_problems(repo: Repository) -> tuple[list[SnapshotInfo], list[str]]:
-    """Every readable snapshot, newest first, and one line per damaged or missing one."""
+    """Every readable snapshot, newest first, and one line per damaged or missing one (and
+    one if the repository has gone back in time since this client last read it)."""
     with repo.reading() as backend:
         listing = Catalog(backend).load_all()
-    return [SnapshotInfo.from_manifest(m) for m in listing.manifests], listing.problems
+        gone_back = history.look(repo, backend, listing).warning()
+    problems = listing.problems + ([gone_back] if gone_back else [])
+    return [SnapshotInfo.from_manifest(m) for m in listing.manifests], problems
 
 
 def names(repo: Repository) -> list[str]:

@@ -30,6 +30,9 @@ class DatabaseRestorePlan:
     replace: list[str] = field(default_factory=list)
     create: list[str] = field(default_factory=list)
     same: list[str] = field(default_factory=list)
+    # With ``compare`` on a whole-database restore: (kind, name, change) of every view,
+    # analyzer, graph and AQL function restore adds, removes or changes (live -> snapshot).
+    objects: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 class DatabaseSource(Protocol):

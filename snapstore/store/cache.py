@@ -3,15 +3,19 @@
 It exists so that looking up a chunk costs one B-tree probe instead of loading every index
 object into memory (which would not fit for millions of chunks). It can be deleted at any time:
 ``sync`` rebuilds it from the index objects, and a damaged cache file is discarded and rebuilt.
+
+Beside it, the catalog memory (``CatalogMemory``): the newest catalog state this client has
+seen, which ``manifest.history`` compares with the repository to notice it going back in time.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
@@ -203,3 +207,63 @@ class IndexCache:
 
     def index_names(self) -> set[str]:
         return {r[0] for r in self._db.execute("SELECT name FROM index_objects")}
+
+
+# -- the newest catalog state this client has seen (spec/packs.md, "Catalog memory") -----------
+
+CATALOG_MEMORY = "catalog-seen.json"
+CATALOG_MEMORY_VERSION = 1
+
+
+@dataclass
+class CatalogMemory:
+    """What this client last saw of a repository's catalog: the highest generation, each
+    snapshot's manifest generation, and when (UTC, ISO 8601)."""
+
+    generation: int = 0
+    snapshots: dict[str, int] = field(default_factory=dict)
+    seen_at: str = ""
+
+
+def catalog_memory_path(explicit: str | None, repo_id: str) -> Path:
+    return repository_cache_dir(explicit, repo_id) / CATALOG_MEMORY
+
+
+def read_catalog_memory(path: Path) -> CatalogMemory | None:
+    """The remembered state, or None when there is none (or it is unreadable: the cache may be
+    deleted or damaged at any time, and then there is simply nothing to compare with)."""
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+        if d.get("version") != CATALOG_MEMORY_VERSION:
+            return None
+        snaps = d["snapshots"]
+        gen = d["generation"]
+        if not isinstance(gen, int) or not isinstance(snaps, dict):
+            return None
+        if not all(isinstance(k, str) and isinstance(v, int) for k, v in snaps.items()):
+            return None
+        return CatalogMemory(gen, snaps, str(d.get("seen_at", "")))
+    except (OSError, ValueError, KeyError, AttributeError, TypeError):
+        return None
+
+
+def write_catalog_memory(path: Path, memory: CatalogMemory) -> None:
+    """Replace the remembered state atomically (a temporary file renamed over it), owner-only:
+    it lists snapshot names. A cache that cannot be written is not an error (nothing is lost,
+    the next read compares with the older state)."""
+    doc = {
+        "version": CATALOG_MEMORY_VERSION,
+        "generation": memory.generation,
+        "seen_at": memory.seen_at,
+        "snapshots": dict(sorted(memory.snapshots.items())),
+    }
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(doc, f)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)

@@ -14,51 +14,20 @@ from typing import Any
 
 import pytest
 
-from snapstore.manifest.schema import BulkRoot, Manifest
+from snapstore.manifest.schema import Manifest
 from snapstore.store.chunkstore import ChunkStore
 from tests.helpers import Workspace, assert_same_tree, error_line, tree_state
-from tests.restore.tools import edit_snapshot, entry, set_listing, snapshot_of
+from tests.restore.tools import (
+    HOSTILE_LABELS,
+    HOSTILE_ROOT_PATHS,
+    edit_snapshot,
+    hostile_listings,
+    set_listing,
+    snapshot_of,
+    two_roots,
+)
 
-ROOT = entry(b"", "d")
-
-
-def _cases(elsewhere: bytes) -> dict[str, list[dict[str, Any]]]:
-    return {
-        "symlink_then_file": [ROOT, entry(b"a", "l", l=elsewhere), entry(b"a/evil")],
-        "symlink_then_dir": [ROOT, entry(b"a", "l", l=elsewhere), entry(b"a/sub", "d")],
-        "relative_parent": [ROOT, entry(b"a", "l", l=b"../elsewhere"), entry(b"a/evil")],
-        "chain": [
-            ROOT,
-            entry(b"b", "l", l=elsewhere),
-            entry(b"c", "l", l=b"b"),
-            entry(b"c/evil"),
-        ],
-        "dir_then_symlink": [ROOT, entry(b"x", "d"), entry(b"x", "l", l=elsewhere)],
-        "symlink_then_same_dir": [
-            ROOT,
-            entry(b"x", "l", l=elsewhere),
-            entry(b"x", "d"),
-            entry(b"x/evil"),
-        ],
-        "duplicate_file": [ROOT, entry(b"x"), entry(b"x")],
-        "root_is_a_file": [entry(b"")],
-        "no_root_entry": [entry(b"x")],
-        "file_below_a_file": [ROOT, entry(b"x"), entry(b"x/y")],
-        "missing_parent": [ROOT, entry(b"x/y/z")],
-        "out_of_order": [ROOT, entry(b"b"), entry(b"a")],
-        "dotdot_name": [ROOT, entry(b"../elsewhere/evil")],
-        "absolute_name": [ROOT, entry(elsewhere + b"/evil")],
-        "nul_in_name": [ROOT, entry(b"a\x00b")],
-        "nul_in_target": [ROOT, entry(b"a", "l", l=b"x\x00y")],
-        "huge_uid": [ROOT, entry(b"a", u=2**40, g=0)],
-        "negative_mode": [ROOT, entry(b"a", m=-1)],
-        "huge_mtime": [ROOT, entry(b"a", mt=2**64 - 1)],
-        "unknown_type": [ROOT, entry(b"a", "x")],
-        "path_not_bytes": [ROOT, entry("a")],  # type: ignore[arg-type]
-    }
-
-
-CASES = sorted(_cases(b"/").keys())
+CASES = sorted(hostile_listings(b"/").keys())
 
 
 @pytest.fixture
@@ -87,28 +56,19 @@ def test_hostile_listing_is_refused_and_nothing_is_written_outside(
     hostile: tuple[Workspace, str, Path], case: str
 ) -> None:
     ws, name, elsewhere = hostile
-    set_listing(ws, name, _cases(os.fsencode(elsewhere))[case])
+    set_listing(ws, name, hostile_listings(os.fsencode(elsewhere))[case])
     before = tree_state(ws.bulk)
     r = ws.run("restore", name, "--yes", "--no-db", "--no-safety-snapshot")
     _assert_refused(ws, name, elsewhere, r, before)
 
 
-def _two_roots(store: ChunkStore, m: Manifest, labels: tuple[str, str]) -> None:
-    assert m.bulk is not None
-    first = m.bulk[0]
-    m.bulk = [
-        BulkRoot(first.path, labels[0], first.listing, first.files, first.dirs),
-        BulkRoot(first.path + "_other", labels[1], first.listing, first.files, first.dirs),
-    ]
-
-
-@pytest.mark.parametrize("label", ["..", "../elsewhere", "ABS", "a/b", "", "."])
+@pytest.mark.parametrize("label", HOSTILE_LABELS)
 def test_root_labels_are_validated_like_paths(
     hostile: tuple[Workspace, str, Path], label: str
 ) -> None:
     ws, name, elsewhere = hostile
     label = str(elsewhere / "x") if label == "ABS" else label
-    edit_snapshot(ws, name, lambda store, m: _two_roots(store, m, (label, "fine")))
+    edit_snapshot(ws, name, lambda store, m: two_roots(store, m, (label, "fine")))
     out = ws.root / "out"
     r = ws.run("restore", name, "--yes", "--no-db", "--target", str(out))
     assert r.returncode > 0
@@ -120,7 +80,7 @@ def test_root_labels_are_validated_like_paths(
 
 def test_duplicate_labels_are_refused(hostile: tuple[Workspace, str, Path]) -> None:
     ws, name, _ = hostile
-    edit_snapshot(ws, name, lambda store, m: _two_roots(store, m, ("same", "same")))
+    edit_snapshot(ws, name, lambda store, m: two_roots(store, m, ("same", "same")))
     r = ws.run("restore", name, "--yes", "--no-db", "--target", str(ws.root / "out"))
     assert r.returncode > 0
     error_line(r.stderr, name, "same")
@@ -129,7 +89,7 @@ def test_duplicate_labels_are_refused(hostile: tuple[Workspace, str, Path]) -> N
 # Every path here stays inside the test's tmp dir even if the check regressed: a run of this
 # test against unfixed code once replaced the machine's /etc (never aim a hostile path at a
 # real system folder).
-@pytest.mark.parametrize("path", ["relative/dir", "{tmp}/a/../../escaped", "{tmp}/bulk/.."])
+@pytest.mark.parametrize("path", HOSTILE_ROOT_PATHS)
 def test_unsafe_root_paths_are_refused(hostile: tuple[Workspace, str, Path], path: str) -> None:
     ws, name, _ = hostile
     path = path.format(tmp=ws.root)

@@ -7,6 +7,11 @@ removed or changed (``key_diff``). Both document trees (spec/database.md, *Walki
 comparing*) are expanded from the top, and every chunk id present on both sides is dropped
 before it is read, so only the differing leaves are ever read.
 
+``object_changes`` compares the views, analyzers, named graphs and AQL functions of two
+sections (or of a section and the live database, ``live_objects``) by name, each reduced to
+what restore would create it with (``objects.*_create_body``), so server-assigned ids and the
+``<db>::`` prefix of analyzer names do not count as changes.
+
 ``tree_chunks`` lists every chunk of a section's document trees with its level, for gc, which
 keeps the tree nodes (level > 0) in hot storage because diff and mark read them.
 """
@@ -82,6 +87,81 @@ def structure(entry: Json) -> Json:
             else ix
             for ix in out["indexes"]
         ]
+    return out
+
+
+# Section key -> the name shown for one such object; restore tears down and rebuilds each kind
+# on a whole-database restore (spec/database.md).
+OBJECT_KINDS = (
+    ("views", "view"),
+    ("analyzers", "analyzer"),
+    ("graphs", "graph"),
+    ("aql_functions", "AQL function"),
+)
+
+
+def _definitions(section: Json, key: str) -> dict[str, Any] | None:
+    """Name -> comparable definition of one kind of object; None when the section does not
+    say (older snapshots have no ``aql_functions``: restore leaves those alone)."""
+    items = section.get(key)
+    if items is None:
+        return None
+    if not items:
+        return {}
+    # objects.py talks to servers (python-arango): loaded only when there is something to
+    # compare, so that diff and the CLI start without it.
+    from snapstore.sources.arangodb import objects
+
+    prefix = f"{section.get('database', '')}::"
+    out: dict[str, Any] = {}
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        if key == "views":
+            body: Any = objects.view_create_body(item, prefix)
+            name = item.get("name")
+        elif key == "analyzers":
+            body, name = objects.analyzer_create_body(item), item.get("name")
+        elif key == "graphs":
+            body = objects.graph_create_body(item)
+            name = body["name"]
+        else:
+            body = {k: item.get(k) for k in ("code", "isDeterministic")}
+            name = item.get("name")
+        out[str(name)] = body
+    return out
+
+
+def live_objects(conn: Any) -> Json:
+    """The live database's views, analyzers, graphs and AQL functions, in a section's shape
+    (empty when the database does not exist), for ``object_changes``. ``conn``: a
+    ``connection.Connection``."""
+    from snapstore.sources.arangodb import objects
+
+    out: Json = {"database": conn.name}
+    exists = conn.probe()
+    out["views"] = objects.read_views(conn) if exists else []
+    out["analyzers"] = objects.read_analyzers(conn) if exists else []
+    out["graphs"] = objects.read_graphs(conn) if exists else []
+    out["aql_functions"] = objects.read_aql_functions(conn) if exists else []
+    return out
+
+
+def object_changes(before: Json, after: Json) -> list[tuple[str, str, str]]:
+    """(kind, name, change) for every view, analyzer, graph and AQL function added, removed
+    or changed from ``before`` to ``after``, in kind then name order."""
+    out: list[tuple[str, str, str]] = []
+    for key, kind in OBJECT_KINDS:
+        a, b = _definitions(before, key), _definitions(after, key)
+        if a is None or b is None:
+            continue
+        for name in sorted(a.keys() | b.keys()):
+            if name not in a:
+                out.append((kind, name, "added"))
+            elif name not in b:
+                out.append((kind, name, "removed"))
+            elif a[name] != b[name]:
+                out.append((kind, name, "changed"))
     return out
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from snapstore.reporting import Reporter
 from snapstore.settings import ArangoSettings
+from snapstore.sources.arangodb.compare import live_objects, object_changes
 from snapstore.sources.arangodb.connection import Connection, q
 from snapstore.sources.arangodb.dump import Dumper
 from snapstore.sources.arangodb.restore import Restorer, drop_collections, plan
@@ -51,7 +52,11 @@ class ArangoSource:
     def plan_restore(
         self, section: dict[str, Any], collections: list[str] | None = None, compare: bool = False
     ) -> DatabaseRestorePlan:
-        return plan(self._connection(), section, collections, compare)
+        out = plan(self._connection(), section, collections, compare)
+        if compare and collections is None:  # only a whole-database restore rebuilds them
+            live = live_objects(self._connection())
+            out.objects = object_changes(live, section)
+        return out
 
     def restore(
         self,

@@ -91,3 +91,22 @@ def plan_targets(
                     f"restore target {dest} would replace the repository or cache at {k}"
                 )
     return out
+
+
+def check_roots(m: Manifest) -> None:
+    """The manifest-only part of ``plan_targets``, for ``check``: every root path is a safe
+    target and listed once, and (with several roots, which ``--target`` places by label) every
+    label is a folder name used once. CorruptData names the snapshot."""
+    roots = m.bulk or []
+    paths: set[str] = set()
+    labels: set[str] = set()
+    for root in roots:
+        path = check_root_path(m, root.path)
+        if path in paths:
+            raise CorruptData(f"snapshot {m.name}: bulk root {path} is listed twice")
+        paths.add(path)
+        if len(roots) > 1:
+            label = check_label(m, root.label)
+            if label in labels:
+                raise CorruptData(f"snapshot {m.name}: bulk root label {label!r} is used twice")
+            labels.add(label)
