@@ -23,6 +23,7 @@ from snapstore.manifest.catalog import Catalog
 from snapstore.manifest.schema import BulkRoot, Manifest
 from snapstore.naming import slugify, snapshot_name
 from snapstore.ops import history
+from snapstore.ops.create_cleanup import create_session
 from snapstore.ops.repository import Repository
 from snapstore.records import CreateResult, SnapshotInfo
 from snapstore.sources.files import FilesBackup, load_entry_maps
@@ -76,7 +77,7 @@ def create_snapshot(repo: Repository, req: CreateRequest) -> tuple[CreateResult,
         db_source = repo.database()
         db_source.connect()
 
-    with repo.session("create", exclusive=False, create=True) as opened:
+    with create_session(repo) as opened:
         store = opened.store
         catalog = Catalog(opened.backend)
         seen = catalog.load_all()

@@ -274,6 +274,24 @@ class ChunkStore:
         self.stats.packs_written += 1
         self.stats.pack_bytes += size
 
+    def abandon(self) -> list[str]:
+        """After a failed write (a full disk, an interrupt): let the pack puts in flight
+        end, then forget every pack put since the last index object and return their names.
+        No index object names them, so no other process can know their chunks: the caller
+        may delete them (``store.discard``). Nothing may be added afterwards."""
+        while self._writes:
+            try:
+                self._finish_write()
+            except Exception:  # this put failed: nothing of it is stored
+                self._writes.pop()
+                self._sealed.popleft()
+        names = list(self._written)
+        self._written = {}
+        self._pending = {}
+        self._builder = PackBuilder()
+        self._building = {}
+        return names
+
     def flush(self) -> None:
         """Make every chunk added so far durable and indexed."""
         self._write_pack()

@@ -16,7 +16,6 @@ import contextlib
 import io
 import os
 import secrets
-import shutil
 import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -25,6 +24,8 @@ from typing import BinaryIO
 
 from snapstore.errors import InvalidInput
 from snapstore.tree.nodes import DIR, FILE, SYMLINK, Node
+from snapstore.tree.pathmax import fits, too_long
+from snapstore.tree.remove import remove_directory
 
 
 @dataclass
@@ -55,6 +56,10 @@ def write_directory(nodes: Iterable[Node], dest: Path) -> WriteStats:
     try:
         for node in nodes:
             path = stage / os.fsdecode(node.path) if node.path else stage
+            if not fits(str(path)):
+                raise InvalidInput(
+                    too_long(path, "cannot export to") + "; `export --tar` has no such limit"
+                )
             if node.type == DIR:
                 os.mkdir(path, 0o700)
                 dirs.append(node)
@@ -78,7 +83,8 @@ def write_directory(nodes: Iterable[Node], dest: Path) -> WriteStats:
             dest.rmdir()  # empty (checked above)
         os.rename(stage, dest)
     except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            remove_directory(stage)
         raise
     return stats
 

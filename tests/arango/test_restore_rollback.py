@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from arango.exceptions import DocumentGetError
 
+from snapstore.sources.arangodb.connection import RETRY_DELAYS
 from tests.arango.conftest import ArangoDatabase, ArangoTarget
 from tests.arango.dbstate import db_state
 from tests.helpers import REPO_ROOT, created_name
@@ -192,8 +193,11 @@ def test_without_safety_snapshot_the_incomplete_collections_are_named(
 
 def test_a_restore_the_server_refuses_half_way_is_rolled_back(scene: Scene) -> None:
     assert scene.server.server is not None
-    # The second batch of documents is lost on the way (once): the restore fails there.
-    scene.server.server.fail_after(1, "drop", path_pattern=LOAD, method="POST", times=1)
+    # Every attempt to send beta's documents (one batch) is dropped: the restore fails there.
+    attempts = len(RETRY_DELAYS) + 1
+    scene.server.server.fail_after(
+        0, "drop", path_pattern=r"/_api/document/beta\?", method="POST", times=attempts
+    )
     r = scene.run("restore", scene.snapshot, "--yes")
     assert r.returncode == 1, r.stderr
     assert "failed" in r.stderr and "rolled back to its state before the restore" in r.stderr

@@ -10,13 +10,23 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import IS_ROOT, Workspace, big_tree, created_name, error_line, ok, tree_state
+from tests.helpers import (
+    IS_ROOT,
+    Workspace,
+    big_tree,
+    created_name,
+    error_line,
+    ok,
+    pack_files,
+    tree_state,
+)
 
 
 @contextmanager
@@ -106,3 +116,79 @@ def test_reserve_is_best_effort(ws: Workspace) -> None:
         ok(ws.run("init", env=env))
         assert not (repo / "reserve").exists()
         assert not os.listdir(repo / "tmp")
+
+
+def _used(disk: Path) -> int:
+    return shutil.disk_usage(disk).used
+
+
+def test_a_create_that_fills_the_disk_removes_the_packs_it_wrote(ws: Workspace) -> None:
+    """spec/repository.md, "A failed create": a create that fails on a full disk takes its
+    packs away with it, so the disk is as free as before and a smaller create then fits."""
+    with tmpfs(ws.root / "disk", "20m") as disk:
+        repo = disk / "repo"
+        env = ws.env(SNAPSTORE_REPO=str(repo))
+        shutil.rmtree(ws.bulk)
+        big_tree(ws.bulk / "small", files=2, size=500_000, seed=21)
+        ok(ws.run("create", "small", "--no-db", "--no-cleanup", env=env))
+        packs_before = sorted(p.name for p in pack_files(repo))
+        used_before = _used(disk)
+        big_tree(ws.bulk / "big", files=30, size=1_000_000, seed=22)  # 30 MB: cannot fit
+        r = ws.run("create", "too big", "--no-db", "--no-cleanup", env=env)
+        assert r.returncode == 1, r.stderr
+        error_line(r.stderr, "disk full", alone=False)
+        assert "Traceback" not in r.stderr
+        assert "removed the" in r.stderr and "the failed create had written" in r.stderr, r.stderr
+        assert sorted(p.name for p in pack_files(repo)) == packs_before
+        assert _used(disk) <= used_before + 200_000, (used_before, _used(disk))
+        assert not list((repo / "locks").iterdir())
+        # The room is back: the next create of something that fits succeeds.
+        shutil.rmtree(ws.bulk / "big")
+        big_tree(ws.bulk / "more", files=3, size=1_000_000, seed=23)
+        ok(ws.run("create", "fits", "--no-db", "--no-cleanup", env=env))
+        assert "healthy" in ok(ws.run("check", "--read-data", env=env)).stdout
+
+
+HOLD_SHARED = """
+import sys
+from snapstore.backend.local import LocalBackend
+from snapstore.locking import RepositoryLock
+with RepositoryLock.acquire(LocalBackend(sys.argv[1]), "create", exclusive=False):
+    print("locked", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_failed_create_beside_a_running_one_leaves_its_packs_to_gc(ws: Workspace) -> None:
+    """Another command holds the repository (a concurrent create's shared lock): the failed
+    create removes nothing (its packs' names could be that create's too) and says that
+    ``gc`` frees them; gc then does."""
+    with tmpfs(ws.root / "disk", "20m") as disk:
+        repo = disk / "repo"
+        env = ws.env(SNAPSTORE_REPO=str(repo))
+        shutil.rmtree(ws.bulk)
+        big_tree(ws.bulk / "small", files=1, size=300_000, seed=31)
+        ok(ws.run("create", "small", "--no-db", "--no-cleanup", env=env))
+        packs_before = {p.name for p in pack_files(repo)}
+        big_tree(ws.bulk / "big", files=30, size=1_000_000, seed=32)
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD_SHARED, str(repo)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+            r = ws.run("create", "too big", "--no-db", "--no-cleanup", env=env)
+            assert r.returncode == 1, r.stderr
+            error_line(r.stderr, "disk full", alone=False)
+            assert "`snapstore gc` frees them" in r.stderr, r.stderr
+            assert {p.name for p in pack_files(repo)} > packs_before
+        finally:
+            assert holder.stdin is not None
+            holder.stdin.close()
+            holder.wait(timeout=60)
+        shutil.rmtree(ws.bulk / "big")
+        ok(ws.run("gc", env=env))
+        assert {p.name for p in pack_files(repo)} == packs_before

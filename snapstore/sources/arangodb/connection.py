@@ -183,23 +183,25 @@ class Timings:
 
 
 class _HTTPClient(DefaultHTTPClient):
-    """python-arango's client with few quick retries, Unix sockets, and timing."""
+    """python-arango's client without urllib3 retries, with Unix sockets and timing."""
 
     def __init__(self, timeout: float, timings: Timings) -> None:
-        # Connection attempts are retried a little (a server restarting); requests that
-        # reached the server are not (python-arango would resend a POST otherwise).
-        super().__init__(request_timeout=timeout, retry_attempts=2, backoff_factor=0.2)
+        # No retries down here: urllib3 would log a WARNING line per retry, which reaches
+        # stderr once python-arango's module-level ``logging.debug`` has configured the root
+        # logger, and it cannot tell which POSTs may be sent again. ``Connection.call``
+        # retries instead (see ``transient``).
+        super().__init__(request_timeout=timeout, retry_attempts=0, backoff_factor=0)
         self.timings = timings
 
     def create_session(self, host: str) -> requests.Session:
         if not host.startswith("http+unix://"):
-            return super().create_session(host)
-        retries = Retry(
-            total=2,
-            backoff_factor=0.2,
-            status_forcelist=[429, 500, 502, 503, 504],
-            allowed_methods=["HEAD", "GET", "OPTIONS"],
-        )
+            session = super().create_session(host)
+            # python-arango's adapter retries 5xx answers to GETs (status_forcelist):
+            # without retries left that would raise instead of returning the answer.
+            for adapter in session.adapters.values():
+                adapter.max_retries = Retry(total=0, status_forcelist=[], raise_on_status=False)
+            return session
+        retries = Retry(total=0, status_forcelist=[])
         session = requests.Session()
         session.trust_env = False  # proxies from the environment make no sense for a socket
         session.mount("http+unix://", UnixSocketAdapter(retries, self.request_timeout))
@@ -271,6 +273,78 @@ NETWORK_ERRORS: tuple[type[BaseException], ...] = (
 
 def is_network_error(e: BaseException) -> bool:
     return isinstance(e, NETWORK_ERRORS)
+
+
+# Transient failures: each attempt after the first waits the next of these (seconds), so
+# a request survives six failures in a row and a server gone for good is given up on after
+# about six seconds (spec/database.md, "Dropped connections").
+RETRY_DELAYS = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
+# Answers to a read that mean "busy, try again" (503 shutting down or overloaded, a proxy's
+# 502/504, 429; 500 with ERR 28 "locked": a stream transaction's lease was held).
+_BUSY = (429, 502, 503, 504)
+ERR_LOCKED = 28
+# Creating requests whose answer, when an earlier attempt's answer was lost, may be "it
+# exists already" (409 ERR 1207), and deleting ones whose may be "not found" (404): the
+# lost attempt did the work.
+_CREATES = ("/_api/collection", "/_api/view", "/_api/gharial", "/_api/database")
+
+
+def never_sent(e: BaseException) -> bool:
+    """Whether the request failed before reaching the server (refused, no route, connect
+    timeout): then sending it again cannot do anything twice."""
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(
+            cur,
+            requests.exceptions.ConnectTimeout
+            | urllib3.exceptions.NewConnectionError
+            | urllib3.exceptions.ConnectTimeoutError
+            | ConnectionRefusedError,
+        ):
+            return True
+        reason = getattr(cur, "reason", None)
+        nxt = reason if isinstance(reason, BaseException) else None
+        if nxt is None and cur.args and isinstance(cur.args[0], BaseException):
+            nxt = cur.args[0]
+        cur = nxt or cur.__cause__ or cur.__context__
+    return False
+
+
+def idempotent(method: str, endpoint: str, params: dict[str, Any] | None) -> bool:
+    """Whether sending the request twice does what sending it once does.
+
+    Reads, PUTs (truncate, properties) and DELETEs are; so are document writes with
+    ``overwriteMode=replace`` (a restore's loads: by key, ``isRestore`` keeps the revision),
+    new read-only cursors (snapstore sends no writing AQL), and the creation of collections,
+    views, graphs and databases once "exists already" counts as done (``Connection.call``).
+    Index, analyzer and AQL function creation are idempotent on the server (an identical
+    index or analyzer is returned, a function replaced). Not idempotent: reading on from a
+    cursor without a batch id (it moves the cursor; ``BatchReader`` retries by batch id).
+    """
+    m = method.lower()
+    if m in ("get", "head", "options", "put", "delete"):
+        return True
+    if m != "post":
+        return False
+    if endpoint.startswith("/_api/document/"):
+        return (params or {}).get("overwriteMode") == "replace"
+    return endpoint in (
+        *_CREATES,
+        "/_api/cursor",
+        "/_api/index",
+        "/_api/analyzer",
+        "/_api/aqlfunction",
+    )
+
+
+def transient(e: BaseException, method: str, endpoint: str, params: dict[str, Any] | None) -> bool:
+    """Whether a failed request may be sent again: a connection that was refused, reset or
+    timed out, and a request that either never reached the server or is ``idempotent``."""
+    if not is_network_error(e):
+        return False
+    return never_sent(e) or idempotent(method, endpoint, params)
 
 
 def describe(e: BaseException, url: str) -> str:
@@ -392,9 +466,41 @@ class Connection:
         """One raw request through python-arango; returns the parsed body or raises.
 
         ``fast`` decodes with orjson (cursor batches of documents; see the module doc).
-        Network failures raise the transport's exception (callers turn them into
-        DatabaseError with context); error answers raise :class:`ServerAnswer`.
+        A dropped, refused or timed-out connection is retried after ``RETRY_DELAYS`` when
+        ``transient`` allows, and a read answered "busy" likewise; when an earlier attempt
+        may have been carried out (its answer was lost), "exists already" to a create and
+        "not found" to a delete mean it was, and return ``{}``. Network failures that remain
+        raise the transport's exception (callers turn them into DatabaseError with context);
+        error answers raise :class:`ServerAnswer`.
         """
+        maybe_done = False
+        for delay in (*RETRY_DELAYS, None):
+            try:
+                return self._call_once(method, endpoint, what, params, data, db, headers, fast)
+            except ServerAnswer as e:
+                if maybe_done and _already_done(method, endpoint, e):
+                    return {}
+                busy = e.status in _BUSY or (e.status == 500 and e.error_num == ERR_LOCKED)
+                if delay is None or not busy or method.lower() not in ("get", "head"):
+                    raise
+            except Exception as e:
+                if delay is None or not transient(e, method, endpoint, params):
+                    raise
+                maybe_done = maybe_done or not never_sent(e)
+            time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _call_once(
+        self,
+        method: str,
+        endpoint: str,
+        what: str,
+        params: dict[str, Any] | None,
+        data: Any,
+        db: Any,
+        headers: dict[str, str] | None,
+        fast: bool,
+    ) -> Any:
         target = self.db if db is None else db
         request = Request(
             method=method,
@@ -458,6 +564,14 @@ class Connection:
     def close(self) -> None:
         with contextlib.suppress(Exception):  # closing must not hide the real outcome
             self.client.close()
+
+
+def _already_done(method: str, endpoint: str, e: ServerAnswer) -> bool:
+    """Whether ``e``, the answer to a repeated request, says the lost attempt did the work."""
+    m = method.lower()
+    if m == "post" and endpoint in _CREATES:
+        return e.status == 409 and e.error_num == ERR_DUPLICATE_NAME
+    return m == "delete" and e.status == 404
 
 
 def q(name: str) -> str:

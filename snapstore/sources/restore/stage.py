@@ -36,6 +36,7 @@ from snapstore.sources.restore.writer import CREATE, FileWriter, file_chunks, st
 from snapstore.sources.walk import Item
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.concurrency import quick_gil_handoff
+from snapstore.tree.pathmax import fits, too_long
 
 # Chunk ids handed to one read_many call, and actions queued at most while looking for them:
 # a tree that changed little has long runs of linked files that need no chunk, and they must
@@ -144,6 +145,9 @@ def fill(
     with quick_gil_handoff(), FileWriter(as_root, base) as writer:
         for a in ahead.actions():
             dest = staging + b"/" + a.rel if a.rel else staging
+            if not fits(dest):
+                # Before the journal: the staging goes, the target is not changed.
+                raise SourceError(f"{where}: " + too_long(dest, "cannot restore to"))
             e = a.entry
             if a.kind == MAKE_DIR:
                 assert e is not None

@@ -22,13 +22,14 @@ import json
 import logging
 import os
 import secrets
-import shutil
 import socket
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+from snapstore.tree.remove import remove_directory
 
 log = logging.getLogger(__name__)
 
@@ -145,13 +146,8 @@ def swap_in(names: Names) -> Path | None:
 
 
 def remove_tree(path: Path, threads: int = 1) -> None:
-    """Delete a directory tree even when some of its folders are read-only."""
-
-    def onerror(func, p, exc_info):  # type: ignore[no-untyped-def]
-        with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(p), 0o700)
-            func(p)
-
+    """Delete a directory tree of any depth, even when some of its folders are read-only
+    (``tree.remove``: a loop, never a recursion on depth)."""
     if os.path.isdir(path) and not os.path.islink(path):
         if threads > 1:
             # Unlinks and rmdirs in different directories run in parallel in the kernel
@@ -164,9 +160,9 @@ def remove_tree(path: Path, threads: int = 1) -> None:
                         with contextlib.suppress(OSError):
                             parts += [e.path for e in os.scandir(top.path)]
             with ThreadPoolExecutor(threads, thread_name_prefix="remove") as pool:
-                for _ in pool.map(lambda p: remove_tree(Path(p)), parts):
+                for _ in pool.map(remove_directory, parts):
                     pass
-        shutil.rmtree(path, onerror=onerror)
+        remove_directory(path)
     elif os.path.lexists(path):
         os.unlink(path)
 
