@@ -13,10 +13,17 @@ _NAME_OK = re.compile(r"^[^/\\\x00\s.][^/\\\x00\s]{0,200}$")
 
 
 def slugify(description: str) -> str:
-    """Lower-case letters and digits joined by single underscores (any script is kept)."""
+    """Lower-case letters and digits joined by single underscores (any script is kept), at
+    most ``MAX_SLUG`` characters: whole words only, so a long description loses its last
+    words rather than ending in half of one (only a first word longer than the limit is
+    cut)."""
     text = unicodedata.normalize("NFKC", description).lower()
     words = re.findall(r"[^\W_]+", text)
-    slug = "_".join(words)[:MAX_SLUG].rstrip("_")
+    slug = words[0][:MAX_SLUG] if words else ""
+    for word in words[1:]:
+        if len(slug) + 1 + len(word) > MAX_SLUG:
+            break
+        slug += "_" + word
     if not slug:
         raise InvalidInput(
             f"description {description!r} has no letters or digits to name the snapshot by"

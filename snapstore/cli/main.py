@@ -14,7 +14,7 @@ import logging
 import os
 import select
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import click
@@ -87,6 +87,33 @@ GLOBAL_OPTIONS = {
 JSON_ERRORS = "snapstore.json_errors"  # ctx.meta key: the command was given --json
 
 
+def _before_dashes(args: list[str]) -> list[str]:
+    """The arguments before ``--``: after it everything is an argument, not an option."""
+    return args[: args.index("--")] if "--" in args else args
+
+
+def wants_json(args: list[str]) -> bool:
+    """Whether ``--json`` was given as an option (``list -- --json`` gives it as an argument)."""
+    return "--json" in _before_dashes(args)
+
+
+def subcommand(args: list[str], names: Iterable[str]) -> str | None:
+    """The subcommand ``args`` name (the first word that is not a global option or its value),
+    if it is one of ``names``."""
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            return None
+        if GLOBAL_OPTIONS.get(a):
+            i += 2
+        elif a.startswith("-") and a != "-":
+            i += 1
+        else:
+            return a if a in set(names) else None
+    return None
+
+
 def globals_first(args: list[str], own: Callable[[str], set[str]] = lambda _: set()) -> list[str]:
     """``args`` with the global options found after the subcommand moved before it, so that
     ``snapstore create "x" -q`` and ``snapstore list --json -q`` work like
@@ -139,7 +166,7 @@ class SnapstoreGroup(click.Group):
     """A group that turns snapstore and OS errors into one stderr line and an exit code."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        ctx.meta[JSON_ERRORS] = "--json" in args
+        ctx.meta[JSON_ERRORS] = wants_json(args)
         return super().parse_args(ctx, globals_first(args, self._option_names))
 
     def _option_names(self, name: str) -> set[str]:
@@ -252,6 +279,7 @@ def main() -> None:
     gc.set_threshold(50_000, 20, 20)
     gc.freeze()  # what start-up imported lives for the whole command: never walk it
     args = sys.argv[1:]
+    as_json = wants_json(args)
     code = 0
     try:
         rv = cli.main(args=args, prog_name="snapstore", standalone_mode=False)
@@ -260,15 +288,20 @@ def main() -> None:
         click.echo(e.ctx.get_help() if e.ctx is not None else e.format_message())  # no command
         code = 0
     except click.UsageError as e:
-        # One line, as every other error; the usage is one --help away.
-        where = e.ctx.command_path if e.ctx is not None else "snapstore"
-        report_error(f"{e.format_message()} (see {where} --help)", e.exit_code, "--json" in args)
+        # One line, as every other error; the usage is one --help away. Some errors (an
+        # option without its value) come without the context of the command they belong to.
+        if e.ctx is not None:
+            where = e.ctx.command_path
+        else:
+            sub = subcommand(args, cli.commands)
+            where = f"snapstore {sub}" if sub else "snapstore"
+        report_error(f"{e.format_message()} (see {where} --help)", e.exit_code, as_json)
         code = e.exit_code
     except click.ClickException as e:
-        report_error(e.format_message(), e.exit_code, "--json" in args)
+        report_error(e.format_message(), e.exit_code, as_json)
         code = e.exit_code
     except click.Abort:
-        report_error("aborted", 1, "--json" in args)
+        report_error("aborted", 1, as_json)
         code = 1
     finally:
         _stdout_closed()  # the last buffered lines may meet a reader that has gone

@@ -193,11 +193,22 @@ def create_indexes(
         )
         made += 1
         if ttl:
-            progress.warnings.append(
-                f"collection {name} has a TTL index: the server removes documents older "
-                f"than {body.get('expireAfter')} s from the restored data on its next run"
-            )
+            progress.warnings.append(ttl_warning(name, body))
     return made
+
+
+def ttl_warning(collection: str, index: Json) -> str:
+    """What a restored TTL index will remove. ArangoDB counts a document as expired
+    ``expireAfter`` seconds after the point in time its indexed attribute holds, so 0 means
+    "at that time" (docs: indexes-and-search/indexing/working-with-indexes/ttl-indexes)."""
+    fields = index.get("fields") or ["?"]
+    field = ".".join(str(f) for f in fields[:1])
+    after = index.get("expireAfter")
+    ago = "has passed" if not after else f"is more than {after} s ago"
+    return (
+        f"collection {collection} has a TTL index: on its next run the server removes every "
+        f"restored document whose `{field}` attribute holds a time that {ago}"
+    )
 
 
 def set_late_properties(conn: Connection, progress: Progress, name: str, props: Json) -> None:

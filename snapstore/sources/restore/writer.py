@@ -86,11 +86,11 @@ def file_chunks(data: Iterator[bytes], entry: FileEntry, where: str) -> list[byt
     try:
         chunks = [next(data) for _ in entry.chunks]
     except CorruptData as e:
-        raise CorruptData(f"snapshot {where}: file {os.fsdecode(entry.path)}: {e}") from None
+        raise CorruptData(f"{where}: file {os.fsdecode(entry.path)}: {e}") from None
     written = sum(len(c) for c in chunks)
     if written != entry.size:
         raise CorruptData(
-            f"snapshot {where}: file {os.fsdecode(entry.path)}: restored {written} bytes, "
+            f"{where}: file {os.fsdecode(entry.path)}: restored {written} bytes, "
             f"listing says {entry.size}"
         )
     return chunks
@@ -232,9 +232,7 @@ def stream_file(
             try:
                 chunk = next(data)
             except CorruptData as e:
-                raise CorruptData(
-                    f"snapshot {where}: file {os.fsdecode(entry.path)}: {e}"
-                ) from None
+                raise CorruptData(f"{where}: file {os.fsdecode(entry.path)}: {e}") from None
             chunks.put(chunk)
             written += len(chunk)
             reporter.advance(len(chunk))
@@ -242,6 +240,6 @@ def stream_file(
         chunks.put(_END)
     if written != entry.size:
         raise CorruptData(
-            f"snapshot {where}: file {os.fsdecode(entry.path)}: restored {written} bytes, "
+            f"{where}: file {os.fsdecode(entry.path)}: restored {written} bytes, "
             f"listing says {entry.size}"
         )
