@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
 from snapstore.sources.arangodb.doctree import iter_leaves
-from tests.arango.conftest import ArangoDatabase
+from tests.arango.conftest import ArangoDatabase, ArangoTarget
 from tests.arango.dbstate import SnapWorkspace, db_state, make_workspace
 from tests.helpers import flip_byte
 
@@ -281,3 +281,19 @@ def test_snapshots_state_machine_long(sw: SnapWorkspace) -> None:
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
     run.runTest()
+
+
+def test_a_listing_out_of_byte_order_reads_in_full(
+    arango_server: ArangoTarget, sw: SnapWorkspace, caplog: pytest.LogCaptureFixture
+) -> None:
+    arango_server.require_test_server("a Coordinator's collation order")
+    db = sw.db()
+    db.create_collection("c").insert_many([{"_key": k} for k in ("b", "B", "a", "A")])
+    sw.create("first")
+    arango_server.settings.key_order = "collation"  # a, A, b, B: not byte order
+    caplog.set_level(logging.INFO, logger=LOG)
+    second = sw.manager().get_snapshot(sw.create("second")).database
+    assert "collection c: full read: the server's key order is not byte order" in caplog.text
+    arango_server.settings.key_order = "bytes"
+    third = sw.manager().get_snapshot(sw.create("third", reread=True)).database
+    assert roots(second) == roots(third)
