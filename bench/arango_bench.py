@@ -31,6 +31,7 @@ import itertools
 import json
 import os
 import random
+import resource
 import socket
 import subprocess
 import sys
@@ -75,6 +76,13 @@ class Documents:
         return f"{7 + i // 40000:02d}{1 + (i // 3400) % 12:02d}.{i % 100000:05d}"
 
     def make(self, i: int) -> dict[str, Any]:
+        if self.kind == "large":  # ~4 KB: a long abstract and a body excerpt
+            doc = self._arxiv(i)
+            doc["abstract"] = self.text(self.rng.randint(420, 640))
+            return doc
+        return self._arxiv(i)
+
+    def _arxiv(self, i: int) -> dict[str, Any]:
         if self.kind == "small":
             return {
                 "_key": self.key(i),
@@ -195,15 +203,133 @@ def raw_write(db: Any, docs: list[dict[str, Any]]) -> tuple[int, float]:
     return len(docs), 0.0
 
 
+# -- incremental snapshots (spec/database.md, *Incremental dump*) -------------------------------
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far (Linux reports KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def raw_listing(db: Any, name: str) -> tuple[int, float]:
+    """The ``(_key, _rev)`` listing the incremental dump reads, through plain python-arango."""
+    count = 0
+    with db.aql.execute(
+        "FOR d IN @@c SORT d._key RETURN [d._key, d._rev]",
+        bind_vars={"@c": name},
+        batch_size=10_000,
+        stream=True,
+        ttl=600,
+    ) as cursor:
+        for _ in cursor:
+            count += 1
+    return count, 0.0
+
+
+def raw_scan(db: Any, name: str) -> tuple[int, float]:
+    """Every document through a plain streaming cursor, counted and dropped (bounded memory)."""
+    count = 0
+    with db.aql.execute(
+        "FOR d IN @@c RETURN d", bind_vars={"@c": name}, batch_size=1000, stream=True, ttl=600
+    ) as cursor:
+        for _ in cursor:
+            count += 1
+    return count, 0.0
+
+
+def scatter_changes(coll: Any, gen: Documents, n: int, seed: int = 11) -> dict[str, int]:
+    """1% scattered updates, 0.1% inserts (new keys among the old ones) and 0.1% removals."""
+    rng = random.Random(seed)
+    picked = rng.sample(range(n), int(n * 0.012))
+    updated, removed = picked[: int(n * 0.01)], picked[int(n * 0.01) :]
+    for start in range(0, len(updated), 1000):
+        coll.update_many(
+            [{"_key": gen.key(i), "citations": -2} for i in updated[start : start + 1000]],
+            silent=True,
+        )
+    coll.delete_many([{"_key": gen.key(i)} for i in removed], silent=True)
+    # New keys right after old ones, scattered like the updates.
+    inserted = [dict(gen.make(i), _key=f"{gen.key(i)}x") for i in updated[: int(n * 0.001)]]
+    coll.insert_many(inserted, silent=True)
+    return {"updated": len(updated), "removed": len(removed), "inserted": len(inserted)}
+
+
+def incremental_phases(
+    server: Server,
+    manager: SnapshotManager,
+    db: Any,
+    coll: Any,
+    gen: Documents,
+    n: int,
+    first: Any,
+    phases: list[Phase],
+) -> dict[str, Any]:
+    """``--reread``, unchanged and after-changes snapshots beside the raw listing and read."""
+
+    def snapshot(label: str, reread: bool = False) -> tuple[Any, float]:
+        r = manager.create(label, include_bulk=False, reread=reread)
+        return r, float(r.snapshot.database["dump_stats"]["server_seconds"])
+
+    def timed(name: str, run: Any) -> tuple[Phase, Any]:
+        phase, result = measure(server, name, n, run)
+        phases.append(phase)
+        return phase, result
+
+    out: dict[str, Any] = {"first_snapshot_rss_mb": peak_rss_mb()}
+    listing, _ = timed("raw (_key, _rev) listing, sorted", lambda: raw_listing(db, "papers"))
+    scan, _ = timed("raw cursor read (streamed, not kept)", lambda: raw_scan(db, "papers"))
+    reread, _ = timed("snapshot --reread (full dump)", lambda: snapshot("R", reread=True))
+    unchanged, res_u = timed("snapshot, nothing changed", lambda: snapshot("U"))
+    res_u_stats = res_u.snapshot.database["dump_stats"]["incremental"]
+    changes = scatter_changes(coll, gen, n)
+    listing2, _ = timed("raw listing after changes", lambda: raw_listing(db, "papers"))
+    scan2, _ = timed("raw cursor read after changes", lambda: raw_scan(db, "papers"))
+    changed, res_c = timed("snapshot after 1% + 0.1% + 0.1% changes", lambda: snapshot("C"))
+    reread2, res_r2 = timed("snapshot --reread after changes", lambda: snapshot("R2", reread=True))
+    same_tree = (
+        res_c.snapshot.database["collections"]["papers"]["root"]
+        == res_r2.snapshot.database["collections"]["papers"]["root"]
+    )
+    out.update(
+        {
+            "changes": changes,
+            "seconds": {
+                "raw_listing": round(listing.wall, 2),
+                "raw_read": round(scan.wall, 2),
+                "reread": round(reread.wall, 2),
+                "unchanged": round(unchanged.wall, 2),
+                "raw_listing_after_changes": round(listing2.wall, 2),
+                "raw_read_after_changes": round(scan2.wall, 2),
+                "after_changes": round(changed.wall, 2),
+                "reread_after_changes": round(reread2.wall, 2),
+            },
+            "ratios": {
+                "unchanged_over_reread": round(unchanged.wall / reread.wall, 3),
+                "after_changes_over_reread": round(changed.wall / reread2.wall, 3),
+                "reread_over_raw_read": round(reread.wall / scan.wall, 3),
+                "raw_listing_over_raw_read": round(listing.wall / scan.wall, 3),
+            },
+            "after_changes_new_bytes_share": round(res_c.added_bytes / first.added_bytes, 4),
+            "unchanged_fetched": res_u_stats["fetched"],
+            "after_changes_fetched": res_c.snapshot.database["dump_stats"]["incremental"][
+                "fetched"
+            ],
+            "incremental_tree_equals_full_tree": same_tree,
+            "peak_rss_mb": peak_rss_mb(),
+        }
+    )
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--docs", type=int, default=120_000)
     ap.add_argument(
         "--phases",
         default="read,dump,changes,write,restore",
-        help="comma-separated subset of read,dump,changes,write,restore",
+        help="comma-separated subset of read,dump,changes,write,restore,incremental",
     )
-    ap.add_argument("--doc-kind", choices=["arxiv", "small"], default="arxiv")
+    ap.add_argument("--doc-kind", choices=["arxiv", "small", "large"], default="arxiv")
     ap.add_argument("--url", help="a real ArangoDB (password in SNAPSTORE_ARANGO_PASSWORD)")
     ap.add_argument("--user", default="root")
     ap.add_argument("--repo", help="repository directory (default: a temporary one)")
@@ -282,6 +408,10 @@ def main(argv: list[str] | None = None) -> None:
             phases.append(phase)
             shares[f"{fraction:.2%} updated"] = result.added_bytes / first.added_bytes
 
+        incremental = None
+        if "incremental" in wanted:
+            incremental = incremental_phases(server, manager, db, coll, gen, n, first, phases)
+
         def restore() -> tuple[Any, float]:
             r = manager.restore_snapshot(
                 first.snapshot.snapshot_name,
@@ -331,6 +461,8 @@ def main(argv: list[str] | None = None) -> None:
         },
         "phases": [p.to_map() for p in phases],
     }
+    if incremental is not None:
+        report["incremental"] = incremental
     print(json.dumps(report, indent=2))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(report, indent=2) + "\n")

@@ -99,10 +99,12 @@ class SnapshotManager:
         bulk_roots: list[str] | None = None,
         safety_for: str | None = None,
         cleanup: bool = True,
+        reread: bool = False,
     ) -> CreateResult:
         """Snapshot the configured bulk roots and database; publish the manifest last.
         ``cleanup=False`` skips the automatic cleanup (``auto_cleanup``) for this create;
-        ``result.cleanup`` says what it did."""
+        ``result.cleanup`` says what it did. ``reread`` reads every file and document again
+        instead of reusing what the newest snapshot has."""
         request = CreateRequest(
             description,
             permanent=permanent,
@@ -111,6 +113,7 @@ class SnapshotManager:
             kind=kind,
             bulk_roots=tuple(bulk_roots) if bulk_roots else None,
             safety_for=safety_for,
+            reread=reread,
         )
         result, manifest = create_snapshot(self.repository, request)
         if cleanup:

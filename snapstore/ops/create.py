@@ -50,6 +50,7 @@ class CreateRequest:
     kind: str = "regular"
     bulk_roots: tuple[str, ...] | None = None
     safety_for: str | None = None
+    reread: bool = False  # read every file and document again (no reuse of the parent's)
 
 
 def create_snapshot(repo: Repository, req: CreateRequest) -> tuple[CreateResult, Manifest]:
@@ -88,7 +89,11 @@ def create_snapshot(repo: Repository, req: CreateRequest) -> tuple[CreateResult,
             bulk = []
             files = FilesBackup(store, settings.exclude, reporter)
             for root, label in zip(roots, labels(roots), strict=True):
-                parent = _parent_listing(store, seen.manifests, str(root), settings.cache_dir)
+                parent = (
+                    None
+                    if req.reread
+                    else _parent_listing(store, seen.manifests, str(root), settings.cache_dir)
+                )
                 res = files.backup_root(root, label, parent)
                 bulk.append(res.root)
                 read_bytes += res.read_bytes
@@ -98,7 +103,13 @@ def create_snapshot(repo: Repository, req: CreateRequest) -> tuple[CreateResult,
         collections: dict[str, int] = {}
         db_size = 0
         if db_source is not None:
-            capture = db_source.capture(store, reporter)
+            parent_db = None if req.reread else _parent_database(seen.manifests, db_source.database)
+            capture = db_source.capture(
+                store,
+                reporter,
+                parent=parent_db,
+                no_parent="--reread" if req.reread else "no earlier snapshot of this database",
+            )
             db_section = capture.section
             collections = capture.collections
             db_size = capture.size_bytes
@@ -175,6 +186,15 @@ def _parent_listing(
         for r in m.bulk or []:
             if r.path == root and not m.partial:
                 return load_entry_maps(store, r, m.name)
+    return None
+
+
+def _parent_database(existing: list[Manifest], database: str) -> dict[str, Any] | None:
+    """The database section of the newest snapshot of ``database`` (the catalog loaded only
+    manifests whose checksum verifies); the source checks the rest (spec/database.md)."""
+    for m in existing:  # newest first
+        if m.database and m.database.get("database") == database:
+            return m.database
     return None
 
 

@@ -42,7 +42,16 @@ class DatabaseSource(Protocol):
 
     def database_exists(self) -> bool: ...
 
-    def capture(self, store: ChunkStore, reporter: Reporter) -> DatabaseCapture: ...
+    def capture(
+        self,
+        store: ChunkStore,
+        reporter: Reporter,
+        parent: dict[str, Any] | None = None,
+        no_parent: str = "no earlier snapshot of this database",
+    ) -> DatabaseCapture:
+        """Dump the database; ``parent`` is the newest intact snapshot's section of the same
+        database (what did not change is taken from it), None to read everything."""
+        ...
 
     def plan_restore(
         self, section: dict[str, Any], collections: list[str] | None = None, compare: bool = False

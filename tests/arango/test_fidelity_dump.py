@@ -132,7 +132,7 @@ def test_a_lost_batch_is_fetched_again_and_cursors_are_deleted(
     # The second batch of the read is carried out, but its answer never arrives.
     failed_before = server.faults.failed_requests
     arango_server.fail_after(0, "lose", path_pattern=r"/_api/cursor/\d+/2$", times=1)
-    name = sw.create("lossy")
+    name = sw.create("lossy", reread=True)  # a full read: documents in batches of 1000
     section = section_of(sw, name)
     assert server.faults.failed_requests == failed_before + 1
     assert section["dump_stats"]["batch_retries"] == 1

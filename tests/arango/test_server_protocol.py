@@ -573,6 +573,33 @@ def test_is_restore_keeps_rev_and_plain_insert_makes_fresh_rev(db: StandardDatab
     assert db.collection("c").get("r")["_rev"] == "_other---"
 
 
+def test_every_write_gives_a_new_rev_even_one_that_changes_nothing(db: StandardDatabase) -> None:
+    col = db.create_collection("c")
+    seen = {col.insert({"_key": "k", "v": 1})["_rev"]}
+    for write in (
+        lambda: col.replace({"_key": "k", "v": 1}),
+        lambda: col.update({"_key": "k", "v": 1}),
+        lambda: col.insert({"_key": "k", "v": 1}, overwrite_mode="replace"),
+        lambda: col.insert({"_key": "k", "v": 1}, overwrite_mode="update"),
+        lambda: col.import_bulk([{"_key": "k", "v": 1}], on_duplicate="replace"),
+    ):
+        write()
+        rev = col.get("k")["_rev"]
+        assert rev not in seen
+        seen.add(rev)
+
+
+def test_sorted_revision_listing(db: StandardDatabase) -> None:
+    col = db.create_collection("c")
+    col.insert_many([{"_key": k} for k in ("b", "B", "a", "_x", "A1")])
+    listing = list(
+        db.aql.execute("FOR d IN @@c SORT d._key RETURN [d._key, d._rev]", bind_vars={"@c": "c"})
+    )
+    assert [k for k, _ in listing] == sorted(["b", "B", "a", "_x", "A1"], key=str.encode)
+    docs = db.aql.execute("FOR d IN @@c RETURN d", bind_vars={"@c": "c"})
+    assert dict(listing) == {d["_key"]: d["_rev"] for d in docs}
+
+
 def test_edges_need_from_and_to(db: StandardDatabase) -> None:
     edges = db.create_collection("e", edge=True)
     edges.insert({"_from": "v/1", "_to": "v/2"})  # no referential integrity

@@ -11,6 +11,7 @@ literal, `SORT` may say `ASC`):
     FOR d IN @@c FILTER d._key > @last SORT d._key LIMIT @n RETURN d
     FOR d IN @@c FILTER d._key IN @keys RETURN d
     FOR d IN @@c RETURN [d._key, d._rev]
+    FOR d IN @@c SORT d._key RETURN [d._key, d._rev]
     RETURN LENGTH(@@c)
 
 Anything else is answered with 400/1501.  `SORT d._key` and `d._key > @last`
@@ -51,6 +52,10 @@ _SHAPES: list[tuple[str, re.Pattern[str]]] = [
         ),
         ("keys", rf"{_FOR}\s+FILTER\s+{_KEY}\s+IN\s+@(?P<keys>\w+)\s+{_RET}"),
         ("revisions", rf"{_FOR}\s+RETURN\s*\[\s*{_KEY}\s*,\s*(?P=v)\s*\.\s*_rev\s*\]"),
+        (
+            "sorted-revisions",
+            rf"{_FOR}\s+{_SORT}\s+RETURN\s*\[\s*{_KEY}\s*,\s*(?P=v)\s*\.\s*_rev\s*\]",
+        ),
         ("length", rf"RETURN\s+LENGTH\s*\(\s*{_C}\s*\)"),
     ]
 ]
@@ -164,6 +169,9 @@ def execute(
         return list(docs.values())
     if query.kind == "revisions":
         return [[d["_key"], d["_rev"]] for d in docs.values()]
+    if query.kind == "sorted-revisions":
+        order = sorted(docs, key=(lambda k: (k.casefold(), k)) if collation else str.encode)
+        return [[k, docs[k]["_rev"]] for k in order]
     if query.kind == "keys":
         wanted = query.keys if isinstance(query.keys, list) else []
         keys = sorted({k for k in wanted if isinstance(k, str)}, key=str.encode)

@@ -20,6 +20,12 @@ from snapstore.errors import CorruptData, InvalidInput, PartialSnapshot, Snapsho
     is_flag=True,
     help="Do not apply the retention policy afterwards (config auto_cleanup).",
 )
+@click.option(
+    "--reread",
+    is_flag=True,
+    help="Read every file and every document again instead of trusting what the newest "
+    "snapshot has for unchanged ones (file size and times; document _rev).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the snapshot as JSON.")
 @pass_app
 def create_cmd(
@@ -29,6 +35,7 @@ def create_cmd(
     no_bulk: bool,
     no_db: bool,
     no_cleanup: bool,
+    reread: bool,
     as_json: bool,
 ) -> None:
     """Take a snapshot of bulk storage and the database."""
@@ -39,6 +46,7 @@ def create_cmd(
         include_bulk=not no_bulk,
         include_db=not no_db,
         cleanup=not no_cleanup,
+        reread=reread,
     )
     if as_json:
         emit_json(result.as_dict())

@@ -43,28 +43,33 @@ class BatchReader:
         db: Any = None,
         batch_size: int = 1000,
         ttl: int = 120,
+        lock: threading.Lock | None = None,
     ) -> None:
         self.conn = conn
+        # Held around every request: others using the same transaction take it too, so the
+        # transaction never serves two requests at once.
+        self.lock = lock if lock is not None else threading.Lock()
         self.what = what
         self.db = db
         self.retries = 0  # batches fetched again after a lost answer
         self._stop = threading.Event()
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=PREFETCH)
         self._thread: threading.Thread | None = None
-        self._first = conn.call(
-            "post",
-            "/_api/cursor",
-            what=what,
-            db=db,
-            fast=True,
-            data={
-                "query": query,
-                "bindVars": bind_vars,
-                "batchSize": batch_size,
-                "ttl": ttl,
-                "options": {"stream": True, "allowRetry": True},
-            },
-        )
+        with self.lock:
+            self._first = conn.call(
+                "post",
+                "/_api/cursor",
+                what=what,
+                db=db,
+                fast=True,
+                data={
+                    "query": query,
+                    "bindVars": bind_vars,
+                    "batchSize": batch_size,
+                    "ttl": ttl,
+                    "options": {"stream": True, "allowRetry": True},
+                },
+            )
         self.cursor_id: str | None = self._first.get("id")
 
     def __enter__(self) -> BatchReader:
@@ -107,7 +112,8 @@ class BatchReader:
         attempts = RETRIES + 1 if batch_id is not None else 1
         for attempt in range(attempts):
             try:
-                return self.conn.call("post", endpoint, what=self.what, db=self.db, fast=True)
+                with self.lock:
+                    return self.conn.call("post", endpoint, what=self.what, db=self.db, fast=True)
             except Exception as e:
                 if not is_network_error(e) or attempt == attempts - 1 or self._stop.is_set():
                     raise
@@ -132,7 +138,7 @@ class BatchReader:
             self._thread.join()
             self._thread = None
         if self.cursor_id is not None:
-            with contextlib.suppress(Exception):  # it expires by itself otherwise
+            with contextlib.suppress(Exception), self.lock:  # it expires by itself otherwise
                 self.conn.call(
                     "delete", f"/_api/cursor/{q(self.cursor_id)}", what="closing a cursor"
                 )

@@ -22,6 +22,7 @@ import msgpack
 import orjson
 
 from snapstore.errors import CorruptData
+from snapstore.sources.arangodb import revdigest
 from snapstore.sources.arangodb.doctree import NodeEntry, encode_node, iter_leaves
 from snapstore.store.chunkstore import ChunkStore
 
@@ -135,6 +136,18 @@ class Checksum:
         self.total += int.from_bytes(_blake3(line).digest(), "little")
         self.count += 1
 
+    def remove(self, line: bytes) -> None:
+        self.total -= int.from_bytes(_blake3(line).digest(), "little")
+        self.count -= 1
+
+    @classmethod
+    def of(cls, hexdigest: str, count: int) -> Checksum:
+        """A checksum to continue from (an earlier snapshot's collection entry)."""
+        out = cls()
+        out.total = int.from_bytes(bytes.fromhex(hexdigest), "little")
+        out.count = count
+        return out
+
     def hexdigest(self) -> str:
         self.total &= _MASK256
         return self.total.to_bytes(32, "little").hex()
@@ -194,46 +207,88 @@ class _Level:
     emitted: int = 0
 
 
+# (key, line, rev) of each document of a leaf, in key order
+LeafLines = list[tuple[bytes, bytes, str]]
+LoadLeaf = Callable[[NodeEntry], LeafLines]
+
+
+@dataclass
+class _Pending:
+    """A leaf cut but not stored yet (``data``), or a parent's leaf taken as it is (``cid``)."""
+
+    data: bytes | None
+    cid: bytes | None
+    first: bytes
+    last: bytes
+    docs: int
+    size: int
+    digest: int
+    closed: bool
+
+
 class TreeBuilder:
-    """Feed (key, line) in strictly increasing key byte order; ``finish`` returns the root."""
+    """Feed (key, line, rev) in strictly increasing key byte order; ``finish`` returns the root.
+
+    ``add_leaf`` takes a whole leaf of an earlier tree built with the same parameters and
+    line format, known to hold exactly the documents it held then (its revision digest
+    matched). The tree comes out byte for byte as if its documents had been fed one by one:
+    the leaf is taken as it is only where the boundary rule would cut it the same way, and
+    its lines are read (``load``) and fed otherwise (spec/database.md, *Incremental dump*).
+    ``checksum``, when given, receives every line fed with ``add``.
+    """
 
     def __init__(
         self,
         store: ChunkStore,
         params: ChunkingParams = DEFAULT_PARAMS,
         on_chunk: Callable[[], None] | None = None,
+        checksum: Checksum | None = None,
     ) -> None:
         self.store = store
         self.params = params
         self.stats = TreeStats()
+        self.checksum = checksum
+        self.reused_leaves = 0
         self._on_chunk = on_chunk
         self._lines: list[bytes] = []
         self._size = 0
+        self._digest = 0
         self._first: bytes = b""
         self._last: bytes | None = None
         self._levels: list[_Level] = []  # _levels[i] collects the entries of level i + 1 nodes
-        # Leaves cut but not stored yet: (data, first key, last key, docs, bytes).
-        self._pending: list[tuple[bytes, bytes, bytes, int, int]] = []
+        self._pending: list[_Pending] = []
+        # A reused leaf that did not end by itself: the next item decides (see add_leaf).
+        self._held: NodeEntry | None = None
+        self._held_seq = -1
+        self._held_load: LoadLeaf | None = None
+        self._before_held: bytes | None = None
         self._leaf_target = params.leaf_target
         self._leaf_max = params.leaf_max
         self._leaf_floor = -(-params.leaf_target // ITEMS_PER_CHUNK)
 
-    def add(self, key: bytes, line: bytes) -> None:
-        # The hot loop of a dump: ends_chunk(0, ...) written out, names bound locally.
+    def add(self, key: bytes, line: bytes, rev: str) -> None:
+        # The hot loop of a dump: ends_chunk(0, ...) and revdigest.pair_hash written out.
         last = self._last
         if last is not None and key <= last:
             raise ValueError(f"keys out of order: {key!r} after {last!r}")
         size = len(line) + 1
         target = self._leaf_target
+        if self._held is not None:
+            self._settle_held(size)
         lines = self._lines
         if lines and (size >= target or self._size + size > self._leaf_max):
-            self._emit_leaf()  # a large document starts a chunk of its own; cap chunk size
+            self._emit_leaf(False)  # a large document starts a chunk of its own; cap chunk size
             lines = self._lines
         if not lines:
             self._first = key
         lines.append(line)
         self._size += size
+        self._digest += int.from_bytes(
+            _blake3(len(key).to_bytes(4, "little") + key + rev.encode()).digest(16), "little"
+        )
         self._last = key
+        if self.checksum is not None:
+            self.checksum.add(line)
         stats = self.stats
         stats.docs += 1
         stats.bytes += size
@@ -242,7 +297,76 @@ class TreeBuilder:
             size >= target
             or int.from_bytes(_blake3(b"\x00" + key).digest(8), "little") * target < weight << 64
         ):
-            self._emit_leaf()
+            self._emit_leaf(True)
+
+    def add_leaf(self, entry: NodeEntry, seq: int, load: LoadLeaf) -> None:
+        """Take the earlier tree's leaf ``entry`` (the ``seq``-th leaf of that tree).
+
+        Taken as it is when no chunk is open here: then the documents inside it are cut as
+        they were (each decision depends on the chunk since its start). If it ended by itself
+        (``closed``) the next chunk starts after it, as it did. Otherwise it ended because of
+        the document after it: it is held until the next item shows whether that is the same
+        (the earlier tree's next leaf, also unchanged) or one the size rule cuts before.
+        Everything else is fed line by line.
+        """
+        first = entry.first_key.encode("utf-8")
+        if self._last is not None and first <= self._last:
+            raise ValueError(f"keys out of order: {first!r} after {self._last!r}")
+        held = self._held
+        if held is not None:
+            if seq == self._held_seq + 1:
+                self._take(held)  # the same document follows it as before: the same cut
+            else:
+                self._materialize_held()
+        if self._lines:
+            for key, line, rev in load(entry):
+                self.add(key, line, rev)
+            return
+        if entry.closed:
+            self._take(entry)
+        else:
+            self._held, self._held_seq, self._held_load = entry, seq, load
+            self._before_held = self._last
+            self._last = entry.last_key.encode("utf-8")
+
+    def _settle_held(self, size: int) -> None:
+        """A document of ``size`` follows the held leaf: cut before it, or merge with it."""
+        held = self._held
+        assert held is not None
+        if size >= self._leaf_target or held.bytes + size > self._leaf_max:
+            self._take(held)
+        else:
+            self._materialize_held()
+
+    def _materialize_held(self) -> None:
+        held, load = self._held, self._held_load
+        assert held is not None and load is not None
+        self._held = self._held_load = None
+        self._last = self._before_held  # its keys were never fed: check order from before it
+        for key, line, rev in load(held):
+            self.add(key, line, rev)
+
+    def _take(self, entry: NodeEntry) -> None:
+        if entry is self._held:
+            self._held = self._held_load = None
+        self._pending.append(
+            _Pending(
+                None,
+                entry.child,
+                entry.first_key.encode("utf-8"),
+                entry.last_key.encode("utf-8"),
+                entry.docs,
+                entry.bytes,
+                int.from_bytes(entry.digest or bytes(16), "little"),
+                entry.closed,
+            )
+        )
+        self._last = entry.last_key.encode("utf-8")
+        self.stats.docs += entry.docs
+        self.stats.bytes += entry.bytes
+        self.reused_leaves += 1
+        if len(self._pending) >= LEAF_BATCH:
+            self._store_leaves()
 
     def _put(self, data: bytes) -> bytes:
         cid, new = self.store.add(data)
@@ -256,15 +380,27 @@ class TreeBuilder:
         if self._on_chunk is not None:
             self._on_chunk()
 
-    def _emit_leaf(self) -> None:
+    def _emit_leaf(self, closed: bool) -> None:
         if not self._lines:
             return
         self._lines.append(b"")
         data = b"\n".join(self._lines)
         assert self._last is not None
-        self._pending.append((data, self._first, self._last, len(self._lines) - 1, self._size))
+        self._pending.append(
+            _Pending(
+                data,
+                None,
+                self._first,
+                self._last,
+                len(self._lines) - 1,
+                self._size,
+                self._digest,
+                closed,
+            )
+        )
         self._lines = []
         self._size = 0
+        self._digest = 0
         if len(self._pending) >= LEAF_BATCH:
             self._store_leaves()
 
@@ -273,12 +409,28 @@ class TreeBuilder:
         pending, self._pending = self._pending, []
         if not pending:
             return
-        prepared = self.store.prepare_many([p[0] for p in pending])
-        for p, (data, first, last, docs, size) in zip(prepared, pending, strict=True):
-            cid, new = self.store.add_prepared(p)
-            self._count(len(data), new)
+        fresh = [p for p in pending if p.data is not None]
+        prepared = iter(self.store.prepare_many([p.data for p in fresh if p.data is not None]))
+        for p in pending:
+            if p.data is not None:
+                cid, new = self.store.add_prepared(next(prepared))
+                self._count(len(p.data), new)
+            else:
+                assert p.cid is not None
+                cid = p.cid
             self.stats.leaves += 1
-            self._push(0, NodeEntry(first.decode("utf-8"), last.decode("utf-8"), cid, docs, size))
+            self._push(
+                0,
+                NodeEntry(
+                    p.first.decode("utf-8"),
+                    p.last.decode("utf-8"),
+                    cid,
+                    p.docs,
+                    p.size,
+                    revdigest.to_bytes(p.digest),
+                    p.closed,
+                ),
+            )
 
     def _push(self, index: int, entry: NodeEntry) -> None:
         if index == len(self._levels):
@@ -309,11 +461,15 @@ class TreeBuilder:
                 cid,
                 sum(e.docs for e in entries),
                 sum(e.bytes for e in entries),
+                revdigest.to_bytes(sum(revdigest.from_bytes(e.digest or b"") for e in entries)),
+                False,
             ),
         )
 
     def finish(self) -> TreeResult:
-        self._emit_leaf()
+        if self._held is not None:
+            self._take(self._held)  # the end of the input cuts it, as before
+        self._emit_leaf(False)
         self._store_leaves()
         index = 0
         while index < len(self._levels):
@@ -336,10 +492,10 @@ def build_tree(
     items: Iterable[tuple[bytes, bytes]],
     params: ChunkingParams = DEFAULT_PARAMS,
 ) -> TreeResult:
-    """Build the tree of sorted (key, line) items."""
+    """Build the tree of sorted (key, line) items (each line holds its ``_rev``)."""
     builder = TreeBuilder(store, params)
     for key, line in items:
-        builder.add(key, line)
+        builder.add(key, line, line_rev(line, "build_tree"))
     return builder.finish()
 
 
@@ -364,6 +520,31 @@ def iter_leaf_data(
 def iter_lines(store: ChunkStore, root: bytes | None, height: int, where: str) -> Iterator[bytes]:
     for data in iter_leaf_data(store, root, height, where):
         yield from leaf_lines(data, where)
+
+
+def line_rev(line: bytes, where: str) -> str:
+    """The ``_rev`` of a document line ("" when it has none: not from ArangoDB)."""
+    try:
+        rev = orjson.loads(line).get("_rev", "")
+    except (ValueError, AttributeError) as e:
+        raise CorruptData(f"{where}: document line is damaged ({e})") from None
+    return rev if isinstance(rev, str) else str(rev)
+
+
+def parse_leaf(data: bytes, where: str) -> LeafLines:
+    """(key, line, rev) of each line of a leaf chunk."""
+    out: LeafLines = []
+    loads = orjson.loads
+    for line in leaf_lines(data, where):
+        try:
+            doc = loads(line)
+            key, rev = doc["_key"], doc.get("_rev", "")
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise CorruptData(f"{where}: document line is damaged ({e})") from None
+        if not isinstance(key, str) or not isinstance(rev, str):
+            raise CorruptData(f"{where}: document line has a non-string _key or _rev")
+        out.append((key.encode("utf-8"), line, rev))
+    return out
 
 
 def line_key(line: bytes, where: str) -> str:

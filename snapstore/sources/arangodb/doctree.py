@@ -24,31 +24,57 @@ from snapstore.sources.base import Ref
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.ids import ID_SIZE, short
 
+DIGEST_SIZE = 16  # bytes of a revision digest (spec/database.md, *Revision digests*)
+
 
 @dataclass(frozen=True, slots=True)
 class NodeEntry:
-    """One child of a node: its key range, chunk id, and the documents and bytes below it."""
+    """One child of a node: its key range, chunk id, and the documents and bytes below it.
+
+    ``digest`` sums the hashes of the ``(_key, _rev)`` pairs below the child (``revdigest``),
+    so a snapshot can recognise an unchanged child from a key listing alone; ``closed`` says
+    that a leaf ended because of its own last document (boundary rule 2), not because of the
+    document after it. Trees written before digests existed have 5-element entries: ``digest``
+    is None and ``closed`` False there.
+    """
 
     first_key: str
     last_key: str
     child: bytes
     docs: int
     bytes: int
+    digest: bytes | None = None
+    closed: bool = False
 
     def to_list(self) -> list[object]:
-        return [self.first_key, self.last_key, self.child, self.docs, self.bytes]
+        base: list[object] = [self.first_key, self.last_key, self.child, self.docs, self.bytes]
+        if self.digest is not None:
+            base += [self.digest, self.closed]
+        return base
 
 
 def encode_node(level: int, entries: list[NodeEntry]) -> bytes:
-    """A node chunk: the msgpack array ``[level, [[first, last, child, docs, bytes], ...]]``."""
+    """A node chunk: the msgpack array
+    ``[level, [[first, last, child, docs, bytes, digest, closed], ...]]``."""
     return msgpack.packb([level, [e.to_list() for e in entries]], use_bin_type=True)
+
+
+def _entry(raw: list[object]) -> NodeEntry:
+    if len(raw) == 5:
+        a, b, c, d, e = raw
+        return NodeEntry(str(a), str(b), bytes(c), int(d), int(e))  # type: ignore[arg-type,call-overload]
+    a, b, c, d, e, f, g = raw
+    digest = bytes(f)  # type: ignore[arg-type]
+    if len(digest) != DIGEST_SIZE or not isinstance(g, bool):
+        raise ValueError("bad revision digest")
+    return NodeEntry(str(a), str(b), bytes(c), int(d), int(e), digest, g)  # type: ignore[arg-type,call-overload]
 
 
 def decode_node(data: bytes, where: str, level: int | None = None) -> tuple[int, list[NodeEntry]]:
     """Parse a node chunk; ``level`` (when given) must match the level the node claims."""
     try:
         got_level, raw = msgpack.unpackb(data, raw=False)
-        entries = [NodeEntry(str(a), str(b), bytes(c), int(d), int(e)) for a, b, c, d, e in raw]
+        entries = [_entry(r) for r in raw]
     except (ValueError, TypeError, msgpack.UnpackException) as e:
         raise CorruptData(f"{where}: document tree node is damaged ({e})") from None
     if (
@@ -90,6 +116,20 @@ def iter_leaves(store: ChunkStore, root: bytes | None, height: int, where: str) 
     for cid, level in iter_tree(store, root, height, where):
         if level == 0:
             yield cid
+
+
+def iter_leaf_entries(
+    store: ChunkStore, root: bytes, height: int, where: str
+) -> Iterator[NodeEntry]:
+    """The entries naming a tree's leaves, in key order, reading only nodes (``height`` ≥ 1)."""
+    stack: list[tuple[bytes, int]] = [(root, height)]
+    while stack:
+        cid, level = stack.pop()
+        entries = read_node(store, cid, level, where)
+        if level == 1:
+            yield from entries
+        else:
+            stack.extend((e.child, level - 1) for e in reversed(entries))
 
 
 def iter_database_references(

@@ -13,6 +13,8 @@ transactional on the server: it is read inside the dump and compared at the end.
 from __future__ import annotations
 
 import contextlib
+import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +43,14 @@ from snapstore.sources.arangodb.docchunks import (
     TreeBuilder,
     TreeResult,
     canonical,
+    line_rev,
+)
+from snapstore.sources.arangodb.incremental import (
+    KeyOrder,
+    Merge,
+    ParentUnusable,
+    Vanished,
+    parent_leaves,
 )
 from snapstore.sources.arangodb.sorting import DuplicateKey, KeySorter
 from snapstore.sources.database import DatabaseCapture
@@ -49,10 +59,18 @@ from snapstore.store.chunkstore import ChunkStore
 SECTION_FORMAT = 1
 READ_QUERY = "FOR d IN @@c RETURN d"
 SORTED_QUERY = "FOR d IN @@c SORT d._key RETURN d"
+LISTING_QUERY = "FOR d IN @@c SORT d._key RETURN [d._key, d._rev]"
+FETCH_QUERY = "FOR d IN @@c FILTER d._key IN @keys RETURN d"
+LISTING_BATCH = 10_000
 BATCH_SIZE = 1000
 CURSOR_TTL = 120  # seconds between fetches before the server drops the cursor
 KEEPALIVE_SECONDS = 10.0  # touch the transaction this often while we are busy with chunks
 BEGIN_ATTEMPTS = 3
+# Collection properties that name one particular collection: when they differ from the
+# parent's, it was dropped and created again (or is another server's): read it in full.
+IDENTITY_FIELDS = ("globallyUniqueId", "objectId", "id")
+
+log = logging.getLogger(__name__)
 
 
 class TransactionLost(Exception):
@@ -82,8 +100,15 @@ class Dumper:
         reporter: Reporter,
         params: ChunkingParams = DEFAULT_PARAMS,
         sort_memory: int = 256 * 1024 * 1024,
+        parent: dict[str, Any] | None = None,
+        no_parent: str = "no earlier snapshot of this database",
     ) -> None:
         self.conn = conn
+        # The database section of the snapshot to read incrementally against (None: read
+        # every document; spec/database.md, *Incremental dump*).
+        self.parent = parent
+        self.no_parent = no_parent
+        self.incremental: dict[str, Any] = {"collections": 0, "fetched": 0, "reused_leaves": 0}
         self.store = store
         self.reporter = reporter
         self.params = params
@@ -162,6 +187,7 @@ class Dumper:
         info = conn.server_info()
         db_props = conn.call("get", "/_api/database/current", what="reading the database")
         db_props = db_props.get("result", {})
+        self._parent_ok = self._parent_usable(db_props)
 
         mode, reason = "transaction", None
         if info.cluster:
@@ -273,6 +299,7 @@ class Dumper:
                 "server_seconds": round(server, 3),
                 "requests": conn.timings.requests,
                 "batch_retries": self.read_retries,
+                "incremental": dict(self.incremental),
             },
         }
         # Metadata is the server's JSON; msgpack holds 64-bit integers only (spec: big_integers).
@@ -315,9 +342,17 @@ class Dumper:
         """Read one collection in ``read``'s transaction and store its tree of chunks."""
         expected = self._count(read, name)
         built: tuple[TreeBuilder, TreeResult, Checksum] | None = None
+        parent, why = self._parent_entry(name, props)
+        if parent is None:
+            log.info("collection %s: full read: %s", name, why)
         for attempt in (1, 2):
             try:
-                built = self._read_in_key_order(name, read, expected)
+                if parent is not None:
+                    built = self._read_incremental(name, read, expected, parent)
+                    if built is None:
+                        parent = None
+                if built is None:
+                    built = self._read_in_key_order(name, read, expected)
                 if built is None:  # the server's order is not ours: sort on our side
                     built = self._read_and_sort(name, read, expected)
                 break
@@ -351,16 +386,145 @@ class Dumper:
             "nodes": result.stats.nodes,
         }
 
-    def _reader(self, name: str, read: _Read, query: str) -> BatchReader:
+    def _reader(
+        self,
+        name: str,
+        read: _Read,
+        query: str,
+        batch_size: int = BATCH_SIZE,
+        lock: threading.Lock | None = None,
+    ) -> BatchReader:
         return BatchReader(
             self.conn,
             query,
             {"@c": name},
             f"reading collection {name}",
             db=read.db,  # the transaction header goes on every fetch: it keeps it alive
-            batch_size=BATCH_SIZE,
+            batch_size=batch_size,
             ttl=CURSOR_TTL,
+            lock=lock,
         )
+
+    # -- incremental reads --------------------------------------------------------------------
+
+    def _parent_usable(self, db_props: dict[str, Any]) -> str | None:
+        """None when the parent section can serve this dump, else why not."""
+        p = self.parent
+        if p is None:
+            return self.no_parent
+        if p.get("database") != self.conn.name:
+            return f"the earlier snapshot is of database {p.get('database')!r}"
+        their = (p.get("properties") or {}).get("id")
+        if their is None or their != db_props.get("id"):
+            return "the database was created again since the earlier snapshot (its id differs)"
+        if p.get("chunking") != self.params.to_map():
+            return "the earlier snapshot was chunked with other parameters"
+        if int(p.get("line_format", 1)) != LINE_FORMAT:
+            return "the earlier snapshot writes document lines in another format"
+        if p.get("big_integers"):
+            return "the earlier snapshot's section holds big integers"
+        return None
+
+    def _parent_entry(self, name: str, props: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+        """The parent's entry for collection ``name`` if it can serve, else (None, why)."""
+        if self._parent_ok is not None:
+            return None, self._parent_ok
+        assert self.parent is not None
+        entry = (self.parent.get("collections") or {}).get(name)
+        if entry is None:
+            return None, "not in the earlier snapshot"
+        theirs = entry.get("properties") or {}
+        for f in IDENTITY_FIELDS:
+            if theirs.get(f) != props.get(f):
+                return None, f"created again since the earlier snapshot ({f} differs)"
+        if entry.get("root") is None:
+            return None, "empty in the earlier snapshot"
+        return entry, ""
+
+    def _fetcher(self, name: str, read: _Read, lock: threading.Lock) -> Any:
+        def fetch(keys: list[str]) -> list[dict[str, Any]]:
+            with lock:
+                body = self.conn.call(
+                    "post",
+                    "/_api/cursor",
+                    what=f"reading changed documents of collection {name}",
+                    db=read.db,
+                    fast=True,
+                    data={
+                        "query": FETCH_QUERY,
+                        "bindVars": {"@c": name, "keys": keys},
+                        "batchSize": len(keys) + 1,
+                        "ttl": CURSOR_TTL,
+                    },
+                )
+                docs: list[dict[str, Any]] = list(body.get("result") or [])
+                while body.get("hasMore"):
+                    body = self.conn.call(
+                        "post",
+                        f"/_api/cursor/{q(str(body['id']))}",
+                        what=f"reading changed documents of collection {name}",
+                        db=read.db,
+                        fast=True,
+                    )
+                    docs.extend(body.get("result") or [])
+            return docs
+
+        return fetch
+
+    def _read_incremental(
+        self, name: str, read: _Read, expected: int, parent: dict[str, Any]
+    ) -> tuple[TreeBuilder, TreeResult, Checksum] | None:
+        """List ``(_key, _rev)`` and merge with the parent's tree; None: read in full."""
+        where = f"collection {name} of the earlier snapshot"
+        checksum = Checksum.of(str(parent["checksum"]), int(parent.get("count", 0)))
+        builder = TreeBuilder(self.store, self.params, checksum=checksum)
+        lock = threading.Lock()
+        merge = Merge(
+            self.store,
+            builder,
+            parent_leaves(self.store, parent, where),
+            self._fetcher(name, read, lock),
+            checksum,
+            where,
+        )
+        self.reporter.start(f"Listing {name}", expected)
+        read.busy = True
+        why: str | None = None
+        try:
+            with self._reader(name, read, LISTING_QUERY, LISTING_BATCH, lock) as reader:
+
+                def pairs() -> Any:
+                    for batch in reader:
+                        yield from batch
+                        self.reporter.advance(len(batch))
+
+                merge.run(pairs())
+                self.read_retries += reader.retries
+            result = builder.finish()
+        except ParentUnusable as e:
+            why = f"the earlier snapshot cannot serve it ({e})"
+        except KeyOrder:
+            why = "the server's key order is not byte order"
+        except Vanished as e:
+            why = f"document {e} changed while it was read"
+        finally:
+            read.busy = False
+            read.last_touch = time.monotonic()
+            self.reporter.finish()
+        if why is not None:
+            log.info("collection %s: full read: %s", name, why)
+            return None
+        log.info(
+            "collection %s: incremental: %d leaves kept, %d read, %d documents fetched",
+            name,
+            merge.stats.reused_leaves,
+            merge.stats.read_leaves,
+            merge.stats.fetched,
+        )
+        self.incremental["collections"] += 1
+        self.incremental["fetched"] += merge.stats.fetched
+        self.incremental["reused_leaves"] += merge.stats.reused_leaves
+        return builder, result, checksum
 
     def _read_in_key_order(
         self, name: str, read: _Read, expected: int
@@ -373,7 +537,7 @@ class Dumper:
         ends this attempt: None, and the chunks stored so far are left to gc.
         """
         checksum = Checksum()
-        builder = TreeBuilder(self.store, self.params)
+        builder = TreeBuilder(self.store, self.params, checksum=checksum)
         last = b""
         self.reporter.start(f"Dumping {name}", expected)
         read.busy = True  # the reader's fetches keep the transaction alive, nobody else may
@@ -392,9 +556,8 @@ class Dumper:
                             )
                             return None
                         first = False
-                        line = canonical(doc)
-                        checksum.add(line)
-                        builder.add(key, line)
+                        rev = doc.get("_rev", "")
+                        builder.add(key, canonical(doc), rev)
                         last = key
                     self.reporter.advance(len(batch))
                 self.read_retries += reader.retries
@@ -431,7 +594,7 @@ class Dumper:
             self.reporter.finish()
         builder = TreeBuilder(self.store, self.params, on_chunk=lambda: self._touch(read, name))
         for key, line in sorter.sorted():
-            builder.add(key, line)
+            builder.add(key, line, line_rev(line, f"collection {name}"))
         if sorter.spilled_runs:
             self.reporter.info(f"collection {name}: sorted on disk ({sorter.spilled_runs} runs)")
         return builder, builder.finish(), checksum

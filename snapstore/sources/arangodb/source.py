@@ -44,8 +44,19 @@ class ArangoSource:
     def database_exists(self) -> bool:
         return self._connection().probe()
 
-    def capture(self, store: ChunkStore, reporter: Reporter) -> DatabaseCapture:
-        capture = Dumper(self._connection(), store, reporter).run()
+    def capture(
+        self,
+        store: ChunkStore,
+        reporter: Reporter,
+        parent: dict[str, Any] | None = None,
+        no_parent: str = "no earlier snapshot of this database",
+    ) -> DatabaseCapture:
+        """Dump the database; documents whose ``_rev`` equals ``parent``'s (an earlier
+        snapshot's database section) are taken from it (spec/database.md, *Incremental
+        dump*). ``no_parent`` says why there is none (logged per collection)."""
+        capture = Dumper(
+            self._connection(), store, reporter, parent=parent, no_parent=no_parent
+        ).run()
         self.last_stats = dict(capture.section.get("dump_stats", {}))
         return capture
 
