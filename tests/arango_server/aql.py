@@ -11,6 +11,7 @@ literal, `SORT` may say `ASC`):
     FOR d IN @@c FILTER d._key > @last SORT d._key LIMIT @n RETURN d
     FOR d IN @@c FILTER d._key IN @keys RETURN d
     FOR d IN @@c RETURN [d._key, d._rev]
+    FOR d IN @@c SORT d._key RETURN [d._key, d._rev]
     RETURN LENGTH(@@c)
 
 Anything else is answered with 400/1501.  `SORT d._key` and `d._key > @last`
@@ -51,6 +52,10 @@ _SHAPES: list[tuple[str, re.Pattern[str]]] = [
         ),
         ("keys", rf"{_FOR}\s+FILTER\s+{_KEY}\s+IN\s+@(?P<keys>\w+)\s+{_RET}"),
         ("revisions", rf"{_FOR}\s+RETURN\s*\[\s*{_KEY}\s*,\s*(?P=v)\s*\.\s*_rev\s*\]"),
+        (
+            "sorted_revisions",
+            rf"{_FOR}\s+{_SORT}\s+RETURN\s*\[\s*{_KEY}\s*,\s*(?P=v)\s*\.\s*_rev\s*\]",
+        ),
         ("length", rf"RETURN\s+LENGTH\s*\(\s*{_C}\s*\)"),
     ]
 ]
@@ -169,6 +174,8 @@ def execute(
         keys = sorted({k for k in wanted if isinstance(k, str)}, key=str.encode)
         return [docs[k] for k in keys if k in docs]
     keys = sorted(docs, key=(lambda k: (k.casefold(), k)) if collation else str.encode)
+    if query.kind == "sorted_revisions":
+        return [[k, docs[k]["_rev"]] for k in keys]
     if query.kind == "after":
         keys = [k for k in keys if _key_after(k, query.last)]
     if query.limit is not None:

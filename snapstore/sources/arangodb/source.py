@@ -49,9 +49,13 @@ class ArangoSource:
         return capture
 
     def plan_restore(
-        self, section: dict[str, Any], collections: list[str] | None = None, compare: bool = False
+        self,
+        section: dict[str, Any],
+        collections: list[str] | None = None,
+        compare: bool = False,
+        store: ChunkStore | None = None,
     ) -> DatabaseRestorePlan:
-        return plan(self._connection(), section, collections, compare)
+        return plan(self._connection(), section, collections, compare, store)
 
     def restore(
         self,
