@@ -32,6 +32,7 @@ from snapstore.manifest.listing import (
 from snapstore.manifest.schema import BulkRoot, Manifest
 from snapstore.sources.arangodb import compare
 from snapstore.sources.arangodb.compare import differing_documents as differing_documents
+from snapstore.sources.database import CollectionWrites
 from snapstore.store.chunkstore import ChunkStore
 
 ADDED, REMOVED, MODIFIED, METADATA, TYPE = "added", "removed", "modified", "metadata", "type"
@@ -95,6 +96,8 @@ class SnapshotDiff:
     roots_added: list[str] = field(default_factory=list)
     roots_removed: list[str] = field(default_factory=list)
     database: str | None = None  # "added" / "removed" when only one side has a database
+    # restore --dry-run: what the restore writes into each collection (spec/database.md)
+    database_writes: list[CollectionWrites] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -131,6 +134,11 @@ class SnapshotDiff:
             "database": self.database,
             "files": [c.as_dict() for c in self.files],
             "collections": [c.as_dict() for c in self.collections],
+            **(
+                {"database_writes": [w.as_dict() for w in self.database_writes]}
+                if self.database_writes
+                else {}
+            ),
         }
 
 
