@@ -21,7 +21,16 @@ written, as `create` reports them), the dump's wall time over the raw read's and
 restore's over the raw write's (`ratios`), and dump and restore throughput in documents per second
 with the time split between the product and the server: "server" is the wall time spent in
 HTTP round trips (what the client waits for), and, for the test server run as a subprocess,
-that process's CPU time. `--doc-kind small` uses ~100-byte documents instead.
+that process's CPU time. `--doc-kind small` uses ~100-byte documents instead, `--doc-kind
+large` ~4 KB ones.
+
+The `merge` phases (``restore_phases``) measure restore by difference (spec/database.md): the
+live database is brought back to A, then 1% of its documents are updated at random, 0.1%
+inserted and 0.1% removed, and A is restored onto it (only the difference is written), against
+a full restore of A into an empty database; both run as the real CLI in a child process
+(``restore A --no-bulk --yes --no-safety-snapshot [--target-db]``), verification included, and
+report wall time and the child's peak RSS. Beside them: the raw sorted ``(_key, _rev)`` listing
+of the live collection through python-arango, which the merge and its verification each need.
 """
 
 from __future__ import annotations
@@ -90,11 +99,12 @@ class Documents:
                 "score": self.rng.random(),
                 "tags": self.rng.sample("abcde", 2),
             }
+        words = (360, 880) if self.kind == "large" else (90, 220)
         return {
             "_key": self.key(i),
             "title": self.text(self.rng.randint(6, 14)).capitalize(),
             "authors": [self.text(2).title() for _ in range(self.rng.randint(1, 8))],
-            "abstract": self.text(self.rng.randint(90, 220)),
+            "abstract": self.text(self.rng.randint(*words)),
             "categories": self.rng.sample(CATEGORIES, self.rng.randint(1, 3)),
             "submitted": f"20{7 + i // 40000:02d}-{1 + i % 12:02d}-{1 + i % 28:02d}",
             "citations": self.rng.randint(0, 900),
@@ -321,13 +331,93 @@ def incremental_phases(
     return out
 
 
+# -- restore by difference ------------------------------------------------------------------------
+
+
+# Runs the CLI in the child and, at its exit, reports the child's own peak RSS (VmHWM of its
+# address space: ru_maxrss would start from the parent's, which exec leaves behind on Linux).
+_CHILD = """
+import atexit, sys
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            sys.stderr.write("peak-rss-kb " + line.split()[1] + "\\n")
+atexit.register(hwm)
+from snapstore.cli.main import main
+sys.argv = ["snapstore", *sys.argv[1:]]
+main()
+"""
+
+
+def cli_restore(
+    server: Server, env: dict[str, str], snapshot: str, *extra: str
+) -> tuple[dict[str, Any], float, float, int]:
+    """``restore SNAPSHOT`` through the CLI in a child process: its report, wall seconds,
+    the test server's CPU seconds and the child's peak RSS in bytes."""
+    cmd = [sys.executable, "-c", _CHILD, "restore", snapshot, "--no-bulk", "--yes"]
+    cmd += ["--no-safety-snapshot", "--json", *extra]
+    srv0, wall0 = server.cpu_seconds(), time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, check=False)
+    wall = time.perf_counter() - wall0
+    if proc.returncode != 0:
+        raise SystemExit(f"restore failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
+    srv1 = server.cpu_seconds()
+    server_cpu = 0.0 if srv0 is None or srv1 is None else srv1 - srv0
+    peak = [ln for ln in proc.stderr.decode().splitlines() if ln.startswith("peak-rss-kb ")]
+    rss = int(peak[-1].split()[1]) * 1024 if peak else 0
+    return json.loads(proc.stdout)["database"], wall, server_cpu, rss
+
+
+def restore_phases(
+    server: Server,
+    db: Any,
+    coll: Any,
+    gen: Documents,
+    n: int,
+    snapshot: str,
+    env: dict[str, str],
+    empty_db: str,
+) -> dict[str, Any]:
+    """Restore by difference against a full restore (module doc)."""
+    cli_restore(server, env, snapshot)  # the live database back to A (setup, not measured)
+    made = scatter_changes(coll, gen, n)
+    wall0 = time.perf_counter()
+    raw_listing(db, "papers")
+    listing = time.perf_counter() - wall0
+    merged, merge_wall, merge_cpu, merge_rss = cli_restore(server, env, snapshot)
+    full, full_wall, full_cpu, full_rss = cli_restore(
+        server, env, snapshot, "--target-db", empty_db
+    )
+    assert merged["merged"]["papers"]["replaced"] == made["updated"], merged["merged"]
+    return {
+        "changes": made,
+        "written": merged["merged"]["papers"],
+        "raw_sorted_listing_seconds": round(listing, 2),
+        "merge_restore": {
+            "seconds": round(merge_wall, 2),
+            "restore_seconds": merged["seconds"],
+            "server_cpu_seconds": round(merge_cpu, 2),
+            "peak_rss_mb": round(merge_rss / 2**20, 1),
+        },
+        "full_restore_into_empty_database": {
+            "seconds": round(full_wall, 2),
+            "restore_seconds": full["seconds"],
+            "server_cpu_seconds": round(full_cpu, 2),
+            "peak_rss_mb": round(full_rss / 2**20, 1),
+        },
+        "merge_over_full": round(merge_wall / full_wall, 3),
+        "merge_over_full_in_process": round(merged["seconds"] / full["seconds"], 3),
+        "bench_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10, 1),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--docs", type=int, default=120_000)
     ap.add_argument(
         "--phases",
-        default="read,dump,changes,write,restore",
-        help="comma-separated subset of read,dump,changes,write,restore,incremental",
+        default="read,dump,changes,write,restore,merge",
+        help="comma-separated subset of read,dump,changes,write,restore,merge,incremental",
     )
     ap.add_argument("--doc-kind", choices=["arxiv", "small", "large"], default="arxiv")
     ap.add_argument("--url", help="a real ArangoDB (password in SNAPSTORE_ARANGO_PASSWORD)")
@@ -429,12 +519,32 @@ def main(argv: list[str] | None = None) -> None:
             phases.append(raw_write_phase)
         raw_docs = []
         restore_phase = None
+        merge_report = None
+        if "merge" in wanted:
+            env = dict(os.environ)
+            env.update(
+                SNAPSTORE_REPO=str(repo),
+                SNAPSTORE_PROJECT_DIR=str(tmp),
+                SNAPSTORE_ARANGO_URL=server.url,
+                SNAPSTORE_ARANGO_DB=db_name,
+                SNAPSTORE_ARANGO_USER=args.user,
+            )
+            merge_report = restore_phases(
+                server,
+                db,
+                coll,
+                gen,
+                n,
+                first.snapshot.snapshot_name,
+                env,
+                f"bench_{os.getpid()}_empty",
+            )
         if "restore" in wanted:
             restore_phase, restored = measure(server, "restore A (incl. verification)", n, restore)
             phases.append(restore_phase)
             assert all(c["checksum_ok"] for c in restored.database["collections"].values())
     finally:
-        for name in (db_name, restored_db):
+        for name in (db_name, restored_db, f"bench_{os.getpid()}_empty"):
             try:
                 sys_db.delete_database(name, ignore_missing=True)
             except Exception as e:  # the report matters more than the cleanup
@@ -460,6 +570,7 @@ def main(argv: list[str] | None = None) -> None:
             else None,
         },
         "phases": [p.to_map() for p in phases],
+        "restore_by_difference": merge_report,
     }
     if incremental is not None:
         report["incremental"] = incremental

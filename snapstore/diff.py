@@ -34,6 +34,7 @@ from snapstore.manifest.listing import (
 from snapstore.manifest.schema import BulkRoot, Manifest
 from snapstore.sources.arangodb import compare
 from snapstore.sources.arangodb.compare import differing_documents as differing_documents
+from snapstore.sources.database import CollectionWrites
 from snapstore.store.chunkstore import ChunkStore
 
 ADDED, REMOVED, MODIFIED, METADATA, TYPE = "added", "removed", "modified", "metadata", "type"
@@ -112,6 +113,8 @@ class SnapshotDiff:
     roots_removed: list[str] = field(default_factory=list)
     database: str | None = None  # "added" / "removed" when only one side has a database
     objects: list[ObjectChange] = field(default_factory=list)
+    # restore --dry-run: what the restore writes into each collection (spec/database.md)
+    database_writes: list[CollectionWrites] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -151,6 +154,11 @@ class SnapshotDiff:
             "files": [c.as_dict() for c in self.files],
             "collections": [c.as_dict() for c in self.collections],
             "objects": [o.as_dict() for o in self.objects],
+            **(
+                {"database_writes": [w.as_dict() for w in self.database_writes]}
+                if self.database_writes
+                else {}
+            ),
         }
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from snapstore.diff import (
     ADDED,
+    CHANGED,
     REMOVED,
     REPLACED,
     CollectionChange,
@@ -142,7 +143,24 @@ def diff_live(
     if db_plan is not None:
         for name in db_plan.drop:
             out.collections.append(CollectionChange(name, REMOVED, None, None, keys_known=False))
+        merged = {w.name: w for w in db_plan.writes if w.path == "merge"}
         for name in db_plan.replace:
+            w = merged.get(name)
+            if w is not None:  # restored by difference: what it writes is known
+                after = m.collections.get(name, 0)
+                before = after - w.inserted + w.removed
+                out.collections.append(
+                    CollectionChange(
+                        name,
+                        CHANGED,
+                        before,
+                        after,
+                        n_added=w.inserted,
+                        n_removed=w.removed,
+                        n_changed=w.replaced,
+                    )
+                )
+                continue
             out.collections.append(
                 CollectionChange(name, REPLACED, None, m.collections.get(name), keys_known=False)
             )
@@ -151,6 +169,7 @@ def diff_live(
                 CollectionChange(name, ADDED, None, m.collections.get(name), keys_known=False)
             )
         out.objects = [ObjectChange(*c) for c in db_plan.objects]
+        out.database_writes = list(db_plan.writes)
     return out
 
 

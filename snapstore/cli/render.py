@@ -196,6 +196,32 @@ def render_plan(plan: RestorePlan) -> None:
     echo()
 
 
+def render_database_writes(d: SnapshotDiff) -> None:
+    """``restore --dry-run``: per collection, the path the database restore takes and what
+    it writes (spec/database.md, *Restore by difference*)."""
+    if not d.database_writes:
+        return
+    click.echo("Database restore writes:")
+    for w in d.database_writes:
+        if w.path == "merge":
+            if not (w.removed or w.inserted or w.replaced):
+                click.echo(f"  {w.name}: merge: nothing to write (indexes kept)")
+                continue
+            click.echo(
+                f"  {w.name}: merge: {w.removed} removed, {w.inserted} inserted, "
+                f"{w.replaced} replaced (indexes kept)"
+            )
+        elif w.path == "reload":
+            click.echo(
+                f"  {w.name}: reload ({w.reason}): dropped with its {w.removed} documents, "
+                f"{w.inserted} loaded, indexes rebuilt"
+            )
+        elif w.path == "create":
+            click.echo(f"  {w.name}: create: {w.inserted} documents loaded")
+        else:
+            click.echo(f"  {w.name}: drop: {w.removed} documents (not in the snapshot)")
+
+
 def lines(items: Iterable[str], prefix: str = "  ") -> None:
     for item in items:
         click.echo(f"{prefix}{item}")

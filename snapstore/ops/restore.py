@@ -64,7 +64,7 @@ def restore_changes(repo: Repository, name: str, opts: RestoreOptions) -> Snapsh
         db_plan = None
         if plan.restore_db and m.database is not None:
             db_plan = repo.database(opts.target_db).plan_restore(
-                m.database, list(opts.collections) or None, compare=True
+                m.database, list(opts.collections) or None, compare=True, store=opened.store
             )
         return diff_live(
             opened.store,

@@ -18,13 +18,39 @@ class DatabaseCapture:
     size_bytes: int
 
 
+@dataclass(frozen=True)
+class CollectionWrites:
+    """What a restore writes into one collection (``restore --dry-run``, spec/database.md
+    *Restore by difference*). ``path``: ``merge`` (kept, only the difference written: its
+    indexes stay), ``reload`` (dropped and loaded again, ``reason`` says why), ``create``
+    (not live) or ``drop`` (not in the snapshot). ``removed``/``inserted``/``replaced`` count
+    documents: for a reload, every live document is removed and every snapshot one inserted."""
+
+    name: str
+    path: str
+    reason: str = ""
+    removed: int = 0
+    inserted: int = 0
+    replaced: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "path": self.path,
+            "reason": self.reason,
+            "removed": self.removed,
+            "inserted": self.inserted,
+            "replaced": self.replaced,
+        }
+
+
 @dataclass
 class DatabaseRestorePlan:
     """What a restore would do to the live database (shown before confirmation).
 
     ``replace`` holds the collections restore drops and rebuilds; when the plan was made
     with ``compare``, those whose definition and documents already equal the snapshot's are
-    in ``same`` instead (restore still rebuilds them; nothing about them changes)."""
+    in ``same`` instead, and ``writes`` says per collection what the restore will write."""
 
     drop: list[str] = field(default_factory=list)
     replace: list[str] = field(default_factory=list)
@@ -33,6 +59,7 @@ class DatabaseRestorePlan:
     # With ``compare`` on a whole-database restore: (kind, name, change) of every view,
     # analyzer, graph and AQL function restore adds, removes or changes (live -> snapshot).
     objects: list[tuple[str, str, str]] = field(default_factory=list)
+    writes: list[CollectionWrites] = field(default_factory=list)
 
 
 class DatabaseSource(Protocol):
@@ -54,10 +81,15 @@ class DatabaseSource(Protocol):
         ...
 
     def plan_restore(
-        self, section: dict[str, Any], collections: list[str] | None = None, compare: bool = False
+        self,
+        section: dict[str, Any],
+        collections: list[str] | None = None,
+        compare: bool = False,
+        store: ChunkStore | None = None,
     ) -> DatabaseRestorePlan:
-        """``compare``: also read the live collections to tell which already equal the
-        snapshot (costs a full read of them; ``restore --dry-run``)."""
+        """``compare``: also list the live collections' keys and revisions and merge them
+        with the snapshot's documents (read from ``store``) to tell what the restore will
+        write (``restore --dry-run``)."""
         ...
 
     def restore(

@@ -280,23 +280,32 @@ def test_ddl_during_the_dump_is_reported(sw: SnapWorkspace) -> None:
 # -- faults during a restore ---------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("path", ["reload", "merge"])
 def test_server_gone_during_restore_names_progress_and_safety_snapshot(
-    sw: SnapWorkspace, arango_server: ArangoTarget
+    sw: SnapWorkspace, arango_server: ArangoTarget, path: str
 ) -> None:
+    """``reload``: b's definition changed, so b is dropped and loaded again; ``merge``: only a
+    document of b changed, so only the difference is written into it (spec/database.md,
+    *Restore by difference*). Either way the stop is reported and rolled back alike."""
     _two_collections(sw, 300)
     name = sw.create("good")
     db = sw.db()
     db.collection("a").delete("00001")
     db.create_collection("junk")
+    if path == "reload":
+        db.collection("b").add_index({"type": "persistent", "fields": ["v"], "name": "extra"})
+    else:
+        db.collection("b").update({"_key": "00007", "v": -7})
     messed = db_state(db)
-    # Collection a loads; the server goes away when b's documents are sent.
+    # Collection a is restored; the server goes away when b's documents are sent.
     arango_server.fail_after(0, path_pattern=r"/_api/document/b\?", method="POST")
     manager = sw.manager()
     with pytest.raises(DatabaseError) as e:
         manager.restore_snapshot(name, confirm=True, restore_bulk=False)
     message = str(e.value)
     assert "failed: lost the connection" in message
-    assert "while loading documents into collection b" in message
+    step = "loading documents into" if path == "reload" else "writing the differences into"
+    assert f"while {step} collection b" in message
     assert "fully loaded: a" in message and "partly loaded: b" in message
     # The server stays away, so the rollback fails too; the message says so and gives the
     # command that finishes it, never claiming the database is back.

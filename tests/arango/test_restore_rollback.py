@@ -5,11 +5,14 @@ writes slowly (latency injected), and gets Ctrl-C (SIGINT) half-way through load
 roll back from the safety snapshot it took and say so; a second Ctrl-C during the rollback
 stops it and prints the command that finishes it; without a safety snapshot it names the
 incomplete collections and the command that finishes the restore. A restore the server
-refuses half-way is rolled back the same way.
+refuses half-way is rolled back the same way. alpha, beta and gamma keep their definition, so
+both the restore and its rollback write only their difference (spec/database.md, *Restore by
+difference*): their indexes survive both.
 """
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -79,6 +82,7 @@ def scene(arango_db: ArangoDatabase, arango_server: ArangoTarget, tmp_path: Path
         db.create_collection(name).insert_many(
             [{"_key": f"k{i:04}", "n": i, "c": name} for i in range(300)]
         )
+    db.collection("alpha").add_index({"type": "persistent", "fields": ["n"], "name": "by_n"})
     s = Scene(arango_db, arango_server, env, "", db_state(db), {})
     created = s.run("create", "first state", "--no-bulk")
     assert created.returncode == 0, created.stderr
@@ -202,3 +206,29 @@ def test_a_restore_the_server_refuses_half_way_is_rolled_back(scene: Scene) -> N
     assert r.returncode == 1, r.stderr
     assert "failed" in r.stderr and "rolled back to its state before the restore" in r.stderr
     assert db_state(scene.db.db()) == scene.before
+
+
+def _index_ids(scene: Scene, name: str) -> list[str]:
+    return sorted(i["id"] for i in scene.db.db().collection(name).indexes())
+
+
+def test_ctrl_c_while_merging_rolls_back_by_difference_and_keeps_the_indexes(
+    scene: Scene, slow_loads: None
+) -> None:
+    ids = _index_ids(scene, "alpha")
+    proc = scene.start("restore", scene.snapshot, "--yes")
+    seen: list[str] = []
+    _wait_for(proc, "Safety snapshot taken", seen)
+    _wait_alpha(scene, 1)  # alpha's difference written, beta's still to come
+    proc.send_signal(signal.SIGINT)
+    err = _finish(proc, seen)
+    assert proc.returncode == 130, err
+    assert "rolled back to its state before the restore" in err
+    assert db_state(scene.db.db()) == scene.before
+    assert _index_ids(scene, "alpha") == ids  # neither the restore nor the rollback rebuilt it
+    finished = scene.run("restore", scene.snapshot, "--yes", "--json")
+    assert finished.returncode == 0, finished.stderr
+    assert db_state(scene.db.db()) == scene.first
+    assert _index_ids(scene, "alpha") == ids
+    report = json.loads(finished.stdout)["database"]
+    assert report["merged"]["alpha"] == {"removed": 0, "inserted": 0, "replaced": 1}

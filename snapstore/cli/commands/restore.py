@@ -8,7 +8,7 @@ import click
 
 from snapstore.cli.complete import complete_snapshot
 from snapstore.cli.context import AppContext, confirm, pass_app
-from snapstore.cli.render import emit_json, render_diff, render_plan
+from snapstore.cli.render import emit_json, render_database_writes, render_diff, render_plan
 from snapstore.records import RestoreOptions
 
 
@@ -83,6 +83,7 @@ def restore_cmd(
             emit_json(changes.as_dict())
         else:
             render_diff(changes, f"Restoring {changes.after} would change (nothing was changed):")
+            render_database_writes(changes)
         return
     plan = manager.plan_restore(name, options=options)
     if not yes:

@@ -19,6 +19,7 @@ class Progress:
     dropped: list[str] = field(default_factory=list)  # dropped, or emptied in place
     created: list[str] = field(default_factory=list)
     loaded: list[str] = field(default_factory=list)
+    merged: list[str] = field(default_factory=list)  # written by difference (kept, not dropped)
     partial: str | None = None
     wanted: list[str] = field(default_factory=list)  # the snapshot collections restored
     warnings: list[str] = field(default_factory=list)
@@ -31,7 +32,7 @@ class Progress:
 
     def incomplete(self) -> list[str]:
         """Snapshot collections the restore left dropped, empty or partly loaded."""
-        touched = (set(self.dropped) | set(self.created)) & set(self.wanted)
+        touched = (set(self.dropped) | set(self.created) | set(self.merged)) & set(self.wanted)
         return sorted(touched - set(self.loaded))
 
     def summary(self) -> str:

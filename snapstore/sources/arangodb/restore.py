@@ -23,7 +23,7 @@ from typing import Any
 
 from snapstore.errors import DatabaseError, DatabaseRestoreStopped, InvalidInput
 from snapstore.reporting import Reporter
-from snapstore.sources.arangodb import build, objects, teardown
+from snapstore.sources.arangodb import build, objects, restore_merge, teardown
 from snapstore.sources.arangodb.connection import (
     Connection,
     ServerAnswer,
@@ -33,9 +33,10 @@ from snapstore.sources.arangodb.connection import (
 )
 from snapstore.sources.arangodb.dump import SECTION_FORMAT
 from snapstore.sources.arangodb.progress import Progress
+from snapstore.sources.arangodb.restore_writes import DifferenceWriter
 from snapstore.sources.arangodb.target import Target, require_vector_support
 from snapstore.sources.arangodb.verify import Verifier, live_checksum
-from snapstore.sources.database import DatabaseRestorePlan
+from snapstore.sources.database import CollectionWrites, DatabaseRestorePlan
 from snapstore.store.chunkstore import ChunkStore
 
 Json = dict[str, Any]
@@ -91,25 +92,85 @@ def preflight(
 
 
 def plan(
-    conn: Connection, section: Json, collections: list[str] | None, compare: bool = False
+    conn: Connection,
+    section: Json,
+    collections: list[str] | None,
+    compare: bool = False,
+    store: ChunkStore | None = None,
 ) -> DatabaseRestorePlan:
+    """What a restore would do; with ``compare`` also which live collections already equal
+    the snapshot, and with ``store`` what it will write into each (the same listing and merge
+    the restore makes, spec/database.md *Restore by difference*)."""
     check_section(section)
     wanted = selected(section, collections)
     exists = conn.probe()
     live = objects.list_collections(conn) if exists else []
     section = _unpacked(section)
+    target = Target.read(conn)
     if exists:
-        preflight(conn, Target.read(conn), section, wanted, live, collections is None)
+        preflight(conn, target, section, wanted, live, collections is None)
     else:
-        require_vector_support(conn, Target.read(conn), section, wanted)
+        require_vector_support(conn, target, section, wanted)
     drop = [] if collections is not None else sorted(set(live) - set(wanted))
     out = DatabaseRestorePlan(drop=drop, create=sorted(set(wanted) - set(live)))
-    for name in sorted(set(live) & set(wanted)):
+    kept = sorted(set(live) & set(wanted))
+    if compare and store is not None:
+        decisions = restore_merge.decide_all(
+            conn, store, section, kept, teardown.leaders(conn, target, live)
+        )
+        for name in kept:
+            d = decisions[name]
+            if d.difference is not None and not d.difference.writes:
+                out.same.append(name)
+            else:
+                out.replace.append(name)
+        out.writes = _writes(conn, section, out, decisions)
+        return out
+    for name in kept:
         if compare and equals_snapshot(conn, section, name):
             out.same.append(name)
         else:
             out.replace.append(name)
     return out
+
+
+def _writes(
+    conn: Connection,
+    section: Json,
+    plan: DatabaseRestorePlan,
+    decisions: dict[str, restore_merge.Decision],
+) -> list[CollectionWrites]:
+    coll = section["collections"]
+    out = [CollectionWrites(n, "drop", removed=_count(conn, n)) for n in plan.drop]
+    out += [CollectionWrites(n, "create", inserted=int(coll[n]["count"])) for n in plan.create]
+    for name, d in sorted(decisions.items()):
+        if d.difference is not None:
+            diff = d.difference
+            out.append(
+                CollectionWrites(
+                    name,
+                    restore_merge.MERGE,
+                    removed=diff.removed,
+                    inserted=diff.inserted,
+                    replaced=diff.replaced,
+                )
+            )
+        else:
+            out.append(
+                CollectionWrites(
+                    name,
+                    restore_merge.RELOAD,
+                    d.reason,
+                    removed=_count(conn, name),
+                    inserted=int(coll[name]["count"]),
+                )
+            )
+    return sorted(out, key=lambda w: w.name)
+
+
+def _count(conn: Connection, name: str) -> int:
+    body = conn.call("get", f"/_api/collection/{q(name)}/count", what=f"counting {name}")
+    return int(body.get("count", 0))
 
 
 def equals_snapshot(conn: Connection, section: Json, name: str) -> bool:
@@ -214,20 +275,26 @@ class Restorer:
         dropped = sorted(set(live) - set(self.names)) if full else []
         replaced = sorted(set(live) & set(self.names))
         created = sorted(set(self.names) - set(live))
+        leader_of = teardown.leaders(conn, target, live)
+        # Which live collections are merged (only their difference written, indexes kept)
+        # and which are reloaded: decided, and the differences listed, before any change.
+        p.at("comparing the live collections with the snapshot")
+        decisions = restore_merge.decide_all(conn, self.store, self.section, replaced, leader_of)
+        merged = {n: d.difference for n, d in decisions.items() if d.difference is not None}
+        reloaded = [n for n in replaced if n not in merged]
 
         # -- tear down
         live_views = objects.read_views(conn) if exists else []
-        leader_of = teardown.leaders(conn, target, live)
         functions = self.section.get("aql_functions")  # None: an older snapshot, leave them
         if full:
             teardown.drop_views(conn, p, live_views)
             teardown.drop_graphs(conn, p)
-            for name in teardown.drop_order(live, leader_of):
+            for name in teardown.drop_order([n for n in live if n not in merged], leader_of):
                 teardown.drop_collection(conn, p, name)
             if functions is not None:
                 teardown.delete_functions(conn, p, functions)
         else:
-            for name in teardown.drop_order(replaced, leader_of):
+            for name in teardown.drop_order(reloaded, leader_of):
                 if name in in_place:
                     teardown.clear_in_place(conn, p, name, coll[name]["properties"])
                 else:
@@ -235,18 +302,25 @@ class Restorer:
         build.ensure_analyzers(conn, p, self.section, self.names, full)
 
         # -- build
-        for name in build.creation_order(self.names, coll):
+        rebuilt = [n for n in self.names if n not in merged]
+        for name in build.creation_order(rebuilt, coll):
             if name not in in_place:
                 build.create_collection(conn, p, target, name, coll[name]["properties"])
         loader = build.Loader(conn, self.store, self.reporter)
+        writer = DifferenceWriter(conn, self.store, self.reporter)
         sent = {}
         for name in self.names:
-            sent[name] = loader.load(p, name, coll[name])
+            diff = merged.get(name)
+            if diff is None:
+                sent[name] = loader.load(p, name, coll[name])
+            else:
+                writer.write(p, name, coll[name], diff)
+                sent[name] = diff.expected
             p.loaded.append(name)
         indexes = sum(
-            build.create_indexes(conn, p, n, coll[n], self.prefix, ttl=False) for n in self.names
+            build.create_indexes(conn, p, n, coll[n], self.prefix, ttl=False) for n in rebuilt
         )
-        for name in self.names:
+        for name in rebuilt:
             build.set_late_properties(conn, p, name, coll[name]["properties"])
         views = graphs = 0
         if full:
@@ -255,23 +329,29 @@ class Restorer:
             if functions is not None:
                 build.create_functions(conn, p, functions)
         else:
-            build.reattach_views(conn, p, live_views, set(self.names))
+            build.reattach_views(conn, p, live_views, set(rebuilt))
 
         verified = Verifier(conn, self.store, self.section, p).run(
             self.names, sent, self.full_verify
         )
         # TTL indexes last: the server's TTL thread would delete expired documents while
-        # the verification reads them (spec/database.md, Restore).
+        # the verification reads them (spec/database.md, Restore). A merged collection has
+        # none (restore_merge: it is reloaded instead).
         indexes += sum(
-            build.create_indexes(conn, p, n, coll[n], self.prefix, ttl=True) for n in self.names
+            build.create_indexes(conn, p, n, coll[n], self.prefix, ttl=True) for n in rebuilt
         )
         return {
             "database": conn.name,
             "created_database": not exists,
             "dropped": dropped,
             "replaced": replaced,
-            "rebuilt_in_place": sorted(in_place),
+            "rebuilt_in_place": sorted(n for n in in_place if n not in merged),
             "created": created,
+            "merged": {
+                n: {"removed": d.removed, "inserted": d.inserted, "replaced": d.replaced}
+                for n, d in sorted(merged.items())
+            },
+            "reloaded": {n: decisions[n].reason for n in reloaded},
             "documents": sum(s.count for s in sent.values()),
             "indexes": indexes,
             "views": views,

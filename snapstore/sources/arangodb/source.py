@@ -61,9 +61,13 @@ class ArangoSource:
         return capture
 
     def plan_restore(
-        self, section: dict[str, Any], collections: list[str] | None = None, compare: bool = False
+        self,
+        section: dict[str, Any],
+        collections: list[str] | None = None,
+        compare: bool = False,
+        store: ChunkStore | None = None,
     ) -> DatabaseRestorePlan:
-        out = plan(self._connection(), section, collections, compare)
+        out = plan(self._connection(), section, collections, compare, store)
         if compare and collections is None:  # only a whole-database restore rebuilds them
             live = live_objects(self._connection())
             out.objects = object_changes(live, section)

@@ -1,0 +1,279 @@
+"""Restore by difference, the plan: which live collections can be merged, and what to write.
+
+A live collection whose definition equals the snapshot's (spec/database.md, *Restore by
+difference*) is not dropped and reloaded: its ``(_key, _rev)`` pairs, listed in key order, are
+merged against the snapshot's documents, also in key order, and only the difference is
+written (``restore_writes``). This module decides, before anything is changed, for each
+collection whether it takes that path or the full one (and why), and computes the difference:
+the keys to remove, the keys to put (insert or replace) and the leaves that hold them.
+
+Both sides stream: the live listing is a cursor, the snapshot's pairs come from its leaves
+read in order through the tree API (``doctree.iter_leaves``); memory holds only the
+difference, which is bounded (``MAX_SHARE``: past it reloading is cheaper anyway, and the merge
+stops).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from snapstore.sources.arangodb import objects
+from snapstore.sources.arangodb.connection import Connection, q
+from snapstore.sources.arangodb.doctree import iter_leaves
+from snapstore.sources.arangodb.verify import RevisionSet
+from snapstore.store.chunkstore import ChunkStore
+
+Json = dict[str, Any]
+# The primary index serves the order (the optimizer rule use-index-for-sort), so the listing
+# costs a few dozen bytes per document and no sort step on ArangoDB.
+LISTING_QUERY = "FOR d IN @@c SORT d._key RETURN [d._key, d._rev]"
+LISTING_BATCH = 10_000
+# More documents than this share of the snapshot's (or the live) count differ: reloading is
+# cheaper than writing them one by one into maintained indexes, and the merge stops early.
+MAX_SHARE = 0.5
+MERGE, RELOAD = "merge", "reload"
+
+
+class NotInKeyOrder(Exception):
+    """The server listed a key not above the one before (a Coordinator merges shards in AQL
+    collation order, not byte order)."""
+
+
+@dataclass
+class Difference:
+    """What writing the snapshot onto one live collection takes."""
+
+    remove: list[str] = field(default_factory=list)  # live keys, in key order
+    put: set[str] = field(default_factory=set)  # snapshot keys to insert or replace
+    changed: list[str] = field(default_factory=list)  # of those, the live ones (replaced)
+    leaves: list[bytes] = field(default_factory=list)  # leaves holding them, in key order
+    expected: RevisionSet = field(default_factory=RevisionSet)  # every snapshot pair
+    removed: int = 0
+    inserted: int = 0
+    replaced: int = 0
+    live: int = 0  # documents listed
+
+    @property
+    def writes(self) -> int:
+        return self.removed + self.inserted + self.replaced
+
+
+@dataclass
+class Decision:
+    """The path one live collection takes: ``merge`` with its difference, or ``reload``."""
+
+    name: str
+    path: str
+    reason: str = ""
+    difference: Difference | None = None
+
+
+# -- the two sides -------------------------------------------------------------------------------
+
+
+def live_pairs(conn: Connection, name: str) -> Iterator[tuple[str, str]]:
+    """The live collection's ``(_key, _rev)`` in key order (UTF-8 byte order, which for
+    Python strings is code point order); ``NotInKeyOrder`` when the server's order is another."""
+    what = f"listing the keys and revisions of collection {name}"
+    body = conn.call(
+        "post",
+        "/_api/cursor",
+        what=what,
+        data={
+            "query": LISTING_QUERY,
+            "bindVars": {"@c": name},
+            "batchSize": LISTING_BATCH,
+            "ttl": 120,
+            "options": {"stream": True},
+        },
+        fast=True,
+    )
+    last: str | None = None
+    try:
+        while True:
+            for key, rev in body.get("result") or []:
+                if last is not None and key <= last:
+                    raise NotInKeyOrder(key)
+                last = key
+                yield key, rev
+            if not body.get("hasMore"):
+                return
+            body = conn.call("post", f"/_api/cursor/{q(str(body['id']))}", what=what, fast=True)
+    finally:
+        if body.get("hasMore") and body.get("id"):
+            _close_cursor(conn, str(body["id"]))
+
+
+def _close_cursor(conn: Connection, ident: str) -> None:
+    # Best effort: a cursor left open expires by itself (its ttl).
+    with contextlib.suppress(Exception):
+        conn.call("delete", f"/_api/cursor/{q(ident)}", what="closing a cursor")
+
+
+def snapshot_pairs(
+    store: ChunkStore, entry: Json, where: str
+) -> Iterator[tuple[bytes, str, str, bytes]]:
+    """``(leaf id, _key, _rev, line)`` of every document of a collection entry, in key order."""
+    root = entry.get("root")
+    leaves = iter_leaves(
+        store, None if root is None else bytes(root), int(entry.get("height", 0)), where
+    )
+    ids, wanted = itertools.tee(leaves)
+    for cid, data in zip(ids, store.read_many(wanted), strict=True):
+        for line in data[:-1].split(b"\n"):
+            doc = orjson.loads(line)
+            yield cid, doc["_key"], doc["_rev"], line
+
+
+# -- the merge -----------------------------------------------------------------------------------
+
+
+def merge(
+    snapshot: Iterator[tuple[bytes, str, str, bytes]],
+    live: Iterator[tuple[str, str]],
+    limit: int,
+) -> Difference | None:
+    """The difference from ``live`` to ``snapshot`` (both in key order); None once it holds
+    more than ``limit`` writes (the caller reloads instead)."""
+    out = Difference()
+    s = next(snapshot, None)
+    lv = next(live, None)
+    last_leaf: bytes | None = None
+
+    def put(cid: bytes, key: str) -> None:
+        nonlocal last_leaf
+        out.put.add(key)
+        if cid != last_leaf:
+            out.leaves.append(cid)
+            last_leaf = cid
+
+    while s is not None or lv is not None:
+        if lv is not None and (s is None or lv[0] < s[1]):
+            out.remove.append(lv[0])
+            out.removed += 1
+            out.live += 1
+            lv = next(live, None)
+        else:
+            assert s is not None
+            cid, key, rev, _ = s
+            out.expected.add(key, rev)
+            if lv is not None and lv[0] == key:
+                out.live += 1
+                if lv[1] != rev:
+                    put(cid, key)
+                    out.changed.append(key)
+                    out.replaced += 1
+                lv = next(live, None)
+            else:
+                put(cid, key)
+                out.inserted += 1
+            s = next(snapshot, None)
+        if out.writes > limit:
+            return None
+    return out
+
+
+# -- which path ----------------------------------------------------------------------------------
+
+
+def definition_problem(conn: Connection, section: Json, name: str) -> str | None:
+    """Why live collection ``name`` cannot be merged (its definition), or None if it can.
+
+    Definitions are compared as ``restore --dry-run`` and ``diff`` compare them: properties
+    and indexes minus the fields the server assigns (ids, ``lastValue``, figures); analyzer
+    names are compared without their ``<database>::`` prefix."""
+    entry = section["collections"][name]
+    snap_props = entry.get("properties") or {}
+    live_props = objects.read_properties(conn, name)
+    if objects.comparable_properties(live_props) != objects.comparable_properties(snap_props):
+        return "its properties differ from the snapshot's"
+    snap_prefix = f"{section.get('database', '')}::"
+    live_prefix = f"{conn.name}::"
+    live_indexes = objects.short_analyzer_names(
+        objects.comparable_indexes(objects.read_indexes(conn, name)), live_prefix
+    )
+    snap_indexes = objects.short_analyzer_names(
+        objects.comparable_indexes(entry.get("indexes") or []), snap_prefix
+    )
+    if live_indexes != snap_indexes:
+        return "its indexes differ from the snapshot's"
+    if any(i.get("type") == "ttl" for i in entry.get("indexes") or []):
+        # The server's TTL thread would remove expired documents while the restore writes
+        # and verifies; the full path creates the TTL index after the verification.
+        return "it has a TTL index"
+    live_last = _last_value(live_props)
+    snap_last = _last_value(snap_props)
+    if live_last is not None and snap_last is not None and live_last < snap_last:
+        # Kept, the collection would hand out keys the snapshot's database had already used.
+        return f"its keyOptions.lastValue ({live_last}) is below the snapshot's ({snap_last})"
+    return None
+
+
+def _last_value(props: Json) -> int | None:
+    value = (props.get("keyOptions") or {}).get("lastValue")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def decide(
+    conn: Connection,
+    store: ChunkStore,
+    section: Json,
+    name: str,
+    leader_reloaded: str | None = None,
+) -> Decision:
+    """Merge or reload live collection ``name`` (nothing is changed); for a merge, the
+    difference, listed now."""
+    if leader_reloaded is not None:
+        return Decision(name, RELOAD, f"its sharding prototype {leader_reloaded} is reloaded")
+    problem = definition_problem(conn, section, name)
+    if problem is not None:
+        return Decision(name, RELOAD, problem)
+    entry = section["collections"][name]
+    count = int(entry.get("count", 0))
+    live_count = _live_count(conn, name)
+    limit = int(MAX_SHARE * max(count, live_count, 1))
+    try:
+        found = merge(
+            snapshot_pairs(store, entry, f"collection {name}"), live_pairs(conn, name), limit
+        )
+    except NotInKeyOrder:
+        return Decision(name, RELOAD, "the server does not list its keys in byte order")
+    if found is None:
+        return Decision(name, RELOAD, "more than half of its documents differ")
+    return Decision(name, MERGE, difference=found)
+
+
+def _live_count(conn: Connection, name: str) -> int:
+    body = conn.call("get", f"/_api/collection/{q(name)}/count", what=f"counting {name}")
+    return int(body.get("count", 0))
+
+
+def decide_all(
+    conn: Connection,
+    store: ChunkStore,
+    section: Json,
+    names: list[str],
+    leader_of: dict[str, str],
+) -> dict[str, Decision]:
+    """Decisions for the live collections ``names`` (prototypes before their followers: a
+    follower of a reloaded prototype is reloaded too, since the prototype is dropped first
+    and a Coordinator refuses that while it has followers)."""
+    out: dict[str, Decision] = {}
+    ordered = [n for n in names if n not in leader_of] + [n for n in names if n in leader_of]
+    for name in ordered:
+        leader = leader_of.get(name)
+        reloaded = leader if leader in out and out[leader].path == RELOAD else None
+        out[name] = decide(conn, store, section, name, reloaded)
+    return out

@@ -1,0 +1,275 @@
+"""Restore by difference (spec/database.md): a live collection with the snapshot's definition
+keeps its indexes and gets only the difference written; each case that cannot be merged takes
+the full path and says why; ``restore --dry-run`` reports the same numbers beforehand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from snapstore.cli.main import cli
+from snapstore.errors import DatabaseError
+from tests.arango.conftest import ArangoDatabase, ArangoTarget
+from tests.arango.dbstate import (
+    RecordingReporter,
+    SnapWorkspace,
+    db_state,
+    documents,
+    make_workspace,
+    raw,
+)
+
+
+@pytest.fixture
+def sw(arango_db: ArangoDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SnapWorkspace:
+    return make_workspace(arango_db, tmp_path, monkeypatch)
+
+
+def _fill(sw: SnapWorkspace, n: int = 200) -> None:
+    db = sw.db()
+    c = db.create_collection("people")
+    c.add_index({"type": "persistent", "fields": ["email"], "unique": True, "name": "by_email"})
+    c.add_index({"type": "persistent", "fields": ["age"], "name": "by_age"})
+    c.insert_many([{"_key": f"p{i:04}", "email": f"{i}@x", "age": i % 90} for i in range(n)])
+    e = db.create_collection("knows", edge=True)
+    e.insert_many(
+        [
+            {"_key": f"e{i:04}", "_from": f"people/p{i:04}", "_to": f"people/p{i + 1:04}"}
+            for i in range(n)
+        ]
+    )
+
+
+def _ids(sw: SnapWorkspace, name: str) -> list[str]:
+    return sorted(i["id"] for i in sw.db().collection(name).indexes())
+
+
+def _cli(sw: SnapWorkspace, *args: str) -> Any:
+    return CliRunner().invoke(
+        cli,
+        [
+            "--repo",
+            str(sw.repo),
+            "--arango-url",
+            sw.target.url,
+            "--arango-db",
+            sw.target.db_name,
+            *args,
+        ],
+        env={"SNAPSTORE_CACHE_DIR": str(sw.root / "cache")},
+    )
+
+
+def test_a_merge_writes_only_the_difference_and_keeps_the_indexes(sw: SnapWorkspace) -> None:
+    _fill(sw)
+    db = sw.db()
+    name = sw.create("first")
+    first = db_state(db)
+    people = db.collection("people")
+    people.update({"_key": "p0003", "age": -1})
+    people.delete("p0004")
+    people.insert({"_key": "zz", "email": "zz@x", "age": 1})
+    # The unique values of two documents swapped: putting either back first would collide.
+    people.update({"_key": "p0010", "email": "tmp"})
+    people.update({"_key": "p0011", "email": "10@x"})
+    people.update({"_key": "p0010", "email": "11@x"})
+    db.collection("knows").update({"_key": "e0001", "_to": "people/zz"})
+    ids = {c: _ids(sw, c) for c in ("people", "knows")}
+    report = sw.restore(name, safety_snapshot=False).database
+    assert db_state(db) == first  # documents with _rev, definitions
+    assert {c: _ids(sw, c) for c in ("people", "knows")} == ids  # indexes never rebuilt
+    assert report["merged"] == {
+        "knows": {"removed": 0, "inserted": 0, "replaced": 1},
+        "people": {"removed": 1, "inserted": 1, "replaced": 3},
+    }
+    assert report["reloaded"] == {}
+    assert report["collections"]["people"]["read_back"] == "keys and revisions"
+
+
+def test_dry_run_reports_what_the_restore_will_write(sw: SnapWorkspace) -> None:
+    _fill(sw, 50)
+    db = sw.db()
+    name = sw.create("first")
+    db.collection("people").delete("p0001")
+    db.collection("people").update({"_key": "p0002", "age": 7})
+    db.collection("knows").add_index({"type": "persistent", "fields": ["w"], "name": "extra"})
+    db.create_collection("scratch").insert({"x": 1})
+    before = db_state(db)
+    out = _cli(sw, "restore", name, "--no-bulk", "--dry-run", "--json")
+    assert out.exit_code == 0, out.output
+    writes = {w["name"]: w for w in json.loads(out.stdout)["database_writes"]}
+    assert writes["people"] == {
+        "name": "people",
+        "path": "merge",
+        "reason": "",
+        "removed": 0,
+        "inserted": 1,
+        "replaced": 1,
+    }
+    assert writes["knows"]["path"] == "reload"
+    assert writes["knows"]["reason"] == "its indexes differ from the snapshot's"
+    assert (writes["knows"]["removed"], writes["knows"]["inserted"]) == (50, 50)
+    assert writes["scratch"] == {
+        "name": "scratch",
+        "path": "drop",
+        "reason": "",
+        "removed": 1,
+        "inserted": 0,
+        "replaced": 0,
+    }
+    text = _cli(sw, "restore", name, "--no-bulk", "--dry-run")
+    assert text.exit_code == 0, text.output
+    assert "people: merge: 0 removed, 1 inserted, 1 replaced (indexes kept)" in text.stdout
+    assert "knows: reload (its indexes differ from the snapshot's)" in text.stdout
+    assert db_state(db) == before  # a dry run changes nothing
+    report = sw.restore(name, safety_snapshot=False).database
+    assert report["merged"] == {"people": {"removed": 0, "inserted": 1, "replaced": 1}}
+
+
+def _reload_case(sw: SnapWorkspace, case: str) -> str:
+    """Change the live collection ``people`` so that it cannot be merged; returns the reason."""
+    db = sw.db()
+    people = db.collection("people")
+    if case == "properties":
+        raw(db, "put", "/_api/collection/people/properties", data={"waitForSync": True})
+        return "its properties differ from the snapshot's"
+    if case == "indexes":
+        people.delete_index(next(i for i in people.indexes() if i["name"] == "by_age")["id"])
+        return "its indexes differ from the snapshot's"
+    if case == "many":
+        people.truncate()
+        return "more than half of its documents differ"
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize("case", ["properties", "indexes", "many"])
+def test_a_collection_that_cannot_be_merged_is_reloaded_and_says_why(
+    sw: SnapWorkspace, case: str
+) -> None:
+    _fill(sw, 60)
+    name = sw.create("first")
+    first = db_state(sw.db())
+    reason = _reload_case(sw, case)
+    report = sw.restore(name, safety_snapshot=False).database
+    assert report["reloaded"] == {"people": reason}
+    assert "people" not in report["merged"] and "knows" in report["merged"]
+    assert db_state(sw.db()) == first
+
+
+def test_a_ttl_index_takes_the_full_path(sw: SnapWorkspace) -> None:
+    db = sw.db()
+    c = db.create_collection("sessions")
+    c.insert_many([{"_key": f"s{i}", "at": 2_000_000_000 + i} for i in range(20)])
+    c.add_index({"type": "ttl", "fields": ["at"], "expireAfter": 3600, "name": "ttl"})
+    name = sw.create("first")
+    c.delete("s1")
+    report = sw.restore(name, safety_snapshot=False).database
+    assert report["reloaded"] == {"sessions": "it has a TTL index"}
+    assert sorted(documents(db, "sessions")) == sorted(f"s{i}" for i in range(20))
+
+
+def test_a_lower_last_value_takes_the_full_path(sw: SnapWorkspace) -> None:
+    """A collection re-created after the snapshot counts its generated keys from lower down:
+    kept, it would hand out keys the snapshot's database had already used."""
+    db = sw.db()
+    c = db.create_collection("gen")
+    c.insert_many([{"n": i} for i in range(30)])
+    name = sw.create("first")
+    snap_last = int(raw(db, "get", "/_api/collection/gen/properties")["keyOptions"]["lastValue"])
+    docs = list(documents(db, "gen").values())
+    db.delete_collection("gen")
+    db.create_collection("gen").insert_many(
+        [{k: v for k, v in d.items() if k != "_rev"} for d in docs[:5]]
+    )
+    live_last = int(raw(db, "get", "/_api/collection/gen/properties")["keyOptions"]["lastValue"])
+    assert live_last < snap_last
+    report = sw.restore(name, safety_snapshot=False).database
+    assert report["reloaded"] == {
+        "gen": f"its keyOptions.lastValue ({live_last}) is below the snapshot's ({snap_last})"
+    }
+    after = int(raw(db, "get", "/_api/collection/gen/properties")["keyOptions"]["lastValue"])
+    assert after >= snap_last
+
+
+def test_keys_not_listed_in_byte_order_take_the_full_path(
+    sw: SnapWorkspace, arango_server: ArangoTarget
+) -> None:
+    """A Coordinator merges shards in AQL collation order: the merge needs byte order."""
+    db = sw.db()
+    db.create_collection("mixed").insert_many([{"_key": k} for k in ("a", "B", "c", "D")])
+    name = sw.create("first")
+    db.collection("mixed").delete("a")
+    arango_server.settings.key_order = "collation"
+    report = sw.restore(name, safety_snapshot=False).database
+    assert report["reloaded"] == {"mixed": "the server does not list its keys in byte order"}
+    assert sorted(documents(db, "mixed")) == ["B", "D", "a", "c"]
+
+
+def test_schema_and_computed_values_are_not_applied_to_what_is_put_back(
+    sw: SnapWorkspace,
+) -> None:
+    """isRestore: no validation, nothing computed; the snapshot's documents come back as
+    they were, though the collection's schema and computed values stay in place."""
+    db = sw.db()
+    c = db.create_collection("strict")
+    c.insert_many([{"_key": "bad", "n": "not a number", "stamp": "old"}, {"_key": "ok", "n": 1}])
+    c.insert_many([{"_key": f"more{i}", "n": i} for i in range(8)])
+    c.configure(
+        schema={
+            "rule": {"properties": {"n": {"type": "number"}}},
+            "level": "strict",
+            "message": "n must be a number",
+        },
+        computed_values=[
+            {
+                "name": "stamp",
+                "expression": 'RETURN "new"',
+                "overwrite": True,
+                "computeOn": ["insert", "update", "replace"],
+            }
+        ],
+    )
+    name = sw.create("first")
+    first = db_state(db)
+    c.delete("bad")  # an invalid document cannot be written back without isRestore
+    c.update({"_key": "ok", "n": 2})  # computes stamp "new"
+    assert c.get("ok")["stamp"] == "new"
+    report = sw.restore(name, safety_snapshot=False).database
+    assert report["merged"] == {"strict": {"removed": 0, "inserted": 1, "replaced": 1}}
+    assert db_state(db) == first
+    assert c.get("bad")["stamp"] == "old" and "stamp" not in c.get("ok")
+
+
+def test_verify_reads_every_document_back_after_a_merge(sw: SnapWorkspace) -> None:
+    _fill(sw, 30)
+    name = sw.create("first")
+    sw.db().collection("people").update({"_key": "p0001", "age": 99})
+    report = sw.restore(name, safety_snapshot=False, verify=True).database
+    assert report["merged"]["people"]["replaced"] == 1
+    assert report["collections"]["people"]["read_back"] == "documents"
+    assert report["collections"]["people"]["checksum_ok"]
+
+
+def test_a_late_write_after_the_merge_is_caught_by_the_verification(sw: SnapWorkspace) -> None:
+    """Between the listing and the verification another client writes: the keys and
+    revisions no longer match the snapshot's, and the restore fails (then rolls back)."""
+    _fill(sw, 30)
+    name = sw.create("first")
+    db = sw.db()
+    db.collection("people").update({"_key": "p0001", "age": 99})
+    other = sw.db()
+    fired: list[bool] = []
+
+    def late(label: str) -> None:
+        if label.startswith("Restoring people") and not fired:
+            fired.append(True)
+            other.collection("people").insert({"_key": "late", "email": "late@x"})
+
+    manager = sw.manager(reporter=RecordingReporter(late))
+    with pytest.raises(DatabaseError, match=r"differ from the snapshot: people \(31 documents"):
+        manager.restore_snapshot(name, confirm=True, restore_bulk=False, safety_snapshot=False)
+    assert fired
