@@ -1,5 +1,11 @@
 """Restoring a snapshot: plan (the confirmation), dry run, and the restore itself.
 
+Planning is the one place that decides what a request writes (spec/restore.md, "What a
+restore writes" and "Targets"), so the CLI, the Python API and the web view agree: which
+parts (``_scope``: ``--target`` leaves the live database alone without ``--target-db``,
+``--collection`` alone is a database restore) and where (in place only into the configured
+bulk roots, never where a manifest says; snapstore's own folders inside a root are kept).
+
 Order (spec/restore.md): resolve and plan (refusing unsafe targets and hostile manifests);
 finish what an interrupted restore left; take the safety snapshot of what will be replaced;
 then, under a shared lock, restore the bulk roots (staged, journaled, swapped in) and the

@@ -218,3 +218,24 @@ def test_a_bulk_root_that_is_the_repository_is_refused(ws: Workspace) -> None:
     r = ws.run("create", "x", "--no-db", env=ws.env(SNAPSTORE_BULK=str(ws.repo)))
     assert r.returncode == 2
     error_line(r.stderr, "is the repository")
+
+
+def test_including_a_whole_root_that_holds_the_repository_keeps_it(ws: Workspace) -> None:
+    # Two roots; ``--include bulk`` names the whole first root, which will hold the repository.
+    other = ws.root / "other"
+    other.mkdir()
+    (other / "b.txt").write_text("b\n")
+    env = ws.env(SNAPSTORE_BULK=f"{ws.bulk}:{other}")
+    (ws.bulk / "store").mkdir()
+    (ws.bulk / "store" / "old.txt").write_text("data that once lived here\n")
+    old = created_name(ok(ws.run("create", "old", "--no-db", env=env)).stdout)
+    (ws.bulk / "store" / "old.txt").unlink()
+    (ws.bulk / "store").rmdir()
+    os.rename(ws.repo, ws.bulk / "store")
+    ws.repo = ws.bulk / "store"
+    env = ws.env(SNAPSTORE_BULK=f"{ws.bulk}:{other}")
+    (ws.bulk / "notes.txt").write_text("changed\n")
+    ok(ws.run("restore", old, "--no-db", "--yes", "--include", "bulk", env=env))
+    assert (ws.bulk / "notes.txt").read_text() == "experiment notes\n" * 20
+    assert not (ws.repo / "old.txt").exists()
+    ok(ws.run("check", "--read-data", env=env))

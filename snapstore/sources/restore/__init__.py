@@ -89,7 +89,11 @@ def part_jobs(job: RestoreJob, parts: list[Part]) -> list[RestoreJob]:
         if p.root is not job.root:
             continue
         below = p.path + b"/"
-        kept = frozenset(k[len(below) :] for k in job.kept if k.startswith(below))
+        kept = (
+            frozenset(k[len(below) :] for k in job.kept if k.startswith(below))
+            if p.path
+            else job.kept
+        )
         coverage = part_coverage(job.coverage, p)
         out.append(RestoreJob(p.root, part_target(job.target, p), coverage, p, job.target, kept))
     return out
