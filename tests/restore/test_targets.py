@@ -114,6 +114,10 @@ def test_the_way_back_from_a_target_restore_is_printed_and_works(ws: Workspace) 
     assert len(back) == 1, r.stderr
     command = shlex.split(back[0].split("to go back: ", 1)[1])
     assert command[:2] == ["snapstore", "restore"] and "--target" in command
+    # Typed without --target, the refusal names the folder to put it back into.
+    plain = ws.run("restore", command[2], "--yes")
+    assert plain.returncode == 2
+    error_line(plain.stderr, f"--target {out} puts it back")
     ok(ws.run(*command[1:], "--yes", "--no-safety-snapshot"))
     assert_same_tree(before, tree_state(out), "the target after going back")
 

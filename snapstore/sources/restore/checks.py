@@ -110,6 +110,8 @@ def _check_configured(m: Manifest, recorded: list[str], configured: list[str]) -
     now = ", ".join(sorted(known)) or "none"
     if len(recorded) > 1:
         hint = "restore it with --target DIR (each root then goes to DIR/<its name>)"
+    elif m.kind == "safety":  # taken before a --target restore: its way back is that folder
+        hint = f"restore it with --target DIR (--target {quote(other[0])} puts it back)"
     elif len(known) == 1:
         hint = f"restore it with --target DIR (--target {quote(next(iter(known)))} to put it there)"
     else:
