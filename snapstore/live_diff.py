@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -111,19 +112,28 @@ def diff_live(
     excludes: Iterable[str] = (),
     parts: dict[str, list[bytes]] | None = None,
     verify: bool = False,
+    kept: Mapping[str, frozenset[bytes]] | None = None,
 ) -> SnapshotDiff:
     """What restoring ``m`` into ``targets`` [(snapshot root, live dir)] would change.
     Live entries the snapshot cannot speak for (``excludes``, special files, what a partial
     snapshot could not read) are kept by restore, so they are not changes. ``parts``
     (``restore --include``): per root, the paths restored; nothing outside them changes.
-    ``verify``: compare the content of every live file of the right size (``--verify``)."""
+    ``verify``: compare the content of every live file of the right size (``--verify``).
+    ``kept``: per root, the paths restore keeps whatever the snapshot holds there (the
+    repository inside a bulk root): neither side is compared there."""
     out = SnapshotDiff("live", m.name)
     roots = {r.path: r for r in m.bulk or []}
     excludes = tuple(excludes)
     for root_path, target in targets:
         snap = snapshot_entries(store, roots[root_path], m.name)
         holders: set[bytes] = set()
-        live = walk_live(target, Coverage.of(root_path, m.warnings, excludes), holders)
+        coverage = Coverage.of(root_path, m.warnings, excludes)
+        keep = (kept or {}).get(root_path, frozenset())
+        if keep:
+            coverage = replace(coverage, unread=coverage.unread | keep)
+            inside_kept = _inside_any(list(keep))
+            snap = {p: e for p, e in snap.items() if not inside_kept(p)}
+        live = walk_live(target, coverage, holders)
         if parts is not None:
             inside = _inside_any(parts.get(root_path, []))
             snap = {p: e for p, e in snap.items() if inside(p)}

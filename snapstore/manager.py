@@ -157,7 +157,10 @@ class SnapshotManager:
         options: RestoreOptions | None = None,
     ) -> RestorePlan:
         """What ``restore_snapshot`` would do; raises on requests it could not carry out.
-        ``options`` gives every setting at once (the keywords are then ignored)."""
+        ``options`` gives every setting at once (the keywords are then ignored). The plan
+        says which parts are written: with ``target`` the files go there and the database is
+        restored only when ``target_db`` is given too; ``collections`` without ``include``
+        restore the database only (spec/restore.md, "What a restore writes")."""
         opts = options or _restore_options(
             restore_bulk, restore_db, target, safety_snapshot, collections, target_db, include
         )
@@ -181,8 +184,11 @@ class SnapshotManager:
         """Make the live bulk storage (and database) equal to the snapshot.
 
         ``confirm=True`` is required: restore replaces current data. Unless
-        ``safety_snapshot`` is False, the current state is snapshotted first.
-        ``target_db`` restores the database into that database instead (created if missing).
+        ``safety_snapshot`` is False, the current state is snapshotted first. Without
+        ``target`` the files go back into the configured bulk roots only (a snapshot of other
+        roots needs ``target``); with ``target`` the live database is left alone unless
+        ``target_db`` is given. ``target_db`` restores the database into that database
+        instead (created if missing); ``collections`` alone restore only those collections.
         Live files are kept when type, size, mtime, mode and owner match the snapshot's
         (``verify``: their content too), see spec/restore.md. ``include``: restore only these
         paths or patterns of the bulk tree (nothing else changes); the database then only
@@ -213,6 +219,13 @@ class SnapshotManager:
             restore_bulk, restore_db, target, False, collections, target_db, None
         )
         return restore.restore_changes(self.repository, snapshot_name, opts)
+
+    def preview_restore(
+        self, snapshot_name: str, options: RestoreOptions
+    ) -> tuple[RestorePlan, SnapshotDiff]:
+        """``restore --dry-run``: the plan (which folders and which database would be
+        written) and what restoring would change there. Changes nothing."""
+        return restore.preview_restore(self.repository, snapshot_name, options)
 
     # -- delete -------------------------------------------------------------------------------
 

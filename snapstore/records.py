@@ -110,7 +110,10 @@ class CreateResult:
 @dataclass(frozen=True)
 class RestoreOptions:
     """What a restore restores and where: ``restore``'s flags, the same for its plan (the
-    confirmation), its dry run and the restore itself (spec/restore.md)."""
+    confirmation), its dry run and the restore itself (spec/restore.md). Which parts a set
+    of options restores (files, database) is decided in one place, ``ops.restore``'s
+    planning, and shown in the ``RestorePlan``: ``--target`` restores the database only
+    with ``target_db``, ``collections`` without ``include`` restore the database only."""
 
     restore_bulk: bool = True
     restore_db: bool = True
@@ -121,22 +124,29 @@ class RestoreOptions:
     include: tuple[str, ...] = ()  # paths or patterns of the bulk tree (--include)
     verify: bool = False
 
-    @property
-    def database_wanted(self) -> bool:
-        # --include names files; --collection is its database counterpart.
-        return self.restore_db and (not self.include or bool(self.collections))
-
 
 @dataclass(frozen=True)
 class RestoreTarget:
+    """One bulk root and the directory it is restored into. ``kept``: snapstore's own
+    folders inside that directory (the repository, the cache), which the restore keeps as
+    they are whatever the snapshot holds there: (path relative to ``target``, what it is,
+    e.g. "the repository /data/bulk/repo")."""
+
     root: str
     target: Path
     exists: bool
+    kept: tuple[tuple[bytes, str], ...] = ()
+
+    @property
+    def kept_paths(self) -> frozenset[bytes]:
+        return frozenset(rel for rel, _ in self.kept)
 
 
 @dataclass(frozen=True)
 class RestorePlan:
-    """What a restore will do, for the confirmation prompt."""
+    """What a restore will do, for the confirmation prompt and the dry run. ``bulk_note``
+    and ``database_note``: why a part the snapshot holds is not restored ("" when it is, or
+    when the snapshot does not hold it). ``database``: the database written, if any."""
 
     snapshot: SnapshotInfo
     targets: tuple[RestoreTarget, ...]
@@ -145,6 +155,19 @@ class RestorePlan:
     database_changes: dict[str, list[str]] = field(default_factory=dict)
     safety_snapshot: bool = True
     include: tuple[str, ...] = ()  # restore --include: the paths selected (folders end in /)
+    bulk_note: str = ""
+    database_note: str = ""
+    database: str | None = None
+
+    def writes(self) -> dict[str, Any]:
+        """What the restore writes: ``{"targets": [DIR...], "database": NAME or None,
+        "bulk_note": ..., "database_note": ...}`` (``restore --dry-run --json``)."""
+        return {
+            "targets": [str(t.target) for t in self.targets],
+            "database": self.database,
+            "bulk_note": self.bulk_note or None,
+            "database_note": self.database_note or None,
+        }
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ EXAMPLES: dict[str, str] = {
     "restore": "snapstore restore metis_20251007_143022\n"
     "snapstore restore metis_20251007_143022 --no-bulk --collection papers\n"
     "snapstore restore metis_20251007_143022 --include runs/3 --yes\n"
+    "snapstore restore metis_20251007_143022 --target /tmp/look-at-it  # files only\n"
     "snapstore restore metis_20251007_143022 --dry-run",
     "delete": "snapstore delete metis_20251007_143022\nsnapstore delete NAME --force --yes",
     "check": "snapstore check\nsnapstore check --read-data",

@@ -26,8 +26,11 @@ from snapstore.ops import history
 from snapstore.ops.create_cleanup import create_session
 from snapstore.ops.repository import Repository
 from snapstore.records import CreateResult, SnapshotInfo
+from snapstore.settings import Settings
 from snapstore.sources.files import FilesBackup, load_entry_maps
 from snapstore.sources.restore import restored_parent
+from snapstore.sources.walk import paths_inside
+from snapstore.store.cache import default_cache_root
 from snapstore.store.chunkstore import ChunkStore
 
 MB = 1024 * 1024
@@ -68,6 +71,15 @@ def create_snapshot(repo: Repository, req: CreateRequest) -> tuple[CreateResult,
         for root in roots:
             if not root.is_dir():
                 raise InvalidInput(f"bulk root {root} does not exist or is not a directory")
+    own = own_folders(settings)
+    leave_out = [_leave_out(root, own) for root in roots] if req.include_bulk else []
+    if req.kind != "safety":  # said once, by the create the user asked for
+        for root, rels in zip(roots, leave_out, strict=False):
+            for path in rels.values():
+                reporter.info(
+                    f"Not captured: {own[path]} {path} is inside bulk root {root} "
+                    "(restore keeps it as it is)"
+                )
     if not req.include_bulk and not want_db:
         raise InvalidInput("--no-bulk given but no database is configured: nothing to snapshot")
     git = read_git_info(settings.project_dir)
@@ -88,13 +100,13 @@ def create_snapshot(repo: Repository, req: CreateRequest) -> tuple[CreateResult,
         if req.include_bulk:
             bulk = []
             files = FilesBackup(store, settings.exclude, reporter)
-            for root, label in zip(roots, labels(roots), strict=True):
+            for root, label, rels in zip(roots, labels(roots), leave_out, strict=True):
                 parent = (
                     None
                     if req.reread
                     else _parent_listing(store, seen.manifests, str(root), settings.cache_dir)
                 )
-                res = files.backup_root(root, label, parent)
+                res = files.backup_root(root, label, parent, frozenset(rels))
                 bulk.append(res.root)
                 read_bytes += res.read_bytes
                 reused += res.reused_files
@@ -161,6 +173,31 @@ def create_snapshot(repo: Repository, req: CreateRequest) -> tuple[CreateResult,
         initialized=opened.initialized,
     )
     return result, manifest
+
+
+def own_folders(settings: Settings) -> dict[str, str]:
+    """The folders snapstore itself writes, which a bulk tree may hold: {path: what it is}
+    (the repository when it is a local folder, and the cache). Create leaves them out and
+    restore keeps them as they are (spec/restore.md, "What restore keeps")."""
+    out: dict[str, str] = {}
+    if "://" not in settings.repository:
+        out[os.path.abspath(os.path.expanduser(settings.repository))] = "the repository"
+    out.setdefault(str(default_cache_root(settings.cache_dir)), "the cache")
+    return out
+
+
+def _leave_out(root: Path, own: dict[str, str]) -> dict[bytes, str]:
+    """The folders of ``own`` inside ``root``, by path relative to it; a root that is one of
+    them, or lies inside one, is refused (it would be snapshotted into itself)."""
+    real = os.path.realpath(root)
+    for path, what in own.items():
+        mine = os.path.realpath(path)
+        if real == mine or real.startswith(mine.rstrip("/") + "/"):
+            raise InvalidInput(
+                f"bulk root {root} is {what} or inside it ({path}): a snapshot would hold "
+                "itself; configure the folder your data is in"
+            )
+    return paths_inside(root, own)
 
 
 def _publish(catalog: Catalog, manifest: Manifest, when: datetime, prefix: str) -> None:

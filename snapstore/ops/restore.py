@@ -1,5 +1,11 @@
 """Restoring a snapshot: plan (the confirmation), dry run, and the restore itself.
 
+Planning is the one place that decides what a request writes (spec/restore.md, "What a
+restore writes" and "Targets"), so the CLI, the Python API and the web view agree: which
+parts (``_scope``: ``--target`` leaves the live database alone without ``--target-db``,
+``--collection`` alone is a database restore) and where (in place only into the configured
+bulk roots, never where a manifest says; snapstore's own folders inside a root are kept).
+
 Order (spec/restore.md): resolve and plan (refusing unsafe targets and hostile manifests);
 finish what an interrupted restore left; take the safety snapshot of what will be replaced;
 then, under a shared lock, restore the bulk roots (staged, journaled, swapped in) and the
@@ -12,6 +18,8 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import replace
+from pathlib import Path
+from shlex import quote
 
 from snapstore.diff import SnapshotDiff
 from snapstore.errors import InvalidInput, SnapshotNotFound
@@ -19,7 +27,7 @@ from snapstore.live_diff import diff_live
 from snapstore.manifest.catalog import Catalog
 from snapstore.manifest.listing import DIR, Coverage
 from snapstore.manifest.schema import Manifest
-from snapstore.ops.create import CreateRequest, create_snapshot
+from snapstore.ops.create import CreateRequest, create_snapshot, own_folders
 from snapstore.ops.database_restore import DatabaseRestore
 from snapstore.ops.repository import Repository
 from snapstore.records import (
@@ -30,6 +38,7 @@ from snapstore.records import (
     SnapshotInfo,
 )
 from snapstore.sources.restore import (
+    Part,
     RestoreJob,
     part_jobs,
     plan_targets,
@@ -37,7 +46,7 @@ from snapstore.sources.restore import (
     restore_roots,
     select_parts,
 )
-from snapstore.store.chunkstore import ChunkStore
+from snapstore.sources.walk import paths_inside
 
 
 def plan_restore(repo: Repository, name: str, opts: RestoreOptions) -> RestorePlan:
@@ -46,27 +55,35 @@ def plan_restore(repo: Repository, name: str, opts: RestoreOptions) -> RestorePl
         m = repo.resolve(opened.backend, name)
         plan = _plan(repo, m, opts)
         if opts.include and plan.restore_bulk:
-            plan = replace(plan, include=_include_text(opened.store, m, list(opts.include)))
+            parts = select_parts(opened.store, m, list(opts.include))
+            _kept_parts(plan, parts)
+            plan = replace(plan, include=_include_text(m, parts))
         return plan
 
 
-def restore_changes(repo: Repository, name: str, opts: RestoreOptions) -> SnapshotDiff:
-    """``restore --dry-run``: what restoring would change in the live files and database
-    (live state as "before", the snapshot as "after"). Changes nothing."""
+def preview_restore(
+    repo: Repository, name: str, opts: RestoreOptions
+) -> tuple[RestorePlan, SnapshotDiff]:
+    """``restore --dry-run``: the plan (what would be written: files into which folders, which
+    database) and what restoring would change in the live files and database (live state as
+    "before", the snapshot as "after"). Changes nothing."""
     with repo.open() as opened:
         m = repo.resolve(opened.backend, name)
         plan = _plan(repo, m, replace(opts, safety_snapshot=False))
         parts: dict[str, list[bytes]] | None = None
         if opts.include and plan.restore_bulk:
+            selected = select_parts(opened.store, m, list(opts.include))
+            _kept_parts(plan, selected)
+            plan = replace(plan, include=_include_text(m, selected))
             parts = {}
-            for p in select_parts(opened.store, m, list(opts.include)):
+            for p in selected:
                 parts.setdefault(p.root.path, []).append(p.path)
         db_plan = None
         if plan.restore_db and m.database is not None:
             db_plan = repo.database(opts.target_db).plan_restore(
                 m.database, list(opts.collections) or None, compare=True, store=opened.store
             )
-        return diff_live(
+        changes = diff_live(
             opened.store,
             m,
             [(t.root, t.target) for t in plan.targets],
@@ -74,7 +91,14 @@ def restore_changes(repo: Repository, name: str, opts: RestoreOptions) -> Snapsh
             excludes=repo.settings.exclude,
             parts=parts,
             verify=opts.verify,
+            kept={t.root: t.kept_paths for t in plan.targets if t.kept},
         )
+        return plan, changes
+
+
+def restore_changes(repo: Repository, name: str, opts: RestoreOptions) -> SnapshotDiff:
+    """What restoring would change in the live files and database (``preview_restore``)."""
+    return preview_restore(repo, name, opts)[1]
 
 
 def run_restore(repo: Repository, name: str, opts: RestoreOptions) -> RestoreResult:
@@ -85,11 +109,10 @@ def run_restore(repo: Repository, name: str, opts: RestoreOptions) -> RestoreRes
     with repo.open() as opened:
         m = repo.resolve(opened.backend, name)
         plan = _plan(repo, m, opts)
-        parts = (
-            select_parts(opened.store, m, list(opts.include))
-            if opts.include and plan.restore_bulk
-            else None
-        )
+        parts = None
+        if opts.include and plan.restore_bulk:
+            parts = select_parts(opened.store, m, list(opts.include))
+            _kept_parts(plan, parts)
     # Finish (or undo) what an interrupted restore left, before anything looks at it.
     recover([t.target for t in plan.targets], reporter)
     live = [t for t in plan.targets if t.exists and any(t.target.iterdir())]
@@ -101,9 +124,15 @@ def run_restore(repo: Repository, name: str, opts: RestoreOptions) -> RestoreRes
         safety_name = _take_safety(repo, m, opts, [str(t.target) for t in live], live_db)
         # Said as soon as it exists: if the restore stops, this is the way back.
         reporter.info(f"Safety snapshot taken: {safety_name}")
+        back = _way_back(opts, live_db)
+        if back:
+            reporter.info(f"  to go back: snapstore restore {safety_name}{back}")
     files = nbytes = 0
     db_result = None
-    with repo.session("restore", exclusive=False) as opened:
+    # The repository (or the cache) inside a bulk root is swapped with it, its files linked
+    # into the new tree: nothing else may write to it meanwhile.
+    guard = any(t.kept for t in plan.targets)
+    with repo.session("restore", exclusive=guard) as opened:
         backend, store = opened.backend, opened.store
         if m.name not in Catalog(backend).names():  # a delete ran while we waited
             raise SnapshotNotFound(
@@ -111,7 +140,12 @@ def run_restore(repo: Repository, name: str, opts: RestoreOptions) -> RestoreRes
             )
         roots = {r.path: r for r in m.bulk or []}
         jobs = [
-            RestoreJob(roots[t.root], t.target, Coverage.of(t.root, m.warnings, settings.exclude))
+            RestoreJob(
+                roots[t.root],
+                t.target,
+                _coverage(t, m, settings.exclude),
+                kept=t.kept_paths,
+            )
             for t in plan.targets
         ]
         if parts is not None:
@@ -159,6 +193,22 @@ def run_restore(repo: Repository, name: str, opts: RestoreOptions) -> RestoreRes
     )
 
 
+def _coverage(t: RestoreTarget, m: Manifest, excludes: tuple[str, ...]) -> Coverage:
+    """What root ``t``'s listing speaks for: not the folders the restore keeps."""
+    coverage = Coverage.of(t.root, m.warnings, excludes)
+    return replace(coverage, unread=coverage.unread | t.kept_paths) if t.kept else coverage
+
+
+def _way_back(opts: RestoreOptions, live_db: bool) -> str:
+    """The flags that restore the safety snapshot to where it was taken, when a plain
+    ``snapstore restore SAFETY`` would not (its roots are not the configured ones, or its
+    database is not the configured one)."""
+    back = f" --target {quote(opts.target)}" if opts.target is not None else ""
+    if opts.target_db and live_db:
+        back += f" --target-db {quote(opts.target_db)}"
+    return back
+
+
 def _take_safety(
     repo: Repository, m: Manifest, opts: RestoreOptions, roots: list[str], live_db: bool
 ) -> str:
@@ -181,34 +231,93 @@ def _take_safety(
     return result.snapshot.snapshot_name
 
 
-def _plan(repo: Repository, m: Manifest, opts: RestoreOptions) -> RestorePlan:
-    settings = repo.settings
-    restore_db = opts.database_wanted
+def _scope(opts: RestoreOptions) -> tuple[bool, bool]:
+    """Which parts a request asks for, (files, database): the one place for the rule
+    (spec/restore.md, "What a restore writes"). ``--collection`` without ``--include`` is a
+    database restore; ``--include`` without ``--collection`` a files restore; ``--target``
+    (files elsewhere) leaves the live database alone unless ``--target-db`` names one."""
+    files = opts.restore_bulk and (not opts.collections or bool(opts.include))
+    database = (
+        opts.restore_db
+        and (not opts.include or bool(opts.collections))
+        and (opts.target is None or opts.target_db is not None)
+    )
+    return files, database
+
+
+def _why_not(opts: RestoreOptions) -> tuple[str, str]:
+    """Why the files, and why the database, are not restored (for the plan)."""
+    if not opts.restore_bulk:
+        bulk = "--no-bulk"
+    else:
+        bulk = "--collection restores the database only (add --include PATH for files too)"
+    if not opts.restore_db:
+        db = "--no-db"
+    elif opts.include and not opts.collections:
+        db = "--include restores files only (add --collection NAME for collections too)"
+    else:
+        db = (
+            "--target restores the files only, the live database is left alone "
+            "(add --target-db NAME to restore it into database NAME)"
+        )
+    return bulk, db
+
+
+def _check_flags(opts: RestoreOptions, files: bool) -> None:
     if not opts.restore_bulk and not opts.restore_db:
         raise InvalidInput("--no-bulk and --no-db together leave nothing to restore")
-    do_bulk = opts.restore_bulk and m.bulk is not None
-    do_db = restore_db and m.database is not None
-    if restore_db and m.database is not None and not settings.database_configured:
+    if opts.collections and not opts.restore_db:
+        raise InvalidInput(
+            "--collection names collections of the database, and --no-db restores none"
+        )
+    if opts.target is not None and not files:
+        why = "--no-bulk" if not opts.restore_bulk else "--collection without --include"
+        raise InvalidInput(
+            f"--target is where the files go, and {why} restores none: drop --target "
+            "(--target-db NAME restores the database into another database)"
+        )
+
+
+def _plan(repo: Repository, m: Manifest, opts: RestoreOptions) -> RestorePlan:
+    settings = repo.settings
+    files, database = _scope(opts)
+    _check_flags(opts, files)
+    do_bulk = files and m.bulk is not None
+    do_db = database and m.database is not None
+    if do_db and not settings.database_configured:
         raise InvalidInput(
             f"snapshot {m.name} holds a database dump but no database is configured "
             "(set --arango-url, or pass --no-db)"
         )
     if not do_bulk and not do_db:
-        has = "bulk storage" if m.bulk is not None else "a database dump"
-        raise InvalidInput(f"snapshot {m.name} has only {has}; nothing left to restore")
+        raise InvalidInput(_nothing(m, opts, files))
+    bulk_note, db_note = _why_not(opts)
     targets: list[RestoreTarget] = []
     if do_bulk:
-        # Checks labels and root paths (a hostile manifest) and the target (bad input).
-        location = settings.repository
-        for root, dest in plan_targets(m, opts.target, [] if "://" in location else [location]):
-            targets.append(RestoreTarget(root.path, dest, dest.exists()))
+        # Checks labels and root paths (a hostile manifest), that in-place roots are
+        # configured ones, and the target (bad input).
+        own = own_folders(settings)
+        configured = [str(Path(p).expanduser().absolute()) for p in settings.bulk]
+        for root, dest in plan_targets(m, opts.target, list(own), configured):
+            inside = paths_inside(dest, own) if opts.target is None else {}
+            _same_disk(dest, inside, own)
+            targets.append(
+                RestoreTarget(
+                    root.path,
+                    dest,
+                    dest.exists(),
+                    tuple((rel, f"{own[p]} {p}") for rel, p in inside.items()),
+                )
+            )
     db_changes: dict[str, list[str]] = {}
+    into = None
     if do_db and m.database is not None:
         db_plan = repo.database(opts.target_db).plan_restore(
             m.database, list(opts.collections) or None
         )
         db_changes = {"drop": db_plan.drop, "replace": db_plan.replace, "create": db_plan.create}
-        db_changes["database"] = [opts.target_db or settings.arangodb.database]
+        into = opts.target_db or settings.arangodb.database
+        db_changes["database"] = [into]
     return RestorePlan(
         snapshot=SnapshotInfo.from_manifest(m),
         targets=tuple(targets),
@@ -216,14 +325,62 @@ def _plan(repo: Repository, m: Manifest, opts: RestoreOptions) -> RestorePlan:
         restore_db=do_db,
         database_changes=db_changes,
         safety_snapshot=opts.safety_snapshot,
+        bulk_note=bulk_note if m.bulk is not None and not do_bulk else "",
+        database_note=db_note if m.database is not None and not do_db else "",
+        database=into,
     )
 
 
-def _include_text(store: ChunkStore, m: Manifest, include: list[str]) -> tuple[str, ...]:
-    """The paths ``--include`` selects (checked against the snapshot), for the prompt."""
+def _same_disk(dest: Path, inside: dict[bytes, str], own: dict[str, str]) -> None:
+    """A folder the restore keeps is linked into the new tree: one on another file system
+    (a mount point inside the bulk root) could only be copied, and the replaced tree's
+    removal would then empty it. Refused before anything is written."""
+    if not inside or not dest.exists():
+        return
+    disk = os.stat(dest).st_dev
+    for path in inside.values():
+        try:
+            other = os.stat(os.path.expanduser(path)).st_dev
+        except FileNotFoundError:
+            continue  # not made yet (a cache nothing wrote to): nothing to keep
+        if other != disk:
+            raise InvalidInput(
+                f"{own[path]} {path} is inside bulk root {dest} but on another file system: "
+                "an in-place restore cannot keep it there; restore with --target DIR"
+            )
+
+
+def _nothing(m: Manifest, opts: RestoreOptions, files: bool) -> str:
+    """The refusal of a request that restores nothing of ``m``."""
+    if opts.collections and m.database is None:
+        return f"snapshot {m.name} holds no database: --collection has nothing to restore"
+    if files and m.bulk is None and opts.target is not None and opts.restore_db:
+        return (
+            f"snapshot {m.name} holds only a database dump, and --target restores files "
+            "only: add --target-db NAME to restore the database into database NAME"
+        )
+    has = "bulk storage" if m.bulk is not None else "a database dump"
+    return f"snapshot {m.name} has only {has}; nothing left to restore"
+
+
+def _kept_parts(plan: RestorePlan, parts: list[Part]) -> None:
+    """Refuse an include at or below a folder the restore keeps (the repository...)."""
+    targets = {t.root: t for t in plan.targets}
+    for p in parts:
+        t = targets.get(p.root.path)
+        for k, what in t.kept if t else ():
+            if p.path == k or p.path.startswith(k + b"/"):
+                raise InvalidInput(
+                    f"--include {os.fsdecode(p.path)} is inside {what}, which restore keeps "
+                    "as it is"
+                )
+
+
+def _include_text(m: Manifest, parts: list[Part]) -> tuple[str, ...]:
+    """The paths ``--include`` selected (checked against the snapshot), for the prompt."""
     multi = len(m.bulk or []) > 1
     return tuple(
         "/".join(x for x in ((p.root.label if multi else ""), os.fsdecode(p.path)) if x)
         + ("/" if p.type == DIR else "")
-        for p in select_parts(store, m, include)
+        for p in parts
     )

@@ -188,7 +188,8 @@ class FilesBackup:
 
     def __init__(self, store: ChunkStore, excludes: tuple[str, ...], reporter: Reporter) -> None:
         self.store = store
-        self.walker = TreeWalker(tuple(os.fsencode(p) for p in excludes))
+        self.excludes = tuple(os.fsencode(p) for p in excludes)
+        self.walker = TreeWalker(self.excludes)
         self.reporter = reporter
         self.chunker = Chunker(store.config.chunker)
 
@@ -197,14 +198,18 @@ class FilesBackup:
         root: Path,
         label: str,
         parent: ParentEntries | None,
+        leave_out: frozenset[bytes] = frozenset(),
     ) -> BackupResult:
         """Capture ``root``. ``parent``: the previous snapshot's entries of this root, as a
-        mapping by path or as a stream in listing order (``load_entry_maps``), for reuse."""
+        mapping by path or as a stream in listing order (``load_entry_maps``), for reuse.
+        ``leave_out``: paths inside the root not captured, with what is below them (the
+        repository and the cache, when they live in the bulk tree)."""
         root_b = os.fsencode(root)
         if not os.path.isdir(root_b):
             raise InvalidInput(f"bulk root {root} does not exist or is not a directory")
         skipped: list[str] = []
-        walk = self.walker.walk(root_b, skipped, self.reporter.warn)
+        walker = TreeWalker(self.excludes, leave_out) if leave_out else self.walker
+        walk = walker.walk(root_b, skipped, self.reporter.warn)
         # Walk ahead first so the progress bar knows the total (stat-only, cheap).
         ahead = list(islice(walk, PREWALK_ITEMS))
         total: int | None = sum(i.st.st_size for i in ahead if stat.S_ISREG(i.st.st_mode))

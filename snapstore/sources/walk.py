@@ -15,7 +15,7 @@ import grp
 import os
 import pwd
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -35,10 +35,12 @@ class Item:
 
 
 class TreeWalker:
-    """Walks a tree in listing order, leaving out names that match the exclude patterns."""
+    """Walks a tree in listing order, leaving out names that match the exclude patterns and
+    the paths (relative to the root) in ``skip``, each with everything below it."""
 
-    def __init__(self, excludes: tuple[bytes, ...]) -> None:
+    def __init__(self, excludes: tuple[bytes, ...], skip: frozenset[bytes] = frozenset()) -> None:
         self._excluded = exclude_matcher(excludes)
+        self._skip = skip
 
     def walk(self, root: bytes, skipped: list[str], warn: Callable[[str], None]) -> Iterator[Item]:
         """Every entry under ``root`` (itself first). A directory that cannot be listed is
@@ -48,12 +50,15 @@ class TreeWalker:
         # One iterator per open directory: a subdirectory's entries come right after it,
         # before its next sibling (without recursion, so deep trees cannot overflow).
         stack: list[Iterator[tuple[bytes, bytes]]] = [self._children(b"", root, skipped, warn)]
+        skip = self._skip
         while stack:
             nxt = next(stack[-1], None)
             if nxt is None:
                 stack.pop()
                 continue
             rel, full = nxt
+            if skip and rel in skip:
+                continue
             try:
                 st = os.lstat(full)
             except FileNotFoundError:
@@ -87,6 +92,20 @@ class TreeWalker:
             for name in names
             if not excluded(name)
         )
+
+
+def paths_inside(root: str | os.PathLike[str], paths: Iterable[str]) -> dict[bytes, str]:
+    """Which of ``paths`` lie strictly inside the directory ``root``, symlinks resolved on
+    both sides: {path relative to ``root``: the path as given}. A path reached only through
+    a symlink inside ``root`` is not inside it (a walk never follows one)."""
+    base = os.path.realpath(root)
+    prefix = base.rstrip("/") + "/"
+    out: dict[bytes, str] = {}
+    for p in paths:
+        real = os.path.realpath(os.path.expanduser(p))
+        if real.startswith(prefix):
+            out[os.fsencode(real[len(prefix) :])] = p
+    return out
 
 
 @lru_cache(maxsize=4096)

@@ -9,7 +9,7 @@ import click
 from snapstore.cli.complete import complete_snapshot
 from snapstore.cli.context import AppContext, confirm, pass_app
 from snapstore.cli.render import emit_json, render_database_writes, render_diff, render_plan
-from snapstore.records import RestoreOptions
+from snapstore.records import RestoreOptions, RestorePlan
 
 
 @click.command("restore")
@@ -17,14 +17,20 @@ from snapstore.records import RestoreOptions
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--no-bulk", is_flag=True, help="Restore the database only.")
 @click.option("--no-db", is_flag=True, help="Restore bulk storage only.")
-@click.option("--target", metavar="DIR", help="Restore bulk storage into DIR instead.")
+@click.option(
+    "--target",
+    metavar="DIR",
+    help="Restore the files into DIR instead (several roots: DIR/<name>); the live "
+    "database is then left alone unless --target-db is given too. Needed for a snapshot "
+    "of folders that are not the configured bulk roots.",
+)
 @click.option("--no-safety-snapshot", is_flag=True, help="Do not snapshot the current state first.")
 @click.option(
     "--collection",
     "collections",
     multiple=True,
     metavar="NAME",
-    help="Restore only this collection (repeatable).",
+    help="Restore only this collection (repeatable); the files only with --include.",
 )
 @click.option(
     "--target-db",
@@ -65,7 +71,14 @@ def restore_cmd(
     verify: bool,
     as_json: bool,
 ) -> None:
-    """Replace current bulk storage and database with a snapshot."""
+    """Replace current bulk storage and database with a snapshot.
+
+    Without --target the files go back into the configured bulk roots only (a snapshot
+    taken of other folders needs --target). --target DIR writes the files into DIR and
+    leaves the live database alone, unless --target-db NAME is given too. --collection
+    restores only those collections, and no files unless --include is given. The
+    confirmation and --dry-run say which folders and which database are written.
+    """
     manager = app.manager(json_output=as_json)
     options = RestoreOptions(
         restore_bulk=not no_bulk,
@@ -78,31 +91,20 @@ def restore_cmd(
         verify=verify,
     )
     if dry_run:  # lifecycle addition: a diff of the live state against the snapshot
-        changes = manager.restore_changes(name, options=options)
+        plan, changes = manager.preview_restore(name, options)
         if as_json:
-            emit_json(changes.as_dict())
+            emit_json({**changes.as_dict(), "writes": plan.writes()})
         else:
-            render_diff(changes, f"Restoring {changes.after} would change (nothing was changed):")
+            title = f"Restoring {changes.after} would change (nothing was changed):"
+            render_diff(changes, "\n".join([title, *_parts(plan)]))
             render_database_writes(changes)
         return
     plan = manager.plan_restore(name, options=options)
     if not yes:
         render_plan(plan)
-        if plan.restore_bulk:
-            click.echo(
-                "  Kept as they are: excluded names (see `exclude`), sockets, FIFOs, devices\n"
-                "  and files the snapshot could not read; unchanged files are not rewritten.\n",
-                err=True,
-            )
-        replaced = [
-            what
-            for what, yes_ in (
-                ("the database", plan.restore_db),
-                ("the included paths" if plan.include else "bulk storage", plan.restore_bulk),
-            )
-            if yes_
-        ]
-        click.echo(f"⚠️  WARNING: This will REPLACE {' and '.join(replaced)}!", err=True)
+        for line in _notes(plan):
+            click.echo(line, err=True)
+        click.echo(f"⚠️  WARNING: This will REPLACE {_replaced(plan, options)}!", err=True)
     confirm("Type 'yes' to confirm restoration", yes)
     if not as_json:
         click.echo("Restoring snapshot...")
@@ -112,6 +114,51 @@ def restore_cmd(
     else:
         _echo_database(result.database)
         click.echo("✓ Snapshot restored successfully")
+
+
+def _parts(plan: RestorePlan) -> list[str]:
+    """The dry run's first lines: which folders and which database the restore writes."""
+    out = []
+    if plan.restore_bulk:
+        out += [f"  files: into {t.target}" for t in plan.targets]
+    elif plan.bulk_note:
+        out.append(f"  files: not restored ({plan.bulk_note})")
+    if plan.restore_db:
+        out.append(f"  database: {plan.database}")
+    elif plan.database_note:
+        out.append(f"  database: not restored ({plan.database_note})")
+    return out
+
+
+def _notes(plan: RestorePlan) -> list[str]:
+    """The confirmation's lines after the plan: what is not restored, what is kept."""
+    out = []
+    if plan.bulk_note:
+        out.append(f"  Bulk storage: not restored ({plan.bulk_note})")
+    if plan.database_note:
+        out.append(f"  Database: not restored ({plan.database_note})")
+    if plan.restore_bulk:
+        for t in plan.targets:
+            out += [f"  Kept as it is: {what} (inside {t.target})" for _, what in t.kept]
+        out.append(
+            "  Kept as they are: excluded names (see `exclude`), sockets, FIFOs, devices\n"
+            "  and files the snapshot could not read; unchanged files are not rewritten.\n"
+        )
+    return out
+
+
+def _replaced(plan: RestorePlan, options: RestoreOptions) -> str:
+    what = []
+    if plan.restore_db:
+        what.append(f"database {plan.database}" if options.target_db else "the database")
+    if plan.restore_bulk:
+        if plan.include:
+            what.append("the included paths")
+        elif options.target is None:
+            what.append("bulk storage")
+        else:
+            what.append("the files in " + ", ".join(str(t.target) for t in plan.targets))
+    return " and ".join(what)
 
 
 def _echo_database(report: dict[str, Any] | None) -> None:

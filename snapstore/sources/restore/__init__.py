@@ -75,17 +75,36 @@ class RestoreJob:
     coverage: Coverage
     part: Part | None = None
     anchor: Path | None = None  # a part's root target, where a crash is looked for
+    # Live paths (relative to ``target``) kept as they are whatever the snapshot holds there:
+    # the repository and the cache inside a bulk root. The snapshot's entries at and below
+    # them are left out, and ``coverage`` must not cover them (the live ones are kept).
+    kept: frozenset[bytes] = frozenset()
 
 
 def part_jobs(job: RestoreJob, parts: list[Part]) -> list[RestoreJob]:
-    """The jobs that restore ``parts`` of ``job``'s root below its target."""
-    return [
-        RestoreJob(
-            p.root, part_target(job.target, p), part_coverage(job.coverage, p), p, job.target
+    """The jobs that restore ``parts`` of ``job``'s root below its target (a part at or
+    below one of ``job.kept`` must have been refused before)."""
+    out = []
+    for p in parts:
+        if p.root is not job.root:
+            continue
+        below = p.path + b"/"
+        kept = (
+            frozenset(k[len(below) :] for k in job.kept if k.startswith(below))
+            if p.path
+            else job.kept
         )
-        for p in parts
-        if p.root is job.root
-    ]
+        coverage = part_coverage(job.coverage, p)
+        out.append(RestoreJob(p.root, part_target(job.target, p), coverage, p, job.target, kept))
+    return out
+
+
+def _without(entries: Iterator[FileEntry], kept: frozenset[bytes]) -> Iterator[FileEntry]:
+    """``entries`` less those at or below a ``kept`` path."""
+    if not kept:
+        return entries
+    below = tuple(k + b"/" for k in kept)
+    return (e for e in entries if e.path not in kept and not e.path.startswith(below))
 
 
 def _checked(entries: Iterator[FileEntry], where: str) -> Iterator[FileEntry]:
@@ -177,9 +196,8 @@ def restore_roots(
                 entries = _checked(load_listing(store, job.root.listing, where), where)
                 title = f"Restoring {job.root.path}"
             reporter.start(title, job.root.bytes if job.part is None else None)
-            fill(
-                store, planner.actions(entries), os.fsencode(names.staging), reporter, stats, where
-            )
+            actions = planner.actions(_without(entries, job.kept))
+            fill(store, actions, os.fsencode(names.staging), reporter, stats, where)
             reporter.finish()
             stats.removed = planner.removed
         if not staged:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from shlex import quote
 
 from snapstore.errors import CorruptData, InvalidInput
 from snapstore.manifest.schema import BulkRoot, Manifest
@@ -37,14 +38,18 @@ def _inside(a: str, b: str) -> bool:
 
 
 def plan_targets(
-    m: Manifest, target: str | None, keep_out: list[str]
+    m: Manifest, target: str | None, keep_out: list[str], configured: list[str]
 ) -> list[tuple[BulkRoot, Path]]:
     """The (root, directory) pairs a restore of ``m`` writes, ``target`` being ``--target``.
 
-    Refuses (bad input) an empty or unsafe ``--target``, one that is not a directory, targets
-    inside one another, and targets that hold or lie inside a path of ``keep_out`` (the
-    repository, the cache): a restore there would replace them. Labels and recorded root
-    paths come from the manifest: unsafe ones make the snapshot corrupt.
+    Without ``target`` each root goes back to its recorded path, which must be one of the
+    ``configured`` bulk roots: where an in-place restore writes comes from the configuration,
+    never from the repository (a forged manifest cannot aim it at another folder). Refuses
+    (bad input) an empty or unsafe ``--target``, one that is not a directory, targets inside
+    one another, and targets that lie inside a path of ``keep_out`` (the repository, the
+    cache); a ``--target`` that holds one is refused too, while a configured root that holds
+    one is restored around it (the caller keeps it). Labels and recorded root paths come from
+    the manifest: unsafe ones make the snapshot corrupt.
     """
     roots = m.bulk or []
     base: Path | None = None
@@ -77,6 +82,8 @@ def plan_targets(
             labels.add(label)
             dest = base / label
         out.append((root, dest))
+    if base is None:
+        _check_configured(m, [r.path for r, _ in out], configured)
     real = [os.path.realpath(d) for _, d in out]
     for (_, dest), r in zip(out, real, strict=True):
         if os.path.lexists(dest) and not os.path.isdir(dest):
@@ -86,7 +93,7 @@ def plan_targets(
                 raise InvalidInput(f"restore targets overlap: {other} is inside {r}")
         for k in keep_out:
             kr = os.path.realpath(k)
-            if _inside(kr, r) or _inside(r, kr):
+            if _inside(r, kr) or (base is not None and _inside(kr, r)):
                 raise InvalidInput(
                     f"restore target {dest} would replace the repository or cache at {k}"
                 )
@@ -110,3 +117,25 @@ def check_roots(m: Manifest) -> None:
             if label in labels:
                 raise CorruptData(f"snapshot {m.name}: bulk root label {label!r} is used twice")
             labels.add(label)
+
+
+def _check_configured(m: Manifest, recorded: list[str], configured: list[str]) -> None:
+    """An in-place restore writes only into configured bulk roots; anything else takes
+    ``--target`` (one line saying what to type)."""
+    known = {os.path.normpath(os.path.abspath(os.path.expanduser(p))) for p in configured}
+    other = [p for p in recorded if p not in known]
+    if not other:
+        return
+    now = ", ".join(sorted(known)) or "none"
+    if len(recorded) > 1:
+        hint = "restore it with --target DIR (each root then goes to DIR/<its name>)"
+    elif m.kind == "safety":  # taken before a --target restore: its way back is that folder
+        hint = f"restore it with --target DIR (--target {quote(other[0])} puts it back)"
+    elif len(known) == 1:
+        hint = f"restore it with --target DIR (--target {quote(next(iter(known)))} to put it there)"
+    else:
+        hint = "restore it with --target DIR"
+    raise InvalidInput(
+        f"snapshot {m.name} holds bulk root {other[0]}, which is not a configured bulk root "
+        f"(configured: {now}), and an in-place restore writes only into those: {hint}"
+    )
