@@ -14,15 +14,19 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	bash scripts/demo.sh
 
-# CI profile: bounded property runs, slow tests excluded.
+# CI profile: bounded property runs, slow tests excluded, on WORKERS pytest-xdist workers
+# (each with its own tmp folders, servers and ports; worksteal evens out long tests).
+WORKERS ?= 4
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -m "not slow" -q -p no:cacheprovider
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -m "not slow" -q -p no:cacheprovider \
+		-n $(WORKERS) --dist worksteal
 
 # Long profile: thousands of examples, long stateful runs, slow tests included.
 verify: $(STAMP)
-	HYPOTHESIS_PROFILE=verify $(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
+	HYPOTHESIS_PROFILE=verify $(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 \
+		--timeout=3600
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -135,3 +135,16 @@ def small_ws(ws: Workspace) -> Workspace:
 @pytest.fixture
 def small_manager(small_ws: Workspace) -> SnapshotManager:
     return small_ws.manager()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Say so in one line when nothing ran: exit code 5 is a failure of the selection (a
+    marker, -k or path that matches nothing), not a green run."""
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and not os.environ.get(
+        "PYTEST_XDIST_WORKER"
+    ):
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(
+                "error: no tests ran (exit code 5): the selection matched no test", red=True
+            )
