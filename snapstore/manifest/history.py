@@ -47,6 +47,10 @@ def compare(memory: CatalogMemory | None, listing: Listing, now: datetime) -> Hi
     problems: list[str] = []
     remembered: dict[str, int] = {}
     old = memory or CatalogMemory()
+    if not present:
+        # Every snapshot deleted leaves no manifest to record the last delete, so an empty
+        # catalog is not called a step back (and an empty repository is plain to see).
+        old = CatalogMemory()
     # A memory older than the delete records are kept cannot tell a delete from a removal.
     stale = bool(old.seen_at) and old.seen_at < (now - timedelta(days=HISTORY_DAYS)).isoformat()
     for name, seen in sorted(old.snapshots.items()):

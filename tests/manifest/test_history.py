@@ -63,3 +63,9 @@ def test_a_memory_older_than_the_delete_records_cannot_call_a_removal() -> None:
 def test_forgetting_this_clients_delete_of_the_last_snapshot() -> None:
     memory = forget(_seen(0, only=3), ["only"])
     assert compare(memory, Listing(), NOW).problems == []
+
+
+def test_an_empty_catalog_is_not_a_step_back() -> None:
+    # The last snapshot's delete has no surviving manifest to record it (spec/manifest.md).
+    h = compare(_seen(0, a=3, b=4), Listing(), NOW)
+    assert h.problems == [] and h.memory.snapshots == {} and h.memory.generation == 0
