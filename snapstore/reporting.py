@@ -19,6 +19,11 @@ class Reporter:
     def advance(self, amount: int) -> None:
         """``amount`` more units of the current phase are done."""
 
+    def skip(self, amount: int) -> None:
+        """``amount`` more units are done without work: files reused from the parent
+        snapshot, or linked instead of written. They fill the bar but are no throughput."""
+        self.advance(amount)
+
     def finish(self) -> None:
         """The current phase is over."""
 

@@ -8,6 +8,7 @@ snapshot or a complete one. The automatic cleanup that follows a create is in ``
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import socket
 import time
@@ -27,6 +28,8 @@ from snapstore.records import CreateResult, SnapshotInfo
 from snapstore.sources.files import FilesBackup, load_entry_maps
 from snapstore.sources.restore import restored_parent
 from snapstore.store.chunkstore import ChunkStore
+
+log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
 MAX_NAME_ATTEMPTS = 100
@@ -88,6 +91,13 @@ def create_snapshot(repo: Repository, req: CreateRequest) -> tuple[CreateResult,
             for root, label in zip(roots, labels(roots), strict=True):
                 parent = _parent_listing(store, seen.manifests, str(root), settings.cache_dir)
                 res = files.backup_root(root, label, parent)
+                log.info(
+                    "%s: %d files, %d reused unread, %d bytes read",
+                    root,
+                    res.root.files,
+                    res.reused_files,
+                    res.read_bytes,
+                )
                 bulk.append(res.root)
                 read_bytes += res.read_bytes
                 reused += res.reused_files
@@ -103,6 +113,11 @@ def create_snapshot(repo: Repository, req: CreateRequest) -> tuple[CreateResult,
         # Durability order: packs and index first, the manifest last.
         store.flush()
         added = store.stats.pack_bytes + store.stats.index_bytes
+        log.info(
+            "%d new chunks written (%d bytes of packs and index), all durable",
+            store.stats.new_chunks,
+            added,
+        )
         now_local = datetime.now().astimezone()
         manifest = Manifest(
             name="",
@@ -133,6 +148,7 @@ def create_snapshot(repo: Repository, req: CreateRequest) -> tuple[CreateResult,
             previous=catalog.predecessors(seen),
         )
         _publish(catalog, manifest, now_local, settings.prefix)
+        log.info("manifest %s published", manifest.name)
     result = CreateResult(
         snapshot=SnapshotInfo.from_manifest(manifest),
         metadata=manifest.metadata(),
@@ -165,11 +181,14 @@ def _parent_listing(
     entries with the inodes the restore recorded."""
     restored = restored_parent(store, cache_dir, root, existing)
     if restored is not None:
+        log.info("parent of %s: the snapshot last restored into it (restore record)", root)
         return restored
     for m in existing:  # newest first
         for r in m.bulk or []:
             if r.path == root and not m.partial:
+                log.info("parent of %s: %s (unchanged files are reused unread)", root, m.name)
                 return load_entry_maps(store, r, m.name)
+    log.info("no parent snapshot of %s: every file is read", root)
     return None
 
 

@@ -37,6 +37,7 @@ from snapstore.sources.restore import (
     restore_roots,
     select_parts,
 )
+from snapstore.store.cache import default_cache_root
 from snapstore.store.chunkstore import ChunkStore
 
 
@@ -199,7 +200,9 @@ def _plan(repo: Repository, m: Manifest, opts: RestoreOptions) -> RestorePlan:
     if do_bulk:
         # Checks labels and root paths (a hostile manifest) and the target (bad input).
         location = settings.repository
-        for root, dest in plan_targets(m, opts.target, [] if "://" in location else [location]):
+        keep_out = [] if "://" in location else [location]
+        keep_out.append(str(default_cache_root(settings.cache_dir)))
+        for root, dest in plan_targets(m, opts.target, keep_out):
             targets.append(RestoreTarget(root.path, dest, dest.exists()))
     db_changes: dict[str, list[str]] = {}
     if do_db and m.database is not None:
