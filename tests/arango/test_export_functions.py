@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+from arango.database import StandardDatabase
 from click.testing import CliRunner
 
 from snapstore.cli.main import cli
@@ -20,15 +22,16 @@ FUNCTIONS = (
 )
 
 
-def _functions(db: object) -> list[dict[str, object]]:
-    return sorted(raw(db, "get", "/_api/aqlfunction")["result"], key=lambda f: f["name"])
+def _functions(db: StandardDatabase) -> list[dict[str, Any]]:
+    functions: list[dict[str, Any]] = raw(db, "get", "/_api/aqlfunction")["result"]
+    return sorted(functions, key=lambda f: str(f["name"]))
 
 
 def test_exported_aql_functions_come_back_with_arangorestore(
     arango_db: ArangoDatabase, arango_server: ArangoTarget, tmp_path: Path
 ) -> None:
     db = arango_db.db()
-    db.create_collection("papers").insert({"_key": "p1"})
+    raw(db, "post", "/_api/collection", data={"name": "papers"})
     for name, code, deterministic in FUNCTIONS:
         raw(
             db,
