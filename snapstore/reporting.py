@@ -33,3 +33,8 @@ class Reporter:
 
     def info(self, message: str) -> None:
         """A status line (shown by the CLI unless quiet)."""
+
+    def note(self, message: str) -> None:
+        """A one-line remark about how the operation runs (reading without a lock): shown
+        unless the user asked for quiet, also by commands whose output is data."""
+        self.info(message)

@@ -33,7 +33,7 @@ class AppContext:
             click.echo(message)
 
     def manager(self, *, json_output: bool = False) -> SnapshotManager:
-        reporter = ClickReporter(quiet=self.quiet or json_output)
+        reporter = ClickReporter(quiet=self.quiet or json_output, notes=not self.quiet)
         return SnapshotManager(self.settings, reporter=reporter)
 
 

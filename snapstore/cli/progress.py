@@ -30,9 +30,12 @@ class ClickReporter(Reporter):
     moving indicator; both show the amount done and the throughput (of real work: what was
     reused or linked is shown apart)."""
 
-    def __init__(self, *, quiet: bool = False, bars: bool | None = None) -> None:
+    def __init__(
+        self, *, quiet: bool = False, bars: bool | None = None, notes: bool | None = None
+    ) -> None:
         super().__init__()
         self.quiet = quiet
+        self.notes = not quiet if notes is None else notes  # -q, not --json, hides notes
         self.bars = (sys.stdout.isatty() and not quiet) if bars is None else bars
         self._bar: Any = None
         self._done = 0
@@ -78,5 +81,10 @@ class ClickReporter(Reporter):
 
     def info(self, message: str) -> None:
         if not self.quiet:
+            self.finish()
+            click.echo(message, err=True)
+
+    def note(self, message: str) -> None:
+        if self.notes:
             self.finish()
             click.echo(message, err=True)

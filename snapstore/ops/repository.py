@@ -172,7 +172,7 @@ class Repository:
                 f"{operation} needs to write to it{hint}"
             ) from None
         if e.errno == errno.EROFS:
-            self.reporter.info(
+            self.reporter.note(
                 f"note: the repository at {backend.location} is on a read-only file system: "
                 "reading it without a lock"
             )

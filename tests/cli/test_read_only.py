@@ -82,6 +82,11 @@ def _check_reads_and_writes(
         assert "Traceback" not in r.stderr and "error" not in r.stderr, (args, r.stderr)
     r = run("cat", name, "data/weights.bin", text=False)
     assert r.returncode == 0 and r.stdout == (ws.root / "weights.orig").read_bytes()
+    assert note in r.stderr.decode()  # commands that print data say it too, on stderr
+    r = run("ls", name, "--json")
+    assert r.returncode == 0 and note in r.stderr and r.stdout.startswith("[")
+    r = run("-q", "ls", name)
+    assert r.returncode == 0 and "note:" not in r.stderr  # -q drops notes (not warnings)
     target = ws.root / "restored"
     r = run("restore", name, "--yes", "--target", str(target))
     assert r.returncode == 0, r.stderr
