@@ -48,7 +48,8 @@ log = logging.getLogger(__name__)
 # Operations that take a shared lock and still write to the repository (all exclusive ones do).
 SHARED_WRITERS = frozenset({"create"})
 _READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
-# A lock put waits for a lock object to be published: a spool file that young may be one.
+# A process taking a lock writes its lock object through the spool: a spool file younger
+# than this may be one, in flight.
 LOCK_PUT_GRACE = 60.0
 
 
@@ -57,14 +58,21 @@ def writes(operation: str, exclusive: bool) -> bool:
     return exclusive or operation in SHARED_WRITERS
 
 
-def _no_lock_refusal(operation: str) -> str:
-    hint = (
+def _safety_hint(operation: str) -> str:
+    """A create refused here is often a restore's safety snapshot: say how to skip it."""
+    if operation != "create":
+        return ""
+    return (
         " (so does the safety snapshot a restore takes before it replaces files or a "
         "database: --no-safety-snapshot skips it)"
-        if operation == "create"
-        else ""
     )
-    return f"--no-lock is for commands that only read; {operation} writes to the repository{hint}"
+
+
+def _no_lock_refusal(operation: str) -> str:
+    return (
+        f"--no-lock is for commands that only read; {operation} writes to the repository"
+        + _safety_hint(operation)
+    )
 
 
 @dataclass
@@ -166,10 +174,9 @@ class Repository:
         without a lock (one line says so), writes stop here."""
         why = e.strerror or str(e)
         if writes(operation, exclusive):
-            hint = _no_lock_refusal(operation).partition("repository")[2]
             raise RepositoryError(
                 f"the repository at {backend.location} is read-only ({why}): "
-                f"{operation} needs to write to it{hint}"
+                f"{operation} needs to write to it{_safety_hint(operation)}"
             ) from None
         if e.errno == errno.EROFS:
             self.reporter.note(
