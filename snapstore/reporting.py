@@ -19,6 +19,11 @@ class Reporter:
     def advance(self, amount: int) -> None:
         """``amount`` more units of the current phase are done."""
 
+    def skip(self, amount: int) -> None:
+        """``amount`` more units are done without work: files reused from the parent
+        snapshot, or linked instead of written. They fill the bar but are no throughput."""
+        self.advance(amount)
+
     def finish(self) -> None:
         """The current phase is over."""
 
@@ -28,3 +33,8 @@ class Reporter:
 
     def info(self, message: str) -> None:
         """A status line (shown by the CLI unless quiet)."""
+
+    def note(self, message: str) -> None:
+        """A one-line remark about how the operation runs (reading without a lock): shown
+        unless the user asked for quiet, also by commands whose output is data."""
+        self.info(message)

@@ -74,6 +74,9 @@ class Settings:
     # "private": repository files 0600, folders 0700; "group": 0640 / 2770 (README,
     # "Permissions and shared repositories"; spec/backends.md).
     permissions: str = "private"
+    # Read without taking the repository's lock (``--no-lock``; spec/locking.md): a flag of
+    # one command, never read from the file or the environment.
+    no_lock: bool = False
     arangodb: ArangoSettings = field(default_factory=ArangoSettings)
     s3: S3Options = field(default_factory=S3Options)
     retention: Mapping[str, Any] = field(default_factory=dict)

@@ -93,5 +93,11 @@ class Backend(ABC):
     def delete(self, kind: Kind, name: str) -> None:
         """Remove the object; removing a missing object is not an error."""
 
+    def clean_tmp(self, older_than: float) -> int:
+        """Remove what interrupted writes left in the backend's spool, if it has one, that is
+        older than ``older_than`` seconds; return how many objects went. Called only under
+        the exclusive lock (spec/backends.md). The default has no spool."""
+        return 0
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the default has nothing to release."""

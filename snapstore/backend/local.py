@@ -27,6 +27,7 @@ import os
 import secrets
 import shutil
 import stat
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -351,15 +352,18 @@ class LocalBackend(Backend):
             self.ensure_reserve()
 
     def clean_tmp(self, older_than: float) -> int:
-        """Remove leftovers of interrupted puts older than ``older_than`` seconds."""
-        import time
-
+        """Remove leftovers of interrupted puts, spooled packs and archives (``tmp/``) older
+        than ``older_than`` seconds. Best effort: what cannot be removed stays for next time."""
         removed = 0
         now = time.time()
-        for name in self._names(self.root / "tmp"):
-            p = self.root / "tmp" / name
-            with contextlib.suppress(FileNotFoundError):
-                if now - p.stat().st_mtime > older_than:
+        spool = self.root / "tmp"
+        for name in self._names(spool):
+            p = spool / name
+            try:
+                st = p.lstat()
+                if stat.S_ISREG(st.st_mode) and now - st.st_mtime > older_than:
                     p.unlink()
                     removed += 1
+            except OSError:
+                continue  # gone meanwhile, or not ours to remove
         return removed

@@ -27,8 +27,13 @@ class AppContext:
             self._settings = load_settings(self.config_file, self.overrides)
         return self._settings
 
+    def done(self, message: str) -> None:
+        """A line that only confirms success (``✓ ...``): printed on stdout unless ``-q``."""
+        if not self.quiet:
+            click.echo(message)
+
     def manager(self, *, json_output: bool = False) -> SnapshotManager:
-        reporter = ClickReporter(quiet=self.quiet or json_output)
+        reporter = ClickReporter(quiet=self.quiet or json_output, notes=not self.quiet)
         return SnapshotManager(self.settings, reporter=reporter)
 
 

@@ -1,4 +1,5 @@
-"""The examples and exit codes every command's ``--help`` ends with (spec/cli.md)."""
+"""The examples and exit codes ``snapstore --help`` and every command's ``--help`` end with
+(spec/cli.md)."""
 
 from __future__ import annotations
 
@@ -40,8 +41,23 @@ EXAMPLES: dict[str, str] = {
 }
 
 
+_TOP = (
+    ("snapstore init", "a repository where --repo says"),
+    ('snapstore create "Before CF validation phase 4"', "snapshot files and database"),
+    ("snapstore list", "snapshots, newest first"),
+    ("snapstore restore metis_20251007_143022", "roll back (asks first)"),
+    ("snapstore restore NAME --target /tmp/look", "look at the files elsewhere"),
+    ("snapstore cleanup --dry-run", "what the retention policy would do"),
+    ("snapstore --no-lock ls NAME", "read without taking the lock"),
+    ("snapstore COMMAND --help", "a command's options and examples"),
+)
+_WIDTH = max(len(c) for c, _ in _TOP) + 2
+TOP_EXAMPLES = "\b\nExamples:\n" + "\n".join(f"  {c:<{_WIDTH}}{w}" for c, w in _TOP)
+
+
 def add_epilogs(group: click.Group) -> None:
-    """Give every command of ``group`` its examples and the exit codes."""
+    """Give ``group`` and every command of it its examples and the exit codes."""
+    group.epilog = f"{TOP_EXAMPLES}\n\n{EXIT_CODES}"
     for name, command in group.commands.items():
         examples = EXAMPLES.get(name)
         lines = f"\b\nExamples:\n{examples}\n\n" if examples else ""

@@ -29,7 +29,7 @@ from snapstore.cli.commands.ui import ui_cmd
 from snapstore.cli.context import AppContext
 from snapstore.cli.help import add_epilogs
 from snapstore.cli.paramtypes import SECONDS
-from snapstore.errors import SnapstoreError
+from snapstore.errors import InvalidInput, SnapstoreError
 
 
 def os_error_message(e: OSError) -> str:
@@ -78,6 +78,7 @@ GLOBAL_OPTIONS = {
     "--arango-url": True,
     "--arango-db": True,
     "--arango-user": True,
+    "--no-lock": False,
     "-q": False,
     "--quiet": False,
     "-v": False,
@@ -85,6 +86,11 @@ GLOBAL_OPTIONS = {
     "--verbose": False,
 }
 JSON_ERRORS = "snapstore.json_errors"  # ctx.meta key: the command was given --json
+# Commands that always write to the repository: --no-lock is refused before they start
+# (cleanup without --dry-run and restore's safety snapshot are refused where they write).
+WRITING_COMMANDS = frozenset(
+    {"init", "create", "delete", "gc", "archive", "pin", "unpin", "unlock", "rebuild-index"}
+)
 
 
 def _before_dashes(args: list[str]) -> list[str]:
@@ -214,6 +220,12 @@ class SnapstoreGroup(click.Group):
 @click.option("--arango-url", metavar="URL", help="ArangoDB endpoint [env SNAPSTORE_ARANGO_URL].")
 @click.option("--arango-db", metavar="NAME", help="Database [env SNAPSTORE_ARANGO_DB].")
 @click.option("--arango-user", metavar="USER", help="User [env SNAPSTORE_ARANGO_USER].")
+@click.option(
+    "--no-lock",
+    is_flag=True,
+    help="Read without taking the repository's lock (a read-only repository is read so "
+    "anyway); commands that write refuse it.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or status lines.")
 @click.option("-v", "--verbose", count=True, help="Log what is done on stderr (-vv: in detail).")
 @click.version_option(__version__, prog_name="snapstore")
@@ -230,6 +242,7 @@ def cli(
     arango_url: str | None,
     arango_db: str | None,
     arango_user: str | None,
+    no_lock: bool,
     quiet: bool,
     verbose: int,
 ) -> None:
@@ -240,6 +253,11 @@ def cli(
             format="snapstore: %(name)s: %(message)s",
             stream=sys.stderr,
         )
+    if no_lock and ctx.invoked_subcommand in WRITING_COMMANDS:
+        raise InvalidInput(
+            f"--no-lock is for commands that only read; {ctx.invoked_subcommand} writes to "
+            "the repository"
+        )
     arango = {"url": arango_url, "database": arango_db, "user": arango_user}
     overrides = {
         "repository": repo,
@@ -248,6 +266,7 @@ def cli(
         "prefix": prefix,
         "exclude": exclude,
         "lock_wait": lock_wait,
+        "no_lock": no_lock or None,
         "arangodb": {k: v for k, v in arango.items() if v} or None,
     }
     ctx.obj = AppContext(config_file, overrides, quiet)

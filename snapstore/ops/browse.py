@@ -7,12 +7,15 @@ snapshot-as-tree.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 from snapstore import browse
 from snapstore.browse import EntryInfo
+from snapstore.errors import InvalidInput
 from snapstore.lifecycle import load_manifests
 from snapstore.ops.repository import Repository
+from snapstore.store.cache import default_cache_root
 from snapstore.tree.output import WriteStats
 
 
@@ -45,9 +48,28 @@ def export(
 ) -> tuple[str, WriteStats]:
     """A snapshot in the reference's layout (database as arangodump files) written into the
     new folder ``dest``, or as a tar file ``tar`` (``-``: standard output)."""
+    for where in (dest, tar):
+        if where and where != "-":
+            _outside_repository(repo, where, "--tar" if where is tar else "export destination")
     with repo.session("export", exclusive=False) as opened:
         m = repo.resolve(opened.backend, name)
         return m.name, browse.export_snapshot(opened.store, m, dest, tar)
+
+
+def _outside_repository(repo: Repository, path: str, what: str) -> None:
+    """Refuse to write an export into the repository or the local cache: files there are
+    not snapstore's objects (a repository's folders hold nothing else), and a later gc or a
+    cache rebuild could remove or trip over them."""
+    if "\0" in path:
+        return  # browse refuses it with its own message
+    real = os.path.realpath(os.path.expanduser(path))
+    places = [("the local cache", str(default_cache_root(repo.settings.cache_dir)))]
+    if "://" not in repo.settings.repository:
+        places.insert(0, ("the repository", repo.settings.repository))
+    for name, place in places:
+        inside = os.path.realpath(os.path.expanduser(place))
+        if real == inside or real.startswith(inside.rstrip("/") + "/"):
+            raise InvalidInput(f"{what} {path} is inside {name} at {place}; export elsewhere")
 
 
 def documents(

@@ -8,6 +8,7 @@ snapshot or a complete one. The automatic cleanup that follows a create is in ``
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import socket
 import time
@@ -32,6 +33,8 @@ from snapstore.sources.restore import restored_parent
 from snapstore.sources.walk import paths_inside
 from snapstore.store.cache import default_cache_root
 from snapstore.store.chunkstore import ChunkStore
+
+log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
 MAX_NAME_ATTEMPTS = 100
@@ -107,6 +110,13 @@ def create_snapshot(repo: Repository, req: CreateRequest) -> tuple[CreateResult,
                     else _parent_listing(store, seen.manifests, str(root), settings.cache_dir)
                 )
                 res = files.backup_root(root, label, parent, frozenset(rels))
+                log.info(
+                    "%s: %d files, %d reused unread, %d bytes read",
+                    root,
+                    res.root.files,
+                    res.reused_files,
+                    res.read_bytes,
+                )
                 bulk.append(res.root)
                 read_bytes += res.read_bytes
                 reused += res.reused_files
@@ -128,6 +138,11 @@ def create_snapshot(repo: Repository, req: CreateRequest) -> tuple[CreateResult,
         # Durability order: packs and index first, the manifest last.
         store.flush()
         added = store.stats.pack_bytes + store.stats.index_bytes
+        log.info(
+            "%d new chunks written (%d bytes of packs and index), all durable",
+            store.stats.new_chunks,
+            added,
+        )
         now_local = datetime.now().astimezone()
         manifest = Manifest(
             name="",
@@ -161,6 +176,7 @@ def create_snapshot(repo: Repository, req: CreateRequest) -> tuple[CreateResult,
         gone_back = history.look(repo, opened.backend, seen, manifest).warning()
         if gone_back:
             reporter.warn(gone_back)
+        log.info("manifest %s published", manifest.name)
     result = CreateResult(
         snapshot=SnapshotInfo.from_manifest(manifest),
         metadata=manifest.metadata(),
@@ -218,11 +234,14 @@ def _parent_listing(
     entries with the inodes the restore recorded."""
     restored = restored_parent(store, cache_dir, root, existing)
     if restored is not None:
+        log.info("parent of %s: the snapshot last restored into it (restore record)", root)
         return restored
     for m in existing:  # newest first
         for r in m.bulk or []:
             if r.path == root and not m.partial:
+                log.info("parent of %s: %s (unchanged files are reused unread)", root, m.name)
                 return load_entry_maps(store, r, m.name)
+    log.info("no parent snapshot of %s: every file is read", root)
     return None
 
 

@@ -6,19 +6,30 @@ and once the lock is held the store's index cache is brought up to date (a gc th
 lock while we waited may have deleted or moved chunks the cache lists: spec/packs.md, "Index
 cache"). Leaving the session releases the lock and closes the store and the backend (an S3
 backend's client with it).
+
+Reading without a lock (spec/locking.md, "Reading without a lock"): with ``no_lock`` in the
+settings (``--no-lock``), or when the repository cannot take a lock object because it is
+read-only (a read-only mount, a copy without write permission), operations that only read
+run without one, saying so in one line; operations that write (every exclusive one, and
+create) are refused.
+
+Under an exclusive lock no other process writes to the repository, so taking one is when the
+leftovers of killed runs in the backend's spool (``tmp/``) are removed (``clean_tmp``).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 from snapstore.backend import Backend, open_backend
 from snapstore.errors import (
     AmbiguousSnapshot,
     DatabaseError,
+    InvalidInput,
     RepositoryError,
     SnapshotNotFound,
 )
@@ -33,6 +44,35 @@ from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.config import RepoConfig, read_config, write_config
 
 log = logging.getLogger(__name__)
+
+# Operations that take a shared lock and still write to the repository (all exclusive ones do).
+SHARED_WRITERS = frozenset({"create"})
+_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
+# A process taking a lock writes its lock object through the spool: a spool file younger
+# than this may be one, in flight.
+LOCK_PUT_GRACE = 60.0
+
+
+def writes(operation: str, exclusive: bool) -> bool:
+    """Whether ``operation`` changes the repository (and so cannot run without its lock)."""
+    return exclusive or operation in SHARED_WRITERS
+
+
+def _safety_hint(operation: str) -> str:
+    """A create refused here is often a restore's safety snapshot: say how to skip it."""
+    if operation != "create":
+        return ""
+    return (
+        " (so does the safety snapshot a restore takes before it replaces files or a "
+        "database: --no-safety-snapshot skips it)"
+    )
+
+
+def _no_lock_refusal(operation: str) -> str:
+    return (
+        f"--no-lock is for commands that only read; {operation} writes to the repository"
+        + _safety_hint(operation)
+    )
 
 
 @dataclass
@@ -80,7 +120,7 @@ class Repository:
                 initialized = True
                 self.reporter.info(f"Initialized a new repository at {backend.location}")
             store = ChunkStore.open(backend, self.settings.cache_dir)
-            log.debug("opened repository %s (id %s)", backend.location, store.config.id)
+            log.info("opened repository %s (id %s)", backend.location, store.config.id)
             self._open[id(backend)] = store
             try:
                 yield Opened(backend, store, initialized)
@@ -89,29 +129,80 @@ class Repository:
         finally:
             backend.close()
 
-    def lock(self, backend: Backend, operation: str, *, exclusive: bool) -> RepositoryLock:
-        """Take the lock; then re-sync the index cache of the store open on ``backend``."""
-        lock = RepositoryLock.acquire(
-            backend,
-            operation,
-            exclusive=exclusive,
-            wait=self.settings.lock_wait,
-            warn=self.reporter.warn,
-        )
+    def lock(
+        self, backend: Backend, operation: str, *, exclusive: bool
+    ) -> AbstractContextManager[object]:
+        """Take the lock; then re-sync the index cache of the store open on ``backend``.
+        Without a lock (module doc) the cache is re-synced all the same."""
+        if self.settings.no_lock:
+            if writes(operation, exclusive):
+                raise InvalidInput(_no_lock_refusal(operation))
+            log.info("no lock taken for %s on %s (--no-lock)", operation, backend.location)
+            self._resync(backend)
+            return nullcontext()
+        try:
+            lock = RepositoryLock.acquire(
+                backend,
+                operation,
+                exclusive=exclusive,
+                wait=self.settings.lock_wait,
+                warn=self.reporter.warn,
+            )
+        except OSError as e:
+            if e.errno not in _READ_ONLY:
+                raise
+            return self._without_lock(backend, operation, exclusive, e)
         log.info(
             "%s lock taken for %s on %s",
             "exclusive" if exclusive else "shared",
             operation,
             backend.location,
         )
+        try:
+            if exclusive:
+                self._clean_spool(backend)
+            self._resync(backend)
+        except BaseException:
+            lock.release()
+            raise
+        return lock
+
+    def _without_lock(
+        self, backend: Backend, operation: str, exclusive: bool, e: OSError
+    ) -> AbstractContextManager[object]:
+        """A repository that refused the lock object because it is read-only: reads go on
+        without a lock (one line says so), writes stop here."""
+        why = e.strerror or str(e)
+        if writes(operation, exclusive):
+            raise RepositoryError(
+                f"the repository at {backend.location} is read-only ({why}): "
+                f"{operation} needs to write to it{_safety_hint(operation)}"
+            ) from None
+        if e.errno == errno.EROFS:
+            self.reporter.note(
+                f"note: the repository at {backend.location} is on a read-only file system: "
+                "reading it without a lock"
+            )
+        else:
+            self.reporter.warn(
+                f"cannot write a lock into {backend.location} ({why}): reading without one; "
+                "a delete, cleanup or gc run by its owner meanwhile could make this read fail"
+            )
+        self._resync(backend)
+        return nullcontext()
+
+    def _resync(self, backend: Backend) -> None:
         store = self._open.get(id(backend))
         if store is not None:
-            try:
-                store.resync()
-            except BaseException:
-                lock.release()
-                raise
-        return lock
+            store.resync()
+
+    def _clean_spool(self, backend: Backend) -> None:
+        """Remove what killed runs left in the spool. Under the exclusive lock nobody else
+        writes there, except a process putting its lock object this instant: files younger
+        than ``LOCK_PUT_GRACE`` stay."""
+        removed = backend.clean_tmp(LOCK_PUT_GRACE)
+        if removed:
+            log.info("removed %d leftover file(s) of interrupted runs from the spool", removed)
 
     @contextmanager
     def session(self, operation: str, *, exclusive: bool, create: bool = False) -> Iterator[Opened]:

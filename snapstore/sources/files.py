@@ -251,7 +251,7 @@ class FilesBackup:
                     result.reused_files += 1
                     r.files += 1
                     r.bytes += size
-                    self.reporter.advance(size)
+                    self.reporter.skip(size)  # not read: no throughput
                     return got.entry()
                 got = got.read
             if isinstance(got, _PendingFile):

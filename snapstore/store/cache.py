@@ -6,6 +6,10 @@ object into memory (which would not fit for millions of chunks). It can be delet
 
 Beside it, the catalog memory (``CatalogMemory``): the newest catalog state this client has
 seen, which ``manifest.history`` compares with the repository to notice it going back in time.
+
+The cache says what the repository holds and, in its restore records, every restored path, so
+it is private like the repository (spec/repository.md, "Local cache"): folders snapstore makes
+there are 0700 and files 0600 whatever the umask (``private_dir``, ``private_file``).
 """
 
 from __future__ import annotations
@@ -46,6 +50,53 @@ class Location:
     method: int
 
 
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` as a folder, each missing folder up to it made 0700; ``path`` itself is made
+    0700 when it is ours (a cache made by an older version was 0755). Folders that already
+    existed above it are left as they are (the user's own ``SNAPSTORE_CACHE_DIR``)."""
+    missing: list[Path] = []
+    p = path
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            d.mkdir()
+        _restrict(d, PRIVATE_DIR)
+    if not missing:
+        _restrict(path, PRIVATE_DIR)
+    return path
+
+
+def private_file(path: Path) -> int:
+    """Open ``path`` for writing, created 0600 (an existing file of ours is made 0600)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE)
+    try:
+        if os.fstat(fd).st_uid == os.geteuid():
+            os.fchmod(fd, PRIVATE_FILE)  # the umask may have left more, or an old file had it
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _restrict(path: Path, mode: int) -> None:
+    with contextlib.suppress(OSError):  # not ours (a shared cache folder): leave it
+        if path.stat().st_uid == os.geteuid():
+            os.chmod(path, mode)
+
+
+def _restrict_fd(fd: int) -> None:
+    try:
+        if os.fstat(fd).st_uid == os.geteuid():
+            os.fchmod(fd, PRIVATE_FILE)
+    finally:
+        os.close(fd)
+
+
 def default_cache_root(explicit: str | None = None) -> Path:
     """The folder that holds one cache folder per repository id."""
     if explicit:
@@ -74,7 +125,15 @@ class IndexCache:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
+        # SQLite creates its file 0644 (less the umask) and gives the -wal and -shm files the
+        # main file's mode: create it 0600 first.
+        for suffix in ("", "-wal", "-shm"):
+            name = Path(f"{path}{suffix}")
+            if suffix == "" or name.exists():
+                with contextlib.suppress(OSError):
+                    fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE)
+                    _restrict_fd(fd)
         try:
             self._db = self._open()
         except sqlite3.DatabaseError:

@@ -7,7 +7,10 @@ digits, `_`; at least one `::`), compared case-insensitively; registering answer
 `isNewlyCreated: true`, or 200 with `false` when a function of that name was replaced;
 invalid names are 400/1580, code that is not a JavaScript function 400/1581; deleting an
 unknown function (or a group with no members) is 404/1582. Functions are stored, never run:
-the AQL subset of this server has no function calls.
+the AQL subset of this server has no function calls. Each is stored as arangod's
+``registerUserFunction`` stores it (arangod/VocBase/Methods/AqlUserFunctions.cpp): ``_key``
+the name in upper case, ``code`` wrapped as ``(CODE\n)``, which listing strips again (so a
+dump's ``_aqlfunctions`` documents, restored as they are, list as the functions were).
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ def _collection(db: Database) -> Any:
 
 
 def _key(name: str) -> str:
-    return name.upper().replace("::", ":")
+    return name.upper()
 
 
 def _json(doc: dict[str, Any]) -> dict[str, Any]:
-    return {"name": doc["name"], "code": doc["code"], "isDeterministic": doc["isDeterministic"]}
+    code = doc["code"][1:-1].strip()  # arangod's toArrayUserFunctions: unwrap, trim
+    deterministic = doc.get("isDeterministic")
+    return {"name": doc["name"], "code": code, "isDeterministic": deterministic is True}
 
 
 def _check_code(code: Any) -> str:
@@ -50,7 +55,17 @@ def _check_code(code: Any) -> str:
 def list_functions(req: Request) -> Response:
     namespace = req.qstr("namespace") or req.qstr("prefix") or ""
     prefix = namespace.upper().rstrip(":") + "::" if namespace else ""
-    docs = sorted(_collection(req.db).docs.values(), key=lambda d: d["name"].upper())
+    # As arangod, documents that do not hold a function (restored by hand) are skipped.
+    docs = sorted(
+        (
+            d
+            for d in _collection(req.db).docs.values()
+            if isinstance(d.get("name"), str)
+            and isinstance(d.get("code"), str)
+            and len(d["code"]) > 2
+        ),
+        key=lambda d: d["name"].upper(),
+    )
     return ok({"result": [_json(d) for d in docs if d["name"].upper().startswith(prefix)]})
 
 
@@ -73,7 +88,7 @@ def register_function(req: Request) -> Response:
         "_id": f"_aqlfunctions/{key}",
         "_rev": TICKS.next_rev(),
         "name": name,
-        "code": code,
+        "code": f"({code}\n)",
         "isDeterministic": deterministic,
     }
     LiveSpace(collection).put(doc)

@@ -108,6 +108,9 @@ def test_a_shared_repository_as_the_readme_sets_it_up() -> None:
                 preexec_fn=lambda: os.umask(0o077),
             )
 
+        restored = base / "restored-by-nobody"  # not in the cache: restore refuses that
+        restored.mkdir()
+        os.chown(restored, 65534, 65534)
         second = created_name(ok(nobody("create", "by a colleague")).stdout)
         for name in (first, second):
             ok(
@@ -117,7 +120,7 @@ def test_a_shared_repository_as_the_readme_sets_it_up() -> None:
                     "--yes",
                     "--no-safety-snapshot",
                     "--target",
-                    str(base / "nobody-cache" / name),
+                    str(restored / name),
                 )
             )
         for path, mode, is_dir in modes(ws.repo):

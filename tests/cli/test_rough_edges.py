@@ -48,3 +48,63 @@ def test_the_ttl_warning_says_what_an_expiry_of_zero_means() -> None:
     assert "`expiresAt`" in zero and "has passed" in zero
     hour = ttl_warning("sessions", {"type": "ttl", "fields": ["at"], "expireAfter": 3600})
     assert "more than 3600 s ago" in hour and "`at`" in hour
+
+
+def test_export_and_restore_refuse_the_repository_and_the_cache(tmp_path: Path) -> None:
+    ws = Workspace.make(tmp_path)
+    name = created_name(ok(ws.run("create", "base", "-q")).stdout)
+    ok(ws.run("list"))  # the cache exists now
+    before = sorted(str(p) for p in [*ws.repo.rglob("*"), *ws.cache.rglob("*")])
+    for args, words in (
+        (["export", name, "--tar", str(ws.repo / "x.tar")], "inside the repository"),
+        (["export", name, "--tar", str(ws.cache / "x.tar.gz")], "inside the local cache"),
+        (["export", name, str(ws.repo / "out")], "inside the repository"),
+        (["export", name, str(ws.cache / "out")], "inside the local cache"),
+        (["restore", name, "--yes", "--target", str(ws.cache / "r")], "repository or cache"),
+        (["restore", name, "--yes", "--target", str(ws.cache)], "repository or cache"),
+        (["restore", name, "--yes", "--target", str(ws.repo / "r")], "repository or cache"),
+    ):
+        r = ws.run(*args)
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        error_line(r.stderr, words)
+    after = sorted(str(p) for p in [*ws.repo.rglob("*"), *ws.cache.rglob("*")])
+    assert [p for p in after if "/locks/" not in p] == [p for p in before if "/locks/" not in p]
+
+
+def test_the_top_level_help_has_examples_and_exit_codes(tmp_path: Path) -> None:
+    ws = Workspace.make(tmp_path, populate=False)
+    text = ok(ws.run("--help")).stdout
+    assert "Examples:" in text and 'snapstore create "' in text
+    assert "Exit codes:" in text and "75 repository locked" in text
+    assert "--no-lock" in text
+
+
+def test_quiet_prints_only_what_a_script_needs(tmp_path: Path) -> None:
+    ws = Workspace.make(tmp_path)
+    r = ok(ws.run("init", "-q"))
+    assert r.stdout == "" and r.stderr == ""
+    r = ok(ws.run("create", "first", "-q"))
+    name = created_name(r.stdout)
+    assert r.stdout.strip() == f"✓ Snapshot created: {name}" and r.stderr == ""
+    for args in (["pin", name], ["unpin", name], ["check"], ["gc"], ["unlock"]):
+        r = ok(ws.run("-q", *args))
+        assert r.stdout == "" and r.stderr == "", (args, r.stdout, r.stderr)
+    r = ok(ws.run("-q", "export", name, str(tmp_path / "out")))
+    assert r.stdout == ""
+    assert "Dry run" in ok(ws.run("-q", "cleanup", "--dry-run")).stdout  # asked for: shown
+    assert name in ok(ws.run("-q", "list")).stdout
+
+
+def test_verbose_logs_the_main_steps_of_a_create(tmp_path: Path) -> None:
+    ws = Workspace.make(tmp_path)
+    ok(ws.run("create", "first", "-q", "--no-cleanup"))
+    log = ok(ws.run("-v", "create", "second", "--no-cleanup")).stderr
+    for step in (
+        "opened repository",
+        "shared lock taken for create",
+        "parent of",
+        "reused unread",
+        "new chunks written",
+        "manifest metis_",
+    ):
+        assert step in log, (step, log)

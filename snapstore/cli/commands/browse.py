@@ -141,7 +141,7 @@ def export_cmd(
         doc = {"snapshot": snapshot, "destination": where, **stats.__dict__}
         click.echo(json.dumps(doc), err=tar == "-")
     elif tar != "-":
-        click.echo(
+        app.done(
             f"✓ Exported {snapshot} to {where}: {stats.files} files, {stats.dirs} folders, "
             f"{size_bytes(stats.bytes)}"
         )

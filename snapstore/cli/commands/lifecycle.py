@@ -36,6 +36,11 @@ def cleanup_cmd(
     app: AppContext, dry_run: bool, now_text: str | None, yes: bool, as_json: bool
 ) -> None:
     """Apply the retention policy: delete, compress old snapshots, reclaim space."""
+    if app.settings.no_lock and not dry_run:
+        raise InvalidInput(
+            "--no-lock is for commands that only read; cleanup writes to the "
+            "repository (cleanup --dry-run only reads)"
+        )
     now = None
     if now_text is not None:
         try:
@@ -62,7 +67,7 @@ def cleanup_cmd(
     result = manager.apply_retention_policy(dry_run=dry_run, now=now)
     if as_json:
         emit_json(result.as_dict())
-    else:
+    elif dry_run or not app.quiet:  # a dry run's plan is what was asked for
         render_cleanup(result)
 
 
@@ -83,7 +88,7 @@ def gc_cmd(app: AppContext, dry_run: bool, max_unused: float, as_json: bool) -> 
     result = app.manager(json_output=as_json).gc(max_unused=max_unused / 100, dry_run=dry_run)
     if as_json:
         emit_json(result.as_dict())
-    else:
+    elif dry_run or not app.quiet:
         render_gc(result)
 
 
@@ -97,7 +102,7 @@ def pin_cmd(app: AppContext, name: str, as_json: bool) -> None:
     if as_json:
         emit_json(snap.metadata)
     else:
-        click.echo(f"📌 Pinned {snap.snapshot_name} (permanent: cleanup never deletes it)")
+        app.done(f"📌 Pinned {snap.snapshot_name} (permanent: cleanup never deletes it)")
 
 
 @click.command("unpin")
@@ -110,7 +115,7 @@ def unpin_cmd(app: AppContext, name: str, as_json: bool) -> None:
     if as_json:
         emit_json(snap.metadata)
     else:
-        click.echo(f"📦 Unpinned {snap.snapshot_name} (the retention policy applies to it again)")
+        app.done(f"📦 Unpinned {snap.snapshot_name} (the retention policy applies to it again)")
 
 
 @click.command("diff")
@@ -136,7 +141,7 @@ def archive_cmd(app: AppContext, names: tuple[str, ...], as_json: bool) -> None:
     result = app.manager(json_output=as_json).archive(list(names) or None)
     if as_json:
         emit_json(result.as_dict())
-    else:
+    elif not app.quiet:
         render_archive(result)
 
 

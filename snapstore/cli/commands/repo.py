@@ -20,7 +20,7 @@ def init_cmd(app: AppContext, as_json: bool) -> None:
     if as_json:
         emit_json({"repository": app.settings.repository, "id": config.id})
     else:
-        click.echo(f"✓ Repository created at {app.settings.repository} (id {config.id[:12]})")
+        app.done(f"✓ Repository created at {app.settings.repository} (id {config.id[:12]})")
 
 
 @click.command("check")
@@ -41,7 +41,7 @@ def check_cmd(app: AppContext, read_data: bool, as_json: bool) -> None:
         if read_data:
             what += f", {size_bytes(report.bytes_read)} read and verified"
         if report.ok:
-            click.echo(f"✓ Repository is healthy ({what})")
+            app.done(f"✓ Repository is healthy ({what})")
         else:
             click.echo(f"✗ {len(report.errors)} problem(s) found ({what})")
     if not report.ok:
@@ -67,9 +67,9 @@ def unlock_cmd(app: AppContext, everything: bool, yes: bool, as_json: bool) -> N
         emit_json({"removed": [dataclasses.asdict(lock) for lock in removed]})
         return
     if not removed:
-        click.echo("No stale locks.")
+        app.done("No stale locks.")
     for lock in removed:
-        click.echo(f"✓ Removed lock of {lock.describe()}")
+        app.done(f"✓ Removed lock of {lock.describe()}")
 
 
 @click.command("rebuild-index")
@@ -81,7 +81,7 @@ def rebuild_index_cmd(app: AppContext, as_json: bool) -> None:
     if as_json:
         emit_json(report.as_dict())
     else:
-        click.echo(
+        app.done(
             f"✓ Index rebuilt from {report.packs} packs ({report.chunks} chunks); "
             f"{report.replaced} old index object(s) replaced"
         )

@@ -50,6 +50,8 @@ def create_cmd(
     )
     if as_json:
         emit_json(result.as_dict())
+    elif app.quiet:  # the name is the result a script needs
+        click.echo(f"✓ Snapshot created: {result.snapshot.snapshot_name}")
     else:
         render_created(result, app.settings.database_configured, no_db)
     if result.skipped:
@@ -115,7 +117,7 @@ def delete_cmd(app: AppContext, name: str, yes: bool, force: bool, as_json: bool
         if as_json:
             emit_json({"deleted": name})
         else:
-            click.echo(f"✓ Snapshot deleted: {name}")
+            app.done(f"✓ Snapshot deleted: {name}")
         return
     if snap.permanent and not force:
         raise InvalidInput(f"snapshot {snap.snapshot_name} is permanent; use --force to delete it")
@@ -130,4 +132,4 @@ def delete_cmd(app: AppContext, name: str, yes: bool, force: bool, as_json: bool
     if as_json:
         emit_json({"deleted": deleted.snapshot_name})
     else:
-        click.echo(f"✓ Snapshot deleted: {deleted.snapshot_name}")
+        app.done(f"✓ Snapshot deleted: {deleted.snapshot_name}")

@@ -12,9 +12,12 @@ spec/database.md), the files of an arangodump output directory, so that ``arango
   lines of the snapshot (``_key``, ``_rev``, ``_from``/``_to`` included, ``_id`` left out as
   arangorestore ignores it);
 - per view ``<name>.view.json``;
-- named graphs and analyzers as the system collections arangodump would write with
-  ``--include-system-collections true`` (``_graphs``, ``_analyzers``): arangorestore loads
-  them when given that option.
+- named graphs, analyzers and user-defined AQL functions as the system collections
+  arangodump would write with ``--include-system-collections true`` (``_graphs``,
+  ``_analyzers``, ``_aqlfunctions``): arangorestore loads them when given that option. An
+  AQL function's document is the one ArangoDB keeps (arangod's ``registerUserFunction``):
+  ``_key`` its name in upper case, ``name``, ``code`` wrapped as ``(CODE\n)`` (what
+  ``GET /_api/aqlfunction`` strips again) and ``isDeterministic``.
 
 A ``data.json`` is served from the document tree: streaming reads the leaves in order, and a
 read at an offset descends the tree by the byte counts its nodes record, so a FUSE mount can
@@ -137,4 +140,21 @@ def database_files(store: ChunkStore, section: dict[str, Any], snapshot: str) ->
     if analyzers:
         files.append(DatabaseFile("_analyzers.structure.json", _system_structure("_analyzers")))
         files.append(DatabaseFile("_analyzers.data.json", _lines(analyzers)))
+    functions = [_function_document(f) for f in section.get("aql_functions") or []]
+    if functions:
+        files.append(
+            DatabaseFile("_aqlfunctions.structure.json", _system_structure("_aqlfunctions"))
+        )
+        files.append(DatabaseFile("_aqlfunctions.data.json", _lines(functions)))
     return sorted(files, key=lambda f: f.name)
+
+
+def _function_document(function: dict[str, Any]) -> dict[str, Any]:
+    """A user-defined AQL function as its document in ``_aqlfunctions`` (module doc)."""
+    name = str(function.get("name"))
+    return {
+        "_key": name.upper(),
+        "name": name,
+        "code": f"({function.get('code')}\n)",
+        "isDeterministic": bool(function.get("isDeterministic", False)),
+    }

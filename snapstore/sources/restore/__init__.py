@@ -191,10 +191,10 @@ def restore_roots(
             )
             if job.part is not None:
                 entries = job.part.entries(store, where)
-                title = f"Restoring {job.root.path}/{os.fsdecode(job.part.path)}"
+                title = f"Restoring {target}"  # the part's own path, where it is written
             else:
                 entries = _checked(load_listing(store, job.root.listing, where), where)
-                title = f"Restoring {job.root.path}"
+                title = f"Restoring {target}"  # --target's folder, not the recorded root
             reporter.start(title, job.root.bytes if job.part is None else None)
             actions = planner.actions(_without(entries, job.kept))
             fill(store, actions, os.fsencode(names.staging), reporter, stats, where)
@@ -274,7 +274,7 @@ def _restore_one(
                 stats.linked_files += 1
                 return False
     kind = WRITE if e.type == FILE else MAKE_SYMLINK
-    reporter.start(f"Restoring {job.root.path}/{os.fsdecode(job.part.path)}", e.size)
+    reporter.start(f"Restoring {target}", e.size)
     fill(store, iter([Action(kind, b"", e)]), os.fsencode(names.staging), reporter, stats, where)
     reporter.finish()
     return True

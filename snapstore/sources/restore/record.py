@@ -26,7 +26,7 @@ from blake3 import blake3
 from snapstore.errors import CorruptData
 from snapstore.manifest.listing import FILE, load_listing_maps
 from snapstore.manifest.schema import BulkRoot, Manifest
-from snapstore.store.cache import default_cache_root
+from snapstore.store.cache import default_cache_root, private_dir, private_file
 from snapstore.store.chunkstore import ChunkStore
 
 RECORD_VERSION = 1
@@ -64,8 +64,8 @@ def write_record(
         "at": datetime.now(UTC).isoformat(timespec="microseconds"),
     }
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
+        private_dir(path.parent)  # the record names every restored path: 0700 / 0600
+        with open(private_file(tmp), "wb") as f:
             f.write(packer.pack(header))
             buf: list[bytes] = []
             for d in load_listing_maps(store, root.listing, f"snapshot {snapshot}: {root.path}"):

@@ -166,7 +166,7 @@ def fill(
                 assert e is not None
                 if a.kind == LINK and _link(a.live, dest):  # type: ignore[arg-type]
                     stats.linked_files += 1
-                    reporter.advance(e.size)
+                    reporter.skip(e.size)  # not written: no throughput
                 else:
                     # A link that failed (a limit on links, say): its chunks were not read
                     # ahead, so they are read now.
