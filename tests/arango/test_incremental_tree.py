@@ -22,7 +22,7 @@ from snapstore.sources.arangodb.docchunks import (
     iter_lines,
 )
 from snapstore.sources.arangodb.doctree import iter_leaves
-from snapstore.sources.arangodb.incremental import Merge, ParentUnusable, parent_leaves
+from snapstore.sources.arangodb.incremental import Merge, ParentUnusable, parent_groups
 from snapstore.store.chunkstore import ChunkStore
 from tests.arango.test_docchunks import new_store
 
@@ -61,7 +61,7 @@ class Incremental:
         self.merge = Merge(
             store,
             self.builder,
-            parent_leaves(store, parent, "parent"),
+            parent_groups(store, parent, "parent"),
             self.fetch,
             self.checksum,
             "parent",
@@ -200,6 +200,7 @@ def test_unchanged_collection_reads_no_leaf_and_fetches_nothing() -> None:
     inc = check_same(a, a, SMALL)
     assert inc.fetched == [] and inc.merge.stats.read_leaves == 0
     assert inc.builder.reused_leaves == inc.merge.stats.reused_leaves > 50
+    assert inc.builder.reused_nodes > 5  # whole level-1 nodes, not leaf by leaf
 
 
 def test_a_damaged_parent_leaf_is_reported() -> None:

@@ -249,6 +249,7 @@ class TreeBuilder:
         self.stats = TreeStats()
         self.checksum = checksum
         self.reused_leaves = 0
+        self.reused_nodes = 0  # level-1 nodes taken whole
         self._on_chunk = on_chunk
         self._lines: list[bytes] = []
         self._size = 0
@@ -328,6 +329,42 @@ class TreeBuilder:
             self._held, self._held_seq, self._held_load = entry, seq, load
             self._before_held = self._last
             self._last = entry.last_key.encode("utf-8")
+
+    def add_node(self, node: NodeEntry, leaves: list[NodeEntry], seq: int, load: LoadLeaf) -> None:
+        """Take the earlier tree's level-1 node ``node`` (listing ``leaves``, the first of
+        them the ``seq``-th leaf of that tree), all of whose leaves are unchanged.
+
+        Taken as it is when nothing is open at levels 0 and 1 and it ended by itself at both:
+        its last leaf is ``closed`` and boundary rule 2 fires after its last entry (every
+        decision inside it depends only on the node since its start, as before). Otherwise
+        its leaves are handed to ``add_leaf`` one by one.
+        """
+        if self._held is None and not self._lines:
+            self._store_leaves()
+            level = self._levels[0] if self._levels else None
+            last = leaves[-1]
+            size = _entry_size(last)
+            if (
+                (level is None or not level.entries)
+                and last.closed
+                and ends_chunk(1, last.last_key.encode("utf-8"), size, self.params.node_target)
+                and (self._last is None or node.first_key.encode("utf-8") > self._last)
+            ):
+                if level is None:
+                    self._levels.append(_Level())
+                    level = self._levels[0]
+                level.emitted += 1
+                self.stats.leaves += len(leaves)
+                self.stats.nodes += 1
+                self.stats.docs += node.docs
+                self.stats.bytes += node.bytes
+                self.reused_leaves += len(leaves)
+                self.reused_nodes += 1
+                self._last = node.last_key.encode("utf-8")
+                self._push(1, node)
+                return
+        for i, leaf in enumerate(leaves):
+            self.add_leaf(leaf, seq + i, load)
 
     def _settle_held(self, size: int) -> None:
         """A document of ``size`` follows the held leaf: cut before it, or merge with it."""

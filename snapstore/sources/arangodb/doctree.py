@@ -118,18 +118,25 @@ def iter_leaves(store: ChunkStore, root: bytes | None, height: int, where: str) 
             yield cid
 
 
-def iter_leaf_entries(
+def iter_level1_nodes(
     store: ChunkStore, root: bytes, height: int, where: str
-) -> Iterator[NodeEntry]:
-    """The entries naming a tree's leaves, in key order, reading only nodes (``height`` ≥ 1)."""
+) -> Iterator[tuple[bytes, list[NodeEntry]]]:
+    """A tree's level-1 nodes in key order, each as (its id, the entries naming its leaves),
+    reading only nodes (``height`` ≥ 1)."""
+    if height == 1:
+        yield root, read_node(store, root, 1, where)
+        return
     stack: list[tuple[bytes, int]] = [(root, height)]
     while stack:
         cid, level = stack.pop()
         entries = read_node(store, cid, level, where)
-        if level == 1:
-            yield from entries
-        else:
+        if level > 2:
             stack.extend((e.child, level - 1) for e in reversed(entries))
+            continue
+        # The level-1 children of a level-2 node: batched lookups and ranged reads.
+        children = [e.child for e in entries]
+        for child, data in zip(children, store.read_many(children), strict=True):
+            yield child, decode_node(data, f"{where}: node {short(child)}", 1)[1]
 
 
 def iter_database_references(

@@ -50,7 +50,7 @@ from snapstore.sources.arangodb.incremental import (
     Merge,
     ParentUnusable,
     Vanished,
-    parent_leaves,
+    parent_groups,
 )
 from snapstore.sources.arangodb.sorting import DuplicateKey, KeySorter
 from snapstore.sources.database import DatabaseCapture
@@ -482,7 +482,7 @@ class Dumper:
         merge = Merge(
             self.store,
             builder,
-            parent_leaves(self.store, parent, where),
+            parent_groups(self.store, parent, where),
             self._fetcher(name, read, lock),
             checksum,
             where,

@@ -25,7 +25,7 @@ from snapstore.sources.arangodb.docchunks import (
     canonical,
     parse_leaf,
 )
-from snapstore.sources.arangodb.doctree import NodeEntry, iter_leaf_entries
+from snapstore.sources.arangodb.doctree import NodeEntry, iter_level1_nodes
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.ids import short
 
@@ -55,49 +55,126 @@ class IncrementalStats:
     fetched: int = 0
 
 
-def parent_leaves(store: ChunkStore, entry: dict[str, Any], where: str) -> Iterator[NodeEntry]:
-    """The parent tree's leaf entries in key order; a tree that is only one leaf gets an
-    entry without digest (always read). Entries without a digest (a tree written before
-    digests) make the tree unusable."""
+Group = tuple[NodeEntry | None, list[NodeEntry]]
+
+
+def parent_groups(store: ChunkStore, entry: dict[str, Any], where: str) -> Iterator[Group]:
+    """The parent tree's level-1 nodes in key order, each as (its entry, its leaf entries),
+    reading only nodes. A tree that is only one leaf gives (None, [an entry without digest])
+    (always read). Entries without a digest (a tree written before digests) make the tree
+    unusable."""
     root, height = entry.get("root"), int(entry.get("height", 0))
     if root is None:
         return
     if height == 0:
         lines = parse_leaf(store.read(bytes(root)), f"{where}: leaf {short(bytes(root))}")
-        yield NodeEntry(
-            lines[0][0].decode("utf-8"),
-            lines[-1][0].decode("utf-8"),
-            bytes(root),
-            len(lines),
-            sum(len(line) + 1 for _, line, _ in lines),
+        yield (
+            None,
+            [
+                NodeEntry(
+                    lines[0][0].decode("utf-8"),
+                    lines[-1][0].decode("utf-8"),
+                    bytes(root),
+                    len(lines),
+                    sum(len(line) + 1 for _, line, _ in lines),
+                )
+            ],
         )
         return
-    for e in iter_leaf_entries(store, bytes(root), height, where):
-        if e.digest is None:
-            raise ParentUnusable("the parent snapshot's tree has no revision digests")
-        yield e
+    for cid, leaves in iter_level1_nodes(store, bytes(root), height, where):
+        total = 0
+        for e in leaves:
+            if e.digest is None:
+                raise ParentUnusable("the parent snapshot's tree has no revision digests")
+            total += revdigest.from_bytes(e.digest)
+        node = NodeEntry(
+            leaves[0].first_key,
+            leaves[-1].last_key,
+            cid,
+            sum(e.docs for e in leaves),
+            sum(e.bytes for e in leaves),
+            revdigest.to_bytes(total),
+            False,
+        )
+        yield node, leaves
+
+
+class _Leaves:
+    """The listing's pairs within one parent node, split at its leaves' last keys."""
+
+    def __init__(self, merge: Merge, leaves: list[NodeEntry], seq: int) -> None:
+        self.merge = merge
+        self.leaves = leaves
+        self.seq = seq
+        self.i = 0
+        self.last_b = leaves[0].last_key.encode("utf-8")
+        self.seg: list[tuple[bytes, str]] = []
+        self.seg_hash = 0
+        self.loaded: dict[bytes, tuple[bytes, str]] | None = None  # the current leaf, once read
+
+    def feed(self, key: bytes, rev: str) -> None:
+        while key > self.last_b and self.i < len(self.leaves) - 1:
+            self._end_leaf()
+            self.i += 1
+            self.last_b = self.leaves[self.i].last_key.encode("utf-8")
+        merge = self.merge
+        if self.loaded is not None:
+            merge._from_loaded(self.loaded, key, rev)
+            return
+        self.seg.append((key, rev))
+        self.seg_hash += revdigest.pair_hash(key, rev)
+        if len(self.seg) > self.leaves[self.i].docs:  # more than it held: read it now
+            self.loaded = merge._read(self.leaves[self.i])
+            for k, r in self.seg:
+                merge._from_loaded(self.loaded, k, r)
+            self.seg = []
+
+    def end(self) -> None:
+        while self.i < len(self.leaves):
+            self._end_leaf()
+            self.i += 1
+
+    def _end_leaf(self) -> None:
+        entry = self.leaves[self.i]
+        seg, seg_hash, loaded = self.seg, self.seg_hash, self.loaded
+        self.seg, self.seg_hash, self.loaded = [], 0, None
+        if loaded is not None:
+            return  # its listed documents went out already; the rest were removed
+        merge = self.merge
+        if (
+            entry.digest is not None
+            and len(seg) == entry.docs
+            and revdigest.to_bytes(seg_hash) == entry.digest
+        ):
+            merge._item(("leaf", self.seq + self.i, entry))
+            merge.stats.reused_leaves += 1
+            return
+        lines = merge._read(entry)
+        for k, r in seg:
+            merge._from_loaded(lines, k, r)
 
 
 class Merge:
-    """Feed ``builder`` from a key listing and the parent's leaves (see the module doc)."""
+    """Feed ``builder`` from a key listing and the parent's tree (see the module doc)."""
 
     def __init__(
         self,
         store: ChunkStore,
         builder: TreeBuilder,
-        leaves: Iterator[NodeEntry],
+        groups: Iterator[Group],
         fetch: Fetch,
         checksum: Checksum,
         where: str,
     ) -> None:
         self.store = store
         self.builder = builder
-        self.leaves = leaves
+        self.groups = groups
         self.fetch = fetch
         self.checksum = checksum
         self.where = where
         self.stats = IncrementalStats()
-        # In key order: ("leaf", seq, entry) or ("doc", key, rev, line or None to fetch).
+        # In key order: ("node", entry, leaves, seq), ("leaf", seq, entry) or
+        # ("doc", key, rev, line or None to fetch).
         self._window: list[tuple[Any, ...]] = []
         self._window_bytes = 0
         self._wanted: list[str] = []
@@ -121,15 +198,19 @@ class Merge:
         self.stats.read_leaves += 1
         return lines
 
+    def _read(self, entry: NodeEntry) -> dict[bytes, tuple[bytes, str]]:
+        return {k: (line, r) for k, line, r in self.load(entry)}
+
     # -- the merge ----------------------------------------------------------------------------
 
     def run(self, listing: Iterable[tuple[str, str]]) -> None:
-        leaves = enumerate(self.leaves)
-        cur = next(leaves, None)
-        last_b = cur[1].last_key.encode() if cur else b""
-        seg: list[tuple[bytes, str]] = []
-        seg_hash = 0
-        loaded: dict[bytes, tuple[bytes, str]] | None = None  # the current leaf, once read
+        groups = self.groups
+        seq = 0
+        cur = next(groups, None)
+        last_b = cur[1][-1].last_key.encode() if cur else b""
+        pairs: list[tuple[bytes, str]] = []  # the current node's share, while it may be intact
+        total = 0
+        split: _Leaves | None = None  # the current node's share, leaf by leaf
         prev: bytes | None = None
         pair_hash = revdigest.pair_hash
         for key_s, rev in listing:
@@ -138,68 +219,68 @@ class Merge:
                 raise KeyOrder(key_s)
             prev = key
             while cur is not None and key > last_b:
-                self._end_segment(cur, seg, seg_hash, loaded)
-                seg, seg_hash, loaded = [], 0, None
-                cur = next(leaves, None)
-                last_b = cur[1].last_key.encode() if cur else b""
+                self._end_group(cur, seq, pairs, total, split)
+                seq += len(cur[1])
+                pairs, total, split = [], 0, None
+                cur = next(groups, None)
+                last_b = cur[1][-1].last_key.encode() if cur else b""
             if cur is None:
                 self._doc(key, rev, None)
                 continue
-            if loaded is not None:
-                self._from_loaded(loaded, key, rev)
+            if split is not None:
+                split.feed(key, rev)
                 continue
-            seg.append((key, rev))
-            seg_hash += pair_hash(key, rev)
-            if len(seg) > cur[1].docs:  # more than it held: changed, read it now
-                loaded = self._read(cur[1])
-                for k, r in seg:
-                    self._from_loaded(loaded, k, r)
-                seg = []
+            pairs.append((key, rev))
+            total += pair_hash(key, rev)
+            node = cur[0]
+            if node is None or len(pairs) > node.docs:  # not the node it was: leaf by leaf
+                split = _Leaves(self, cur[1], seq)
+                for k, r in pairs:
+                    split.feed(k, r)
+                pairs = []
         while cur is not None:
-            self._end_segment(cur, seg, seg_hash, loaded)
-            seg, seg_hash, loaded = [], 0, None
-            cur = next(leaves, None)
+            self._end_group(cur, seq, pairs, total, split)
+            seq += len(cur[1])
+            pairs, total, split = [], 0, None
+            cur = next(groups, None)
         self._flush()
 
-    def _read(self, entry: NodeEntry) -> dict[bytes, tuple[bytes, str]]:
-        return {k: (line, r) for k, line, r in self.load(entry)}
-
-    def _end_segment(
+    def _end_group(
         self,
-        cur: tuple[int, NodeEntry],
-        seg: list[tuple[bytes, str]],
-        seg_hash: int,
-        loaded: dict[bytes, tuple[bytes, str]] | None,
+        cur: Group,
+        seq: int,
+        pairs: list[tuple[bytes, str]],
+        total: int,
+        split: _Leaves | None,
     ) -> None:
-        seq, entry = cur
-        if loaded is not None:
-            return  # its listed documents went out already; the rest were removed
-        if (
-            entry.digest is not None
-            and len(seg) == entry.docs
-            and revdigest.to_bytes(seg_hash) == entry.digest
-        ):
-            self._window.append(("leaf", seq, entry))
-            self.stats.reused_leaves += 1
-            self._maybe_flush()
-            return
-        lines = self._read(entry)
-        for k, r in seg:
-            self._from_loaded(lines, k, r)
+        node, leaves = cur
+        if split is None:
+            if (
+                node is not None
+                and len(pairs) == node.docs
+                and revdigest.to_bytes(total) == node.digest
+            ):
+                self._item(("node", node, leaves, seq))
+                self.stats.reused_leaves += len(leaves)
+                return
+            split = _Leaves(self, leaves, seq)
+            for k, r in pairs:
+                split.feed(k, r)
+        split.end()
 
     def _from_loaded(self, lines: dict[bytes, tuple[bytes, str]], key: bytes, rev: str) -> None:
         had = lines.get(key)
         self._doc(key, rev, had[0] if had is not None and had[1] == rev else None)
 
     def _doc(self, key: bytes, rev: str, line: bytes | None) -> None:
-        self._window.append(("doc", key, rev, line))
         if line is None:
             self._wanted.append(key.decode("utf-8"))
         else:
             self._window_bytes += len(line)
-        self._maybe_flush()
+        self._item(("doc", key, rev, line))
 
-    def _maybe_flush(self) -> None:
+    def _item(self, item: tuple[Any, ...]) -> None:
+        self._window.append(item)
         if (
             len(self._wanted) >= FETCH_BATCH
             or len(self._window) >= WINDOW_ITEMS
@@ -215,18 +296,26 @@ class Merge:
             for doc in self.fetch(wanted[start : start + FETCH_BATCH]):
                 fetched[doc["_key"]] = doc
         self.stats.fetched += len(wanted)
-        reused = [item[2].child for item in window if item[0] == "leaf"]
-        if reused and self.store.missing(reused):
+        kept: list[bytes] = []
+        for item in window:
+            if item[0] == "leaf":
+                kept.append(item[2].child)
+            elif item[0] == "node":
+                kept.extend(e.child for e in item[2])
+        if kept and self.store.missing(kept):
             raise ParentUnusable(f"{self.where}: a leaf of the parent snapshot is missing")
         builder = self.builder
         for item in window:
-            if item[0] == "leaf":
+            kind = item[0]
+            if kind == "node":
+                builder.add_node(item[1], item[2], item[3], self.load)
+            elif kind == "leaf":
                 builder.add_leaf(item[2], item[1], self.load)
-                continue
-            _, key, rev, line = item
-            if line is None:
-                doc = fetched.pop(key.decode("utf-8"), None)
-                if doc is None or doc.get("_rev") != rev:
-                    raise Vanished(key.decode("utf-8"))
-                line = canonical(doc)
-            builder.add(key, line, rev)
+            else:
+                _, key, rev, line = item
+                if line is None:
+                    doc = fetched.pop(key.decode("utf-8"), None)
+                    if doc is None or doc.get("_rev") != rev:
+                        raise Vanished(key.decode("utf-8"))
+                    line = canonical(doc)
+                builder.add(key, line, rev)
