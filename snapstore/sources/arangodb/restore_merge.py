@@ -127,8 +127,34 @@ def snapshot_pairs(
     ids, wanted = itertools.tee(leaves)
     for cid, data in zip(ids, store.read_many(wanted), strict=True):
         for line in data[:-1].split(b"\n"):
-            doc = orjson.loads(line)
-            yield cid, doc["_key"], doc["_rev"], line
+            key, rev = key_and_rev(line)
+            yield cid, key, rev, line
+
+
+def key_and_rev(line: bytes) -> tuple[str, str]:
+    r"""A document line's top-level ``_key`` and ``_rev``, mostly without parsing it.
+
+    A canonical line's members are sorted by name (*Documents: canonical lines*), so unless a
+    name sorts before ``_key`` (``_from`` of an edge aside), the line starts with its
+    ``_key`` member, directly followed by ``_rev``: both are read where they stand. Keys,
+    revisions and document ids never hold ``"`` or ``\``; any other line is parsed in full."""
+    p = 1
+    if line.startswith(b'"_from":"', 1):
+        end = line.find(b'"', 10)
+        p = end + 2 if end > 0 and line[end + 1 : end + 2] == b"," else -1
+        if p > 0 and b"\\" in line[10:end]:
+            p = -1
+    if p > 0 and line.startswith(b'"_key":"', p):
+        k0 = p + 8
+        k1 = line.find(b'"', k0)
+        if k1 > 0 and line.startswith(b',"_rev":"', k1 + 1):
+            r0 = k1 + 10
+            r1 = line.find(b'"', r0)
+            key, rev = line[k0:k1], line[r0:r1]
+            if r1 > 0 and b"\\" not in key and b"\\" not in rev:
+                return key.decode("utf-8"), rev.decode("utf-8")
+    doc = orjson.loads(line)
+    return str(doc["_key"]), str(doc["_rev"])
 
 
 # -- the merge -----------------------------------------------------------------------------------
