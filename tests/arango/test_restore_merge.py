@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from snapstore.cli.main import cli
 from snapstore.errors import DatabaseError
+from snapstore.sources.arangodb import restore_merge
 from tests.arango.conftest import ArangoDatabase, ArangoTarget
 from tests.arango.dbstate import (
     RecordingReporter,
@@ -64,7 +65,12 @@ def _cli(sw: SnapWorkspace, *args: str) -> Any:
     )
 
 
-def test_a_merge_writes_only_the_difference_and_keeps_the_indexes(sw: SnapWorkspace) -> None:
+@pytest.mark.parametrize("batch", [10_000, 7])
+def test_a_merge_writes_only_the_difference_and_keeps_the_indexes(
+    sw: SnapWorkspace, monkeypatch: pytest.MonkeyPatch, batch: int
+) -> None:
+    """``batch``: the listing's cursor batch size (7: many batches, fetched ahead)."""
+    monkeypatch.setattr(restore_merge, "LISTING_BATCH", batch)
     _fill(sw)
     db = sw.db()
     name = sw.create("first")
@@ -126,8 +132,10 @@ def test_dry_run_reports_what_the_restore_will_write(sw: SnapWorkspace) -> None:
     assert "people: merge: 0 removed, 1 inserted, 1 replaced (indexes kept)" in text.stdout
     assert "knows: reload (its indexes differ from the snapshot's)" in text.stdout
     assert db_state(db) == before  # a dry run changes nothing
-    report = sw.restore(name, safety_snapshot=False).database
-    assert report["merged"] == {"people": {"removed": 0, "inserted": 1, "replaced": 1}}
+    done = _cli(sw, "restore", name, "--no-bulk", "--yes", "--no-safety-snapshot")
+    assert done.exit_code == 0, done.output
+    assert "written by difference, indexes kept: people (-0 +1 ~1)" in done.stdout
+    assert "reloaded knows: its indexes differ from the snapshot's" in done.stdout
 
 
 def _reload_case(sw: SnapWorkspace, case: str) -> str:
@@ -195,10 +203,12 @@ def test_a_lower_last_value_takes_the_full_path(sw: SnapWorkspace) -> None:
     assert after >= snap_last
 
 
+@pytest.mark.parametrize("batch", [10_000, 2])
 def test_keys_not_listed_in_byte_order_take_the_full_path(
-    sw: SnapWorkspace, arango_server: ArangoTarget
+    sw: SnapWorkspace, arango_server: ArangoTarget, monkeypatch: pytest.MonkeyPatch, batch: int
 ) -> None:
     """A Coordinator merges shards in AQL collation order: the merge needs byte order."""
+    monkeypatch.setattr(restore_merge, "LISTING_BATCH", batch)
     db = sw.db()
     db.create_collection("mixed").insert_many([{"_key": k} for k in ("a", "B", "c", "D")])
     name = sw.create("first")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,19 +96,27 @@ def live_pairs(conn: Connection, name: str) -> Iterator[tuple[str, str]]:
         fast=True,
     )
     last: str | None = None
+    # The next batch is fetched while this one is merged: the server's time and ours overlap.
+    pool = ThreadPoolExecutor(1, thread_name_prefix="listing")
+    pending: Future[Any] | None = None
+    ident = str(body.get("id", ""))
     try:
         while True:
+            if body.get("hasMore"):
+                url = f"/_api/cursor/{q(ident)}"
+                pending = pool.submit(conn.call, "post", url, what=what, fast=True)
             for key, rev in body.get("result") or []:
                 if last is not None and key <= last:
                     raise NotInKeyOrder(key)
                 last = key
                 yield key, rev
-            if not body.get("hasMore"):
+            if pending is None:
                 return
-            body = conn.call("post", f"/_api/cursor/{q(str(body['id']))}", what=what, fast=True)
+            body, pending = pending.result(), None
     finally:
-        if body.get("hasMore") and body.get("id"):
-            _close_cursor(conn, str(body["id"]))
+        pool.shutdown(wait=False, cancel_futures=True)
+        if pending is not None or body.get("hasMore"):
+            _close_cursor(conn, ident)
 
 
 def _close_cursor(conn: Connection, ident: str) -> None:
