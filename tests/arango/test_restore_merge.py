@@ -283,3 +283,32 @@ def test_a_late_write_after_the_merge_is_caught_by_the_verification(sw: SnapWork
     with pytest.raises(DatabaseError, match=r"differ from the snapshot: people \(31 documents"):
         manager.restore_snapshot(name, confirm=True, restore_bulk=False, safety_snapshot=False)
     assert fired
+
+
+def test_a_write_the_server_refuses_half_way_is_rolled_back(sw: SnapWorkspace) -> None:
+    """Another client takes a unique value the snapshot's document needs just as the
+    difference is written: the server refuses that document (1210), the restore fails, and
+    the database is rolled back from the safety snapshot, itself by difference."""
+    _fill(sw, 40)
+    name = sw.create("first")
+    db = sw.db()
+    db.collection("people").delete("p0005")  # the restore must insert it again (5@x)
+    before = db_state(db)
+    ids = _ids(sw, "people")
+    other = sw.db()
+    fired: list[bool] = []
+
+    def steal(label: str) -> None:
+        if label.startswith("Restoring people") and not fired:  # the restore, not its rollback
+            fired.append(True)
+            other.collection("people").insert({"_key": "thief", "email": "5@x"})
+
+    manager = sw.manager(reporter=RecordingReporter(steal))
+    with pytest.raises(DatabaseError) as e:
+        manager.restore_snapshot(name, confirm=True, restore_bulk=False)
+    message = str(e.value)
+    assert "could not be written, the first with [ERR 1210]" in message
+    assert "while writing the differences into collection people" in message
+    assert "rolled back to its state before the restore" in message
+    assert db_state(db) == before  # the thief's document came after the safety snapshot
+    assert _ids(sw, "people") == ids
