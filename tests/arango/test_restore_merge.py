@@ -312,3 +312,24 @@ def test_a_write_the_server_refuses_half_way_is_rolled_back(sw: SnapWorkspace) -
     assert "rolled back to its state before the restore" in message
     assert db_state(db) == before  # the thief's document came after the safety snapshot
     assert _ids(sw, "people") == ids
+
+
+def test_a_changed_analyzer_under_a_kept_index_takes_the_full_path(sw: SnapWorkspace) -> None:
+    """A full restore replaces a changed analyzer, which the server refuses while a kept
+    collection's index uses it: that collection is reloaded instead."""
+    db = sw.db()
+    db.create_analyzer("words", "norm", {"locale": "en", "case": "lower"}, [])
+    c = db.create_collection("texts")
+    c.insert_many([{"_key": f"t{i}", "t": f"Word {i}"} for i in range(10)])
+    c.add_index({"type": "inverted", "fields": [{"name": "t", "analyzer": "words"}], "name": "inv"})
+    name = sw.create("first")
+    first = db_state(db)
+    c.delete("t1")
+    c.delete_index(next(i for i in c.indexes() if i["name"] == "inv")["id"])
+    db.delete_analyzer("words", force=True)
+    db.create_analyzer("words", "norm", {"locale": "en", "case": "upper"}, [])
+    c.add_index({"type": "inverted", "fields": [{"name": "t", "analyzer": "words"}], "name": "inv"})
+    report = sw.restore(name, safety_snapshot=False).database
+    reason = "an analyzer its indexes use differs from the snapshot's"
+    assert report["reloaded"] == {"texts": reason}
+    assert db_state(db) == first

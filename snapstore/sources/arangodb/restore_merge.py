@@ -238,6 +238,10 @@ def definition_problem(conn: Connection, section: Json, name: str) -> str | None
     )
     if live_indexes != snap_indexes:
         return "its indexes differ from the snapshot's"
+    if _analyzers_differ(conn, section, snap_indexes):
+        # A full restore replaces a changed analyzer, which the server refuses while an
+        # index of a kept collection uses it (409).
+        return "an analyzer its indexes use differs from the snapshot's"
     if any(i.get("type") == "ttl" for i in entry.get("indexes") or []):
         # The server's TTL thread would remove expired documents while the restore writes
         # and verifies; the full path creates the TTL index after the verification.
@@ -248,6 +252,15 @@ def definition_problem(conn: Connection, section: Json, name: str) -> str | None
         # Kept, the collection would hand out keys the snapshot's database had already used.
         return f"its keyOptions.lastValue ({live_last}) is below the snapshot's ({snap_last})"
     return None
+
+
+def _analyzers_differ(conn: Connection, section: Json, indexes: list[Json]) -> bool:
+    snap = {a["name"]: objects.analyzer_create_body(a) for a in section.get("analyzers") or []}
+    used = objects.strings_in(indexes) & set(snap)
+    if not used:
+        return False
+    live = {a["name"]: objects.analyzer_create_body(a) for a in objects.read_analyzers(conn)}
+    return any(live.get(name) != snap[name] for name in used)
 
 
 def _last_value(props: Json) -> int | None:
