@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from snapstore.cli.main import cli
 from snapstore.errors import DatabaseError
+from snapstore.sources.arangodb import restore_merge
 from tests.arango.conftest import ArangoDatabase, ArangoTarget
 from tests.arango.dbstate import (
     RecordingReporter,
@@ -64,7 +65,12 @@ def _cli(sw: SnapWorkspace, *args: str) -> Any:
     )
 
 
-def test_a_merge_writes_only_the_difference_and_keeps_the_indexes(sw: SnapWorkspace) -> None:
+@pytest.mark.parametrize("batch", [10_000, 7])
+def test_a_merge_writes_only_the_difference_and_keeps_the_indexes(
+    sw: SnapWorkspace, monkeypatch: pytest.MonkeyPatch, batch: int
+) -> None:
+    """``batch``: the listing's cursor batch size (7: many batches, fetched ahead)."""
+    monkeypatch.setattr(restore_merge, "LISTING_BATCH", batch)
     _fill(sw)
     db = sw.db()
     name = sw.create("first")
@@ -126,8 +132,10 @@ def test_dry_run_reports_what_the_restore_will_write(sw: SnapWorkspace) -> None:
     assert "people: merge: 0 removed, 1 inserted, 1 replaced (indexes kept)" in text.stdout
     assert "knows: reload (its indexes differ from the snapshot's)" in text.stdout
     assert db_state(db) == before  # a dry run changes nothing
-    report = sw.restore(name, safety_snapshot=False).database
-    assert report["merged"] == {"people": {"removed": 0, "inserted": 1, "replaced": 1}}
+    done = _cli(sw, "restore", name, "--no-bulk", "--yes", "--no-safety-snapshot")
+    assert done.exit_code == 0, done.output
+    assert "written by difference, indexes kept: people (-0 +1 ~1)" in done.stdout
+    assert "reloaded knows: its indexes differ from the snapshot's" in done.stdout
 
 
 def _reload_case(sw: SnapWorkspace, case: str) -> str:
@@ -195,10 +203,12 @@ def test_a_lower_last_value_takes_the_full_path(sw: SnapWorkspace) -> None:
     assert after >= snap_last
 
 
+@pytest.mark.parametrize("batch", [10_000, 2])
 def test_keys_not_listed_in_byte_order_take_the_full_path(
-    sw: SnapWorkspace, arango_server: ArangoTarget
+    sw: SnapWorkspace, arango_server: ArangoTarget, monkeypatch: pytest.MonkeyPatch, batch: int
 ) -> None:
     """A Coordinator merges shards in AQL collation order: the merge needs byte order."""
+    monkeypatch.setattr(restore_merge, "LISTING_BATCH", batch)
     db = sw.db()
     db.create_collection("mixed").insert_many([{"_key": k} for k in ("a", "B", "c", "D")])
     name = sw.create("first")
@@ -273,3 +283,53 @@ def test_a_late_write_after_the_merge_is_caught_by_the_verification(sw: SnapWork
     with pytest.raises(DatabaseError, match=r"differ from the snapshot: people \(31 documents"):
         manager.restore_snapshot(name, confirm=True, restore_bulk=False, safety_snapshot=False)
     assert fired
+
+
+def test_a_write_the_server_refuses_half_way_is_rolled_back(sw: SnapWorkspace) -> None:
+    """Another client takes a unique value the snapshot's document needs just as the
+    difference is written: the server refuses that document (1210), the restore fails, and
+    the database is rolled back from the safety snapshot, itself by difference."""
+    _fill(sw, 40)
+    name = sw.create("first")
+    db = sw.db()
+    db.collection("people").delete("p0005")  # the restore must insert it again (5@x)
+    before = db_state(db)
+    ids = _ids(sw, "people")
+    other = sw.db()
+    fired: list[bool] = []
+
+    def steal(label: str) -> None:
+        if label.startswith("Restoring people") and not fired:  # the restore, not its rollback
+            fired.append(True)
+            other.collection("people").insert({"_key": "thief", "email": "5@x"})
+
+    manager = sw.manager(reporter=RecordingReporter(steal))
+    with pytest.raises(DatabaseError) as e:
+        manager.restore_snapshot(name, confirm=True, restore_bulk=False)
+    message = str(e.value)
+    assert "could not be written, the first with [ERR 1210]" in message
+    assert "while writing the differences into collection people" in message
+    assert "rolled back to its state before the restore" in message
+    assert db_state(db) == before  # the thief's document came after the safety snapshot
+    assert _ids(sw, "people") == ids
+
+
+def test_a_changed_analyzer_under_a_kept_index_takes_the_full_path(sw: SnapWorkspace) -> None:
+    """A full restore replaces a changed analyzer, which the server refuses while a kept
+    collection's index uses it: that collection is reloaded instead."""
+    db = sw.db()
+    db.create_analyzer("words", "norm", {"locale": "en", "case": "lower"}, [])
+    c = db.create_collection("texts")
+    c.insert_many([{"_key": f"t{i}", "t": f"Word {i}"} for i in range(10)])
+    c.add_index({"type": "inverted", "fields": [{"name": "t", "analyzer": "words"}], "name": "inv"})
+    name = sw.create("first")
+    first = db_state(db)
+    c.delete("t1")
+    c.delete_index(next(i for i in c.indexes() if i["name"] == "inv")["id"])
+    db.delete_analyzer("words", force=True)
+    db.create_analyzer("words", "norm", {"locale": "en", "case": "upper"}, [])
+    c.add_index({"type": "inverted", "fields": [{"name": "t", "analyzer": "words"}], "name": "inv"})
+    report = sw.restore(name, safety_snapshot=False).database
+    reason = "an analyzer its indexes use differs from the snapshot's"
+    assert report["reloaded"] == {"texts": reason}
+    assert db_state(db) == first

@@ -174,6 +174,14 @@ def _echo_database(report: dict[str, Any] | None) -> None:
     for what in ("dropped", "created", "replaced"):
         if report.get(what):
             click.echo(f"    {what}: {', '.join(report[what])}")
+    merged = report.get("merged") or {}
+    if merged:
+        parts = [
+            f"{n} (-{w['removed']} +{w['inserted']} ~{w['replaced']})" for n, w in merged.items()
+        ]
+        click.echo(f"    written by difference, indexes kept: {', '.join(parts)}")
+    for name, reason in (report.get("reloaded") or {}).items():
+        click.echo(f"    reloaded {name}: {reason}")
     for name, c in sorted(colls.items()):
         state = "count and checksum match" if c.get("checksum_ok") else "DIFFERS"
         click.echo(f"    {name}: {c.get('count')} of {c.get('expected_count')} documents, {state}")

@@ -27,7 +27,7 @@ from snapstore.errors import DatabaseError
 from snapstore.reporting import Reporter
 from snapstore.sources.arangodb.connection import Connection, q
 from snapstore.sources.arangodb.progress import Progress
-from snapstore.sources.arangodb.restore_merge import Difference
+from snapstore.sources.arangodb.restore_merge import Difference, key_and_rev
 from snapstore.store.chunkstore import ChunkStore
 
 Json = dict[str, Any]
@@ -101,7 +101,7 @@ class DifferenceWriter:
         size = 0
         for data in self.store.read_many(diff.leaves):
             for line in data[:-1].split(b"\n"):
-                if orjson.loads(line)["_key"] not in diff.put:
+                if key_and_rev(line)[0] not in diff.put:
                     continue
                 lines.append(line)
                 size += len(line) + 1
