@@ -3,8 +3,11 @@
 Pages are rendered on the server (Jinja2 templates in ``templates/``); the only script is
 the timeline chart (uPlot, vendored in ``static/`` with its licence) and the job page's
 polling. Reads go straight to the manager; actions that change data go through a
-confirmation page that shows what will be replaced, then run as jobs (``jobs.py``) whose
-progress the browser polls and which can be cancelled.
+confirmation page that shows what will be replaced (a restore runs only the plan its page
+showed: ``forms.py``), then run as jobs (``jobs.py``) whose progress the browser polls and
+which can be cancelled. Downloads stream through ``download.py``, which releases the
+repository's lock when the response ends. Bad addresses get an error page with a status and
+the CLI's one-line message, never a traceback.
 """
 
 from __future__ import annotations
