@@ -3,8 +3,11 @@
 Pages are rendered on the server (Jinja2 templates in ``templates/``); the only script is
 the timeline chart (uPlot, vendored in ``static/`` with its licence) and the job page's
 polling. Reads go straight to the manager; actions that change data go through a
-confirmation page that shows what will be replaced, then run as jobs (``jobs.py``) whose
-progress the browser polls and which can be cancelled.
+confirmation page that shows what will be replaced (a restore runs only the plan its page
+showed: ``forms.py``), then run as jobs (``jobs.py``) whose progress the browser polls and
+which can be cancelled. Downloads stream through ``download.py``, which releases the
+repository's lock when the response ends. Bad addresses get an error page with a status and
+the CLI's one-line message, never a traceback.
 """
 
 from __future__ import annotations
@@ -121,9 +124,11 @@ class WebApp:
         return self.page("timeline.html", tl=views.timeline(snaps, cleanup), job=self.jobs.busy())
 
     @staticmethod
-    def _listing(m: SnapshotManager, name: str, path: str) -> tuple[EntryInfo | None, list[Any]]:
-        """``path`` of a snapshot: (the entry itself, None) for a file or a symlink, (None,
-        its entries) for a folder. ``ls`` lists a folder's entries but a file itself."""
+    def _listing(
+        m: SnapshotManager, name: str, path: str
+    ) -> tuple[EntryInfo | None, list[EntryInfo]]:
+        """``path`` of a snapshot: (the entry itself, []) for a file or a symlink, (None, its
+        entries) for a folder. ``ls`` lists a folder's entries but a file itself."""
         entries = list(m.ls(name, path))
         itself = display(parse_path(path))
         if len(entries) == 1 and entries[0].type != "dir" and entries[0].path == itself:
@@ -135,7 +140,7 @@ class WebApp:
         path = query(request).get("path", "")
         m = self.manager()
         info = await run_in_threadpool(m.get_snapshot, name)
-        entries: list[Any] = []
+        entries: list[EntryInfo] = []
         if info.includes_bulk:
             entry, entries = await run_in_threadpool(self._listing, m, info.snapshot_name, path)
             if entry is not None:  # a file: its own page
@@ -220,9 +225,17 @@ class WebApp:
             return None, str(e)
 
     async def _restore_page(
-        self, name: str, form: RestoreForm, status: int = 200, refused: str | None = None
+        self,
+        name: str,
+        form: RestoreForm,
+        status: int = 200,
+        refused: str | None = None,
+        planned: tuple[RestorePlan | None, str | None] | None = None,
     ) -> Response:
-        plan, problem = await run_in_threadpool(self._plan, name, form)
+        """The page for these fields; ``planned``: their plan, when it was just made."""
+        if planned is None:
+            planned = await run_in_threadpool(self._plan, name, form)
+        plan, problem = planned
         if plan is not None:
             info = plan.snapshot
         else:
@@ -255,9 +268,11 @@ class WebApp:
         name, form = request.path_params["name"], RestoreForm.read(values)
         if values.get("action") != "restore":
             return await self._restore_page(name, form)
-        plan, problem = await run_in_threadpool(self._plan, name, form)
+        planned = plan, problem = await run_in_threadpool(self._plan, name, form)
         if plan is None:
-            return await self._restore_page(name, form, 400, f"nothing was changed: {problem}")
+            return await self._restore_page(
+                name, form, 400, f"nothing was changed: {problem}", planned
+            )
         if values.get("plan") != plan_digest(plan):
             return await self._restore_page(
                 name,
@@ -265,10 +280,11 @@ class WebApp:
                 409,
                 "nothing was changed: the choices above give another plan than the one shown "
                 "when you confirmed; check what this replaces now, and confirm again",
+                planned,
             )
         if not confirmed(values):
             return await self._restore_page(
-                name, form, 400, "type yes to confirm: nothing was changed"
+                name, form, 400, "type yes to confirm: nothing was changed", planned
             )
         options, snapshot = form.options(), plan.snapshot.snapshot_name
 
