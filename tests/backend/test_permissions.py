@@ -111,15 +111,14 @@ def test_a_shared_repository_as_the_readme_sets_it_up() -> None:
             )
 
         second = created_name(ok(nobody("create", "by a colleague")).stdout)
+        # A folder of nobody's own to restore into (restore refuses one inside the cache).
+        out = base / "nobody-out"
+        out.mkdir()
+        os.chown(out, 65534, 65534)
         for name in (first, second):
             ok(
                 nobody(
-                    "restore",
-                    name,
-                    "--yes",
-                    "--no-safety-snapshot",
-                    "--target",
-                    str(base / "nobody-cache" / name),
+                    "restore", name, "--yes", "--no-safety-snapshot", "--target", str(out / name)
                 )
             )
         for path, mode, is_dir in modes(ws.repo):
