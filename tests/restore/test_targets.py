@@ -243,3 +243,11 @@ def test_including_a_whole_root_that_holds_the_repository_keeps_it(ws: Workspace
     assert (ws.bulk / "notes.txt").read_text() == "experiment notes\n" * 20
     assert not (ws.repo / "old.txt").exists()
     ok(ws.run("check", "--read-data", env=env))
+
+
+def test_a_target_inside_the_cache_is_refused(ws: Workspace) -> None:
+    name = snapshot_of(ws, "base")
+    r = ws.run("restore", name, "--no-db", "--yes", "--target", str(ws.cache / "restored"))
+    assert r.returncode == 2
+    error_line(r.stderr, "cache")
+    assert not [p.name for p in ws.cache.iterdir() if "restored" in p.name], "wrote there"

@@ -46,7 +46,10 @@ from snapstore.records import RestoreOptions, RestorePlan
     "changes. The database only with --collection.",
 )
 @click.option(
-    "--dry-run", is_flag=True, help="Print what the restore would change; change nothing."
+    "--dry-run",
+    is_flag=True,
+    help="Print which folders and database the restore would write and what it would "
+    "change there; change nothing.",
 )
 @click.option(
     "--verify",
