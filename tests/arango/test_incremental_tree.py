@@ -228,3 +228,23 @@ def test_a_damaged_parent_leaf_is_reported() -> None:
         store.read = damaged  # type: ignore[method-assign]
         with pytest.raises(ParentUnusable):
             inc.run(b)
+
+
+@given(
+    st.text(max_size=300),
+    st.text(max_size=40),
+    st.integers(0, 2**40),
+    st.integers(0, 2**40),
+    st.booleans(),
+    st.booleans(),
+)
+def test_entry_size_is_the_msgpack_length(
+    first: str, last: str, docs: int, size: int, digest: bool, closed: bool
+) -> None:
+    import msgpack
+
+    from snapstore.sources.arangodb.docchunks import _entry_size
+    from snapstore.sources.arangodb.doctree import NodeEntry
+
+    entry = NodeEntry(first, last, bytes(32), docs, size, bytes(16) if digest else None, closed)
+    assert _entry_size(entry) == len(msgpack.packb(entry.to_list(), use_bin_type=True))
