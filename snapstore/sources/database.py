@@ -63,6 +63,11 @@ class DatabaseRestorePlan:
 
 
 class DatabaseSource(Protocol):
+    @property
+    def database(self) -> str:
+        """The name of the database this source reads and writes."""
+        ...
+
     def connect(self) -> None:
         """Check server, credentials and database; raise DatabaseError with one clear line."""
         ...

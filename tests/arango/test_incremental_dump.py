@@ -83,13 +83,22 @@ def test_incremental_snapshot_reads_only_changes_and_equals_a_full_read(
     fourth = manager.create("fourth", include_bulk=False).snapshot
     assert fourth.database["dump_stats"]["incremental"]["fetched"] == 0
     assert roots(fourth.database) == roots(third.database)
+    # diff, documents and export read an incremental snapshot as any other.
+    diff = manager.diff(first.snapshot_name, second.snapshot_name)
+    assert diff is not None
+    lines, count = manager.documents(second.snapshot_name, "docs", 0, 1000)
+    assert count == 600 and b'"_key":"a-first"' in lines[0]
+    manager.export(second.snapshot_name, str(sw.root / "export"))
+    assert (sw.root / "export").is_dir()
+    # Its trees share chunks with the parent, yet it needs nothing of it: delete the parent
+    # and every snapshot that could hold its chunks, gc, check, restore.
+    for snap in (first, third, fourth):
+        manager.delete_snapshot(snap.snapshot_name)
+    manager.gc(max_unused=0.0)
+    assert manager.check(read_data=True).ok
     db.collection("docs").truncate()
     sw.restore(second.snapshot_name, safety_snapshot=False)
     assert db_state(db) == expected
-    # gc, check and diff read incremental snapshots as they read any other.
-    assert manager.check(read_data=True).ok
-    diff = manager.diff(first.snapshot_name, second.snapshot_name)
-    assert diff is not None
 
 
 def test_a_recreated_collection_is_read_in_full(

@@ -21,7 +21,7 @@ from snapstore.sources.arangodb.docchunks import (
     canonical,
     iter_lines,
 )
-from snapstore.sources.arangodb.doctree import iter_leaves
+from snapstore.sources.arangodb.doctree import NodeEntry, encode_node
 from snapstore.sources.arangodb.incremental import Merge, ParentUnusable, parent_groups
 from snapstore.store.chunkstore import ChunkStore
 from tests.arango.test_docchunks import new_store
@@ -203,28 +203,41 @@ def test_unchanged_collection_reads_no_leaf_and_fetches_nothing() -> None:
     assert inc.builder.reused_nodes > 5  # whole level-1 nodes, not leaf by leaf
 
 
-def test_a_damaged_parent_leaf_is_reported() -> None:
-    a = many(500)
-    b = {k: dict(v) for k, v in a.items()}
-    b["k00250"] = doc("k00250", 10)
+def test_a_tree_written_before_digests_cannot_serve() -> None:
+    a = many(200)
     with new_store() as store:
         tree, checksum = full(store, a, SMALL)
-        parent = entry_of(tree, checksum)
-        wanted = {k for k, v in b.items() if v != a[k]}
-        # Find the leaf holding the changed document and name a chunk that does not exist.
-        victim = None
-        for cid in iter_leaves(store, tree.root, tree.height, "t"):
-            if b"k00250" in store.read(cid):
-                victim = cid
-        assert victim is not None and wanted == {"k00250"}
-        inc = Incremental(store, parent, SMALL)
-        real = store.read
+        assert tree.height >= 1
+        # The same leaves listed by one node of 5-element entries, as older snapshots wrote.
+        legacy = [
+            NodeEntry(e.first_key, e.last_key, e.child, e.docs, e.bytes)
+            for _, leaves in parent_groups(store, entry_of(tree, checksum), "t")
+            for e in leaves
+        ]
+        root, _ = store.add(encode_node(1, legacy))
+        parent = {**entry_of(tree, checksum), "root": root, "height": 1}
+        assert list(iter_lines(store, root, 1, "t")) == list(
+            iter_lines(store, tree.root, tree.height, "t")
+        )
+        with pytest.raises(ParentUnusable, match="no revision digests"):
+            Incremental(store, parent, SMALL).run(a)
 
-        def damaged(cid: bytes) -> bytes:
-            if cid == victim:
-                return b'{"_key":"k00250"'  # no newline: not a leaf
-            return real(cid)
 
-        store.read = damaged  # type: ignore[method-assign]
-        with pytest.raises(ParentUnusable):
-            inc.run(b)
+@given(
+    st.text(max_size=300),
+    st.text(max_size=40),
+    st.integers(0, 2**40),
+    st.integers(0, 2**40),
+    st.booleans(),
+    st.booleans(),
+)
+def test_entry_size_is_the_msgpack_length(
+    first: str, last: str, docs: int, size: int, digest: bool, closed: bool
+) -> None:
+    import msgpack
+
+    from snapstore.sources.arangodb.docchunks import _entry_size
+    from snapstore.sources.arangodb.doctree import NodeEntry
+
+    entry = NodeEntry(first, last, bytes(32), docs, size, bytes(16) if digest else None, closed)
+    assert _entry_size(entry) == len(msgpack.packb(entry.to_list(), use_bin_type=True))

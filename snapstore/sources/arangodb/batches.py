@@ -113,7 +113,10 @@ class BatchReader:
         for attempt in range(attempts):
             try:
                 with self.lock:
-                    return self.conn.call("post", endpoint, what=self.what, db=self.db, fast=True)
+                    body: dict[str, Any] = self.conn.call(
+                        "post", endpoint, what=self.what, db=self.db, fast=True
+                    )
+                return body
             except Exception as e:
                 if not is_network_error(e) or attempt == attempts - 1 or self._stop.is_set():
                     raise

@@ -520,8 +520,31 @@ class TreeBuilder:
         return TreeResult(None, 0, self.stats)
 
 
+def _str_size(n: int) -> int:
+    # msgpack str: fixstr up to 31 bytes, then str8, str16, str32 headers.
+    return n + (1 if n < 32 else 2 if n < 256 else 3 if n < 65536 else 5)
+
+
+def _uint_size(v: int) -> int:
+    if v < 0:
+        return len(msgpack.packb(v))
+    return 1 if v < 128 else 2 if v < 256 else 3 if v < 65536 else 5 if v < 1 << 32 else 9
+
+
 def _entry_size(entry: NodeEntry) -> int:
-    return len(msgpack.packb(entry.to_list(), use_bin_type=True))
+    """The length of the entry's msgpack encoding (computed: a hot path of every dump)."""
+    size = (
+        1  # fixarray of 5 or 7
+        + _str_size(len(entry.first_key.encode("utf-8")))
+        + _str_size(len(entry.last_key.encode("utf-8")))
+        + 2
+        + len(entry.child)  # bin8
+        + _uint_size(entry.docs)
+        + _uint_size(entry.bytes)
+    )
+    if entry.digest is not None:
+        size += 2 + len(entry.digest) + 1  # bin8 and a bool
+    return size
 
 
 def build_tree(

@@ -13,8 +13,10 @@ gc: ``snapstore.references``) and the rest of this source need; building trees i
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import msgpack
 
@@ -43,7 +45,7 @@ class NodeEntry:
     child: bytes
     docs: int
     bytes: int
-    digest: bytes | None = None
+    digest: builtins.bytes | None = None
     closed: bool = False
 
     def to_list(self) -> list[object]:
@@ -56,18 +58,20 @@ class NodeEntry:
 def encode_node(level: int, entries: list[NodeEntry]) -> bytes:
     """A node chunk: the msgpack array
     ``[level, [[first, last, child, docs, bytes, digest, closed], ...]]``."""
-    return msgpack.packb([level, [e.to_list() for e in entries]], use_bin_type=True)
+    data: bytes = msgpack.packb([level, [e.to_list() for e in entries]], use_bin_type=True)
+    return data
 
 
-def _entry(raw: list[object]) -> NodeEntry:
+def _entry(raw: Any) -> NodeEntry:
+    """One decoded entry (5 elements: a tree written before revision digests)."""
     if len(raw) == 5:
         a, b, c, d, e = raw
-        return NodeEntry(str(a), str(b), bytes(c), int(d), int(e))  # type: ignore[arg-type,call-overload]
+        return NodeEntry(str(a), str(b), bytes(c), int(d), int(e))
     a, b, c, d, e, f, g = raw
-    digest = bytes(f)  # type: ignore[arg-type]
+    digest = bytes(f)
     if len(digest) != DIGEST_SIZE or not isinstance(g, bool):
         raise ValueError("bad revision digest")
-    return NodeEntry(str(a), str(b), bytes(c), int(d), int(e), digest, g)  # type: ignore[arg-type,call-overload]
+    return NodeEntry(str(a), str(b), bytes(c), int(d), int(e), digest, g)
 
 
 def decode_node(data: bytes, where: str, level: int | None = None) -> tuple[int, list[NodeEntry]]:

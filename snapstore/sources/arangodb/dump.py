@@ -4,9 +4,11 @@ All collections are read inside one read-only stream transaction, so the snapsho
 states. Each collection is read with one streamed AQL cursor (``FOR d IN @@c RETURN d``, every
 batch fetched with the transaction header so the transaction stays alive), its documents are
 sorted by ``_key`` bytes on our side (the server's order does not matter), and cut into the
-key-anchored chunk tree of ``docchunks``. When one transaction cannot cover the dump (a
-cluster, or the transaction expired), each collection gets a transaction of its own and the
-section records that. Metadata (properties, indexes, views, analyzers, graphs) is not
+key-anchored chunk tree of ``docchunks``. When an earlier snapshot of the same database can
+serve a collection, only its ``(_key, _rev)`` listing and the changed documents are read
+(``incremental``; spec/database.md, *Incremental dump*). When one transaction cannot cover
+the dump (a cluster, or the transaction expired), each collection gets a transaction of its
+own and the section records that. Metadata (properties, indexes, views, analyzers, graphs) is not
 transactional on the server: it is read inside the dump and compared at the end.
 """
 
@@ -16,8 +18,9 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from arango.exceptions import ArangoServerError
 
@@ -46,6 +49,7 @@ from snapstore.sources.arangodb.docchunks import (
     line_rev,
 )
 from snapstore.sources.arangodb.incremental import (
+    Fetch,
     KeyOrder,
     Merge,
     ParentUnusable,
@@ -441,7 +445,10 @@ class Dumper:
             return None, "empty in the earlier snapshot"
         return entry, ""
 
-    def _fetcher(self, name: str, read: _Read, lock: threading.Lock) -> Any:
+    def _fetcher(self, name: str, read: _Read, lock: threading.Lock) -> Fetch:
+        """Fetch documents by key in ``read``'s transaction, never beside another request
+        on it (``lock`` is the listing cursor's)."""
+
         def fetch(keys: list[str]) -> list[dict[str, Any]]:
             with lock:
                 body = self.conn.call(
@@ -493,9 +500,9 @@ class Dumper:
         try:
             with self._reader(name, read, LISTING_QUERY, LISTING_BATCH, lock) as reader:
 
-                def pairs() -> Any:
-                    for batch in reader:
-                        yield from batch
+                def pairs() -> Iterator[tuple[str, str]]:
+                    for batch in reader:  # rows are [_key, _rev]
+                        yield from cast(list[tuple[str, str]], batch)
                         self.reporter.advance(len(batch))
 
                 merge.run(pairs())

@@ -314,8 +314,8 @@ class Merge:
             else:
                 _, key, rev, line = item
                 if line is None:
-                    doc = fetched.pop(key.decode("utf-8"), None)
-                    if doc is None or doc.get("_rev") != rev:
+                    got = fetched.get(key.decode("utf-8"))
+                    if got is None or got.get("_rev") != rev:
                         raise Vanished(key.decode("utf-8"))
-                    line = canonical(doc)
+                    line = canonical(got)
                 builder.add(key, line, rev)
