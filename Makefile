@@ -15,13 +15,14 @@ demo: $(STAMP)
 	bash scripts/demo.sh
 
 # CI profile: bounded property runs, slow tests excluded, on WORKERS pytest-xdist workers
-# (each with its own tmp folders, servers and ports; worksteal evens out long tests).
+# (each with its own tmp folders, servers and ports). More workers than cores: many tests
+# wait on subprocesses, servers and the disk. The long tests start first (tests/conftest.py).
 WORKERS ?= 4
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -m "not slow" -q -p no:cacheprovider \
-		-n $(WORKERS) --dist worksteal
+		-n $(WORKERS) --dist load
 
 # Long profile: thousands of examples, long stateful runs, slow tests included.
 verify: $(STAMP)
