@@ -161,9 +161,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Say so in one line when nothing ran: exit code 5 is a failure of the selection (a
     marker, -k or path that matches nothing), not a green run."""
-    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and not os.environ.get(
-        "PYTEST_XDIST_WORKER"
-    ):
+    is_xdist_worker = hasattr(session.config, "workerinput")
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and not is_xdist_worker:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(
