@@ -15,13 +15,23 @@ demo: $(STAMP)
 	bash scripts/demo.sh
 
 # CI profile: bounded property runs, slow tests excluded, on WORKERS pytest-xdist workers
-# (each with its own tmp folders, servers and ports; worksteal evens out long tests).
+# (each with its own tmp folders, servers and ports). More workers than cores: many tests
+# wait on subprocesses, servers and the disk. The long tests start first (tests/conftest.py).
+# The run's tmp folders live in a fresh folder of its own (--basetemp), not in the
+# /tmp/pytest-of-USER shared with every other pytest run of the same user: there a
+# concurrent run's clean-up can remove this run's folders, and this run's clean-up would
+# delete (and trip over) other runs' trees. Kept when a test fails, for a look.
 WORKERS ?= 4
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@tmp=$$(mktemp -d -t snapstore-test.XXXXXX) && \
+	echo "HYPOTHESIS_PROFILE=ci pytest -n $(WORKERS) --basetemp=$$tmp/t" && \
 	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -m "not slow" -q -p no:cacheprovider \
-		-n $(WORKERS) --dist worksteal
+		-n $(WORKERS) --dist load --basetemp="$$tmp/t"; \
+	status=$$?; \
+	if [ $$status -eq 0 ]; then rm -rf "$$tmp"; else echo "test folders kept in $$tmp"; fi; \
+	exit $$status
 
 # Long profile: thousands of examples, long stateful runs, slow tests included.
 verify: $(STAMP)

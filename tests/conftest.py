@@ -137,12 +137,32 @@ def small_manager(small_ws: Workspace) -> SnapshotManager:
     return small_ws.manager()
 
 
+# Tests that take a minute or more (kills at every step, long stateful and property runs).
+# Started first, so that pytest-xdist's round-robin start gives each its own worker and the
+# run does not end waiting for one of them; a hint for the schedule only, nothing depends
+# on it.
+_LONG_FIRST = (
+    "tests/restore/test_include.py::test_killed_at_every_step",
+    "tests/store/test_pipeline.py",
+    "tests/faults/test_kill_commands.py",
+    "tests/restore/test_crash.py",
+    "tests/lifecycle/test_stateful_lifecycle.py",
+    "tests/test_bench_smoke.py",
+    "tests/arango/test_roundtrip_property.py",
+    "tests/test_stateful.py",
+    "tests/test_properties.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(_LONG_FIRST))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Say so in one line when nothing ran: exit code 5 is a failure of the selection (a
     marker, -k or path that matches nothing), not a green run."""
-    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and not os.environ.get(
-        "PYTEST_XDIST_WORKER"
-    ):
+    is_xdist_worker = hasattr(session.config, "workerinput")
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and not is_xdist_worker:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(

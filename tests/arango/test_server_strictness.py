@@ -69,7 +69,11 @@ def test_collections_of_a_named_graph_cannot_be_dropped(db: StandardDatabase) ->
 # -- stream transactions --------------------------------------------------------------------
 
 
-def _slow_in_thread(fn: Any) -> tuple[threading.Thread, list[Any]]:
+def _slow_in_thread(
+    fn: Any, server: ArangoTarget, trx_id: str
+) -> tuple[threading.Thread, list[Any]]:
+    """Run ``fn`` (a request in transaction ``trx_id``) in a thread; return once the server
+    holds its lease, so that the caller's request is certainly the second one."""
     out: list[Any] = []
 
     def run() -> None:
@@ -80,7 +84,12 @@ def _slow_in_thread(fn: Any) -> tuple[threading.Thread, list[Any]]:
 
     thread = threading.Thread(target=run)
     thread.start()
-    time.sleep(0.15)  # let it reach the server and take its lease
+    leases = server.require_test_server("watching leases").app.leases
+    deadline = time.monotonic() + 30
+    while not leases.held(trx_id):
+        assert thread.is_alive() or not out, f"the request ended without a lease: {out}"
+        assert time.monotonic() < deadline, "the request never reached the server"
+        time.sleep(0.005)
     return thread, out
 
 
@@ -94,7 +103,9 @@ def test_a_stream_transaction_in_use_by_a_writer_refuses_a_second_request(
     arango_server.settings.request_delay = 0.5
     arango_server.settings.stream_trx_lock_timeout = 0.2
     thread, out = _slow_in_thread(
-        lambda: call(db, "post", "/_api/document/c", data={"_key": "a"}, headers=headers)
+        lambda: call(db, "post", "/_api/document/c", data={"_key": "a"}, headers=headers),
+        arango_server,
+        trx.transaction_id,
     )
     status, body = batch_get(db, headers)
     thread.join()
@@ -113,12 +124,12 @@ def test_parallel_reads_share_a_transaction_on_a_single_server_but_not_on_a_coor
     headers = {"x-arango-trx-id": trx.transaction_id}
     arango_server.settings.request_delay = 0.4
     arango_server.settings.stream_trx_lock_timeout = 0.1
-    thread, _ = _slow_in_thread(lambda: batch_get(db, headers))
+    thread, _ = _slow_in_thread(lambda: batch_get(db, headers), arango_server, trx.transaction_id)
     assert batch_get(db, headers)[0] == 200
     thread.join()
 
     arango_server.settings.role = "COORDINATOR"
-    thread, _ = _slow_in_thread(lambda: batch_get(db, headers))
+    thread, _ = _slow_in_thread(lambda: batch_get(db, headers), arango_server, trx.transaction_id)
     status, body = batch_get(db, headers)
     thread.join()
     assert (status, error_of(body)) == (500, 28)

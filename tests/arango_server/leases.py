@@ -80,6 +80,12 @@ class LeaseTable:
         finally:
             self._release(trx_id, write)
 
+    def held(self, trx_id: str) -> bool:
+        """Whether a request holds a lease on ``trx_id`` now (tests wait for this)."""
+        with self._cond:
+            holders = self._holders.get(trx_id)
+            return holders is not None and (holders.writer or holders.readers > 0)
+
     def _acquire(self, trx_id: str, write: bool, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         with self._cond:

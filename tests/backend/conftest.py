@@ -74,6 +74,18 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
+@contextlib.contextmanager
+def refused_port() -> Iterator[int]:
+    """A loopback port where connections are refused, held for the ``with`` block: bound but
+    never listening, so no other test or xdist worker can start a server on it meanwhile."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]
+    finally:
+        s.close()
+
+
 def weed_command(binary: str, data: Path, ports: dict[str, int], s3_config: Path) -> list[str]:
     """The ``weed server -s3`` command line the tests use (spec/backends.md shows it too)."""
     return [

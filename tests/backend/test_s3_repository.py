@@ -19,7 +19,7 @@ from snapstore.backend.s3 import S3Backend
 from snapstore.errors import LockHeld
 from snapstore.locking import RepositoryLock
 from snapstore.manager import SnapshotManager
-from tests.backend.conftest import SeaweedS3, free_ports
+from tests.backend.conftest import SeaweedS3, refused_port
 from tests.helpers import Workspace, assert_same_tree, created_name, error_line, tree_state
 
 pytestmark = pytest.mark.s3
@@ -177,18 +177,18 @@ def test_missing_bucket_and_missing_repository(ws: Workspace, s3_env: SeaweedS3)
 def test_unreachable_endpoint_fails_fast_with_one_line(
     ws: Workspace, url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (port,) = free_ports(1)  # nothing listens there
-    endpoint = f"http://127.0.0.1:{port}"
-    monkeypatch.setenv("SNAPSTORE_S3_ENDPOINT", endpoint)
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
-    monkeypatch.setenv("SNAPSTORE_S3_CONNECT_TIMEOUT", "1")
-    for args in (["list"], ["-q", "create", "nowhere"], ["init"]):
-        started = time.monotonic()
-        r = ws.invoke("--repo", url, *args)
-        elapsed = time.monotonic() - started
-        assert r.exit_code == 1, r.output
-        error_line(r.stderr, f"cannot reach S3 endpoint {endpoint}: connection refused")
-        assert elapsed < 10, f"{args}: took {elapsed:.1f} s"
+    with refused_port() as port:  # nothing listens there, nothing can meanwhile
+        endpoint = f"http://127.0.0.1:{port}"
+        monkeypatch.setenv("SNAPSTORE_S3_ENDPOINT", endpoint)
+        monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+        monkeypatch.setenv("SNAPSTORE_S3_CONNECT_TIMEOUT", "1")
+        for args in (["list"], ["-q", "create", "nowhere"], ["init"]):
+            started = time.monotonic()
+            r = ws.invoke("--repo", url, *args)
+            elapsed = time.monotonic() - started
+            assert r.exit_code == 1, r.output
+            error_line(r.stderr, f"cannot reach S3 endpoint {endpoint}: connection refused")
+            assert elapsed < 10, f"{args}: took {elapsed:.1f} s"
 
 
 def test_bad_s3_settings_are_config_errors(ws: Workspace, url: str, tmp_path: Path) -> None:
