@@ -29,6 +29,7 @@ import contextlib
 import json
 import re
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -189,9 +190,13 @@ class _HTTPClient(DefaultHTTPClient):
         # No retries down here: urllib3 would log a WARNING line per retry, which reaches
         # stderr once python-arango's module-level ``logging.debug`` has configured the root
         # logger, and it cannot tell which POSTs may be sent again. ``Connection.call``
-        # retries instead (see ``transient``).
+        # retries instead (``never_sent``, ``idempotent``).
         super().__init__(request_timeout=timeout, retry_attempts=0, backoff_factor=0)
         self.timings = timings
+        # This thread's last transport error: python-arango replaces a connection error
+        # with a bare ConnectionAbortedError, which no longer tells whether the request was
+        # sent (``never_sent``).
+        self.errors = threading.local()
 
     def create_session(self, host: str) -> requests.Session:
         if not host.startswith("http+unix://"):
@@ -218,6 +223,7 @@ class _HTTPClient(DefaultHTTPClient):
         auth: Any = None,
     ) -> Response:
         started = time.perf_counter()
+        self.errors.last = None
         try:
             # As python-arango's, but the body is read in one call: requests' default reads
             # it in 10 KiB pieces, a Python loop per piece of a multi-megabyte batch.
@@ -243,6 +249,9 @@ class _HTTPClient(DefaultHTTPClient):
                 status_text=response.reason,
                 raw_body=body.decode(response.encoding or "utf-8", errors="replace"),
             )
+        except Exception as e:
+            self.errors.last = e
+            raise
         finally:
             self.timings.server_seconds += time.perf_counter() - started
             self.timings.requests += 1
@@ -339,14 +348,6 @@ def idempotent(method: str, endpoint: str, params: dict[str, Any] | None) -> boo
     )
 
 
-def transient(e: BaseException, method: str, endpoint: str, params: dict[str, Any] | None) -> bool:
-    """Whether a failed request may be sent again: a connection that was refused, reset or
-    timed out, and a request that either never reached the server or is ``idempotent``."""
-    if not is_network_error(e):
-        return False
-    return never_sent(e) or idempotent(method, endpoint, params)
-
-
 def describe(e: BaseException, url: str) -> str:
     """One line for any failure talking to the server."""
     if isinstance(e, ServerAnswer):
@@ -395,9 +396,10 @@ class Connection:
             )
         self._password = url_password if url_password is not None else settings.password()
         try:
+            self._http = _HTTPClient(settings.timeout, self.timings)
             self.client = ArangoClient(
                 hosts=host,
-                http_client=_HTTPClient(settings.timeout, self.timings),
+                http_client=self._http,
                 resolver_max_tries=1,
                 verify_override=settings.verify_tls if scheme == "https" else None,
                 request_timeout=settings.timeout,
@@ -466,8 +468,9 @@ class Connection:
         """One raw request through python-arango; returns the parsed body or raises.
 
         ``fast`` decodes with orjson (cursor batches of documents; see the module doc).
-        A dropped, refused or timed-out connection is retried after ``RETRY_DELAYS`` when
-        ``transient`` allows, and a read answered "busy" likewise; when an earlier attempt
+        A dropped, refused or timed-out connection is retried after ``RETRY_DELAYS`` when the
+        request never reached the server or is ``idempotent``, and a read answered "busy"
+        likewise; when an earlier attempt
         may have been carried out (its answer was lost), "exists already" to a create and
         "not found" to a delete mean it was, and return ``{}``. Network failures that remain
         raise the transport's exception (callers turn them into DatabaseError with context);
@@ -484,9 +487,13 @@ class Connection:
                 if delay is None or not busy or method.lower() not in ("get", "head"):
                     raise
             except Exception as e:
-                if delay is None or not transient(e, method, endpoint, params):
+                cause = getattr(self._http.errors, "last", None)
+                unsent = never_sent(e) or (cause is not None and never_sent(cause))
+                if delay is None or not (
+                    is_network_error(e) and (unsent or idempotent(method, endpoint, params))
+                ):
                     raise
-                maybe_done = maybe_done or not never_sent(e)
+                maybe_done = maybe_done or not unsent
             time.sleep(delay)
         raise AssertionError("unreachable")
 
