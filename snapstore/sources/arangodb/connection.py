@@ -292,26 +292,23 @@ RETRY_DELAYS = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
 # 502/504, 429; 500 with ERR 28 "locked": a stream transaction's lease was held).
 _BUSY = (429, 502, 503, 504)
 ERR_LOCKED = 28
+# urllib3's NewConnectionError (refused, no route) is a subclass of its ConnectTimeoutError.
+_REFUSED = (urllib3.exceptions.NewConnectionError, ConnectionRefusedError)
+_TIMEOUTS = (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, socket.timeout)
 # Creating requests whose answer, when an earlier attempt's answer was lost, may be "it
 # exists already" (409 ERR 1207), and deleting ones whose may be "not found" (404): the
 # lost attempt did the work.
 _CREATES = ("/_api/collection", "/_api/view", "/_api/gharial", "/_api/database")
 
 
-def never_sent(e: BaseException) -> bool:
-    """Whether the request failed before reaching the server (refused, no route, connect
-    timeout): then sending it again cannot do anything twice."""
+def _caused_by(e: BaseException | None, kinds: tuple[type[BaseException], ...]) -> bool:
+    """Whether ``e`` or anything it wraps (urllib3's ``reason``, requests' first argument,
+    the cause or context) is one of ``kinds``."""
     seen: set[int] = set()
-    cur: BaseException | None = e
+    cur = e
     while cur is not None and id(cur) not in seen:
         seen.add(id(cur))
-        if isinstance(
-            cur,
-            requests.exceptions.ConnectTimeout
-            | urllib3.exceptions.NewConnectionError
-            | urllib3.exceptions.ConnectTimeoutError
-            | ConnectionRefusedError,
-        ):
+        if isinstance(cur, kinds):
             return True
         reason = getattr(cur, "reason", None)
         nxt = reason if isinstance(reason, BaseException) else None
@@ -319,6 +316,20 @@ def never_sent(e: BaseException) -> bool:
             nxt = cur.args[0]
         cur = nxt or cur.__cause__ or cur.__context__
     return False
+
+
+_UNSENT = (
+    requests.exceptions.ConnectTimeout,
+    urllib3.exceptions.NewConnectionError,
+    urllib3.exceptions.ConnectTimeoutError,
+    ConnectionRefusedError,
+)
+
+
+def never_sent(e: BaseException | None) -> bool:
+    """Whether the request failed before reaching the server (refused, no route, connect
+    timeout): then sending it again cannot do anything twice."""
+    return _caused_by(e, _UNSENT)
 
 
 def idempotent(method: str, endpoint: str, params: dict[str, Any] | None) -> bool:
@@ -476,7 +487,7 @@ class Connection:
         raise the transport's exception (callers turn them into DatabaseError with context);
         error answers raise :class:`ServerAnswer`.
         """
-        maybe_done = False
+        maybe_done = timed_out = False
         for delay in (*RETRY_DELAYS, None):
             try:
                 return self._call_once(method, endpoint, what, params, data, db, headers, fast)
@@ -488,11 +499,16 @@ class Connection:
                     raise
             except Exception as e:
                 cause = getattr(self._http.errors, "last", None)
-                unsent = never_sent(e) or (cause is not None and never_sent(cause))
-                if delay is None or not (
-                    is_network_error(e) and (unsent or idempotent(method, endpoint, params))
-                ):
+                unsent = never_sent(e) or never_sent(cause)
+                # A server that does not answer (or accept) in time is given one more
+                # chance, not six: each try waits the whole timeout.
+                slow = any(
+                    _caused_by(x, _TIMEOUTS) and not _caused_by(x, _REFUSED) for x in (e, cause)
+                )
+                retry = is_network_error(e) and (unsent or idempotent(method, endpoint, params))
+                if delay is None or not retry or (slow and timed_out):
                     raise
+                timed_out = timed_out or slow
                 maybe_done = maybe_done or not unsent
             time.sleep(delay)
         raise AssertionError("unreachable")
