@@ -52,6 +52,7 @@ from snapstore.store.chunker import Chunker
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.concurrency import quick_gil_handoff
 from snapstore.store.writer import AddPipeline, FileSlot
+from snapstore.tree.pathmax import STAGING_ROOM
 
 # Items walked ahead of reading so the progress bar knows the total; a bigger tree is streamed
 # (no total) so that memory stays bounded whatever the number of files.
@@ -189,7 +190,7 @@ class FilesBackup:
     def __init__(self, store: ChunkStore, excludes: tuple[str, ...], reporter: Reporter) -> None:
         self.store = store
         self.excludes = tuple(os.fsencode(p) for p in excludes)
-        self.walker = TreeWalker(self.excludes)
+        self.walker = TreeWalker(self.excludes, room=STAGING_ROOM)
         self.reporter = reporter
         self.chunker = Chunker(store.config.chunker)
 

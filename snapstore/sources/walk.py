@@ -22,7 +22,7 @@ from typing import Any
 
 from snapstore.errors import SourceError
 from snapstore.manifest.listing import DIR, FILE, SYMLINK, FileEntry, exclude_matcher
-from snapstore.tree.pathmax import too_long
+from snapstore.tree.pathmax import fits, too_long
 
 
 @dataclass(slots=True)
@@ -38,9 +38,15 @@ class TreeWalker:
     """Walks a tree in listing order, leaving out names that match the exclude patterns and
     the paths (relative to the root) in ``skip``, each with everything below it."""
 
-    def __init__(self, excludes: tuple[bytes, ...], skip: frozenset[bytes] = frozenset()) -> None:
+    def __init__(
+        self,
+        excludes: tuple[bytes, ...],
+        skip: frozenset[bytes] = frozenset(),
+        room: int = 0,
+    ) -> None:
         self._excluded = exclude_matcher(excludes)
         self._skip = skip
+        self._room = room  # paths must fit in PATH_MAX with this much more (tree/pathmax.py)
 
     def walk(self, root: bytes, skipped: list[str], warn: Callable[[str], None]) -> Iterator[Item]:
         """Every entry under ``root`` (itself first). A directory that cannot be listed is
@@ -69,6 +75,11 @@ class TreeWalker:
                     # in one line, rather than fail on it at restore time.
                     raise SourceError(too_long(full, "cannot snapshot")) from None
                 raise
+            if self._room and not fits(full, self._room):
+                raise SourceError(
+                    too_long(full, "cannot snapshot")
+                    + f" once a restore adds its staging name ({self._room} bytes)"
+                )
             yield Item(rel, full, st)
             if stat.S_ISDIR(st.st_mode):
                 stack.append(self._children(rel, full, skipped, warn))

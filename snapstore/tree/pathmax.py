@@ -11,12 +11,16 @@ from __future__ import annotations
 import os
 
 PATH_MAX = 4096  # Linux's limit for one path handed to a system call, its NUL included
+# What a restore's staging name adds to a path beside the target: ``.`` + ``.snapstore-
+# staging-`` + ``<pid>-<8 hex>`` (spec/restore.md), with room to spare. create refuses paths
+# that would not fit once it is added, so a snapshot it takes can always be restored in place.
+STAGING_ROOM = 40
 
 
-def fits(path: bytes | str) -> bool:
-    """Whether ``path`` can be handed to a system call."""
+def fits(path: bytes | str, room: int = 0) -> bool:
+    """Whether ``path`` can be handed to a system call (with ``room`` bytes more)."""
     raw = path if isinstance(path, bytes) else os.fsencode(path)
-    return len(raw) < PATH_MAX
+    return len(raw) + room < PATH_MAX
 
 
 def shorten(path: bytes | str, keep: int = 40) -> str:

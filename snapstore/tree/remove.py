@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -36,12 +37,12 @@ def _ident(fd: int) -> tuple[int, int]:
     return (st.st_dev, st.st_ino)
 
 
-def _retry_writable(dir_fd: int, op: object, name: str) -> None:
+def _retry_writable(dir_fd: int, op: Callable[..., None], name: str) -> None:
     """Run ``op(name, dir_fd=dir_fd)``; on a permission error make the folder 0700 and retry
     once. A name that has gone already is fine; other failures are left (best effort)."""
     for attempt in (0, 1):
         try:
-            op(name, dir_fd=dir_fd)  # type: ignore[operator]
+            op(name, dir_fd=dir_fd)
             return
         except FileNotFoundError:
             return

@@ -9,7 +9,13 @@ with the message that says so (tests/arango/test_faults.py).
 
 from __future__ import annotations
 
-from snapstore.sources.arangodb.connection import RETRY_DELAYS
+import socket
+
+import pytest
+
+from snapstore.settings import ArangoSettings
+from snapstore.sources.arangodb.connection import RETRY_DELAYS, Connection, is_network_error
+from tests.arango.conftest import ArangoTarget
 from tests.arango.dbstate import db_state
 from tests.arango.test_restore_rollback import LOAD, Scene, scene  # noqa: F401 (fixture)
 
@@ -66,3 +72,40 @@ def test_the_rollback_survives_dropped_connections_too(scene: Scene) -> None:  #
     assert "rolled back to its state before the restore" in r.stderr, r.stderr
     _clean(r.stderr)
     assert db_state(scene.db.db()) == scene.before
+
+
+def test_a_refused_connection_is_retried_even_for_a_request_that_is_not_idempotent() -> None:
+    """A refused connection never reached the server: sending again cannot do anything
+    twice, so even a cursor read without batch id is tried once per retry delay."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once the socket is closed
+    conn = Connection(ArangoSettings(url=f"http://127.0.0.1:{port}", database="x"))
+    try:
+        with pytest.raises(Exception) as e:
+            conn.call("post", "/_api/cursor/1", what="reading on")
+        assert is_network_error(e.value)
+        assert conn.timings.requests == len(RETRY_DELAYS) + 1
+    finally:
+        conn.close()
+
+
+def test_a_server_that_does_not_answer_in_time_gets_one_more_try(
+    arango_server: ArangoTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each try waits the whole timeout: a hanging server is given a second chance, not
+    six (spec/database.md, "Dropped connections")."""
+    arango_server.fail_after(0, "hang", path_pattern=r"/_api/version")
+    monkeypatch.setenv("SNAPSTORE_ARANGO_PASSWORD", arango_server.password)
+    settings = ArangoSettings(
+        url=arango_server.url, database="_system", user=arango_server.username, timeout=0.5
+    )
+    conn = Connection(settings)
+    try:
+        with pytest.raises(Exception) as e:
+            conn.call("get", "/_api/version", what="reading the server version")
+        assert is_network_error(e.value)
+        assert conn.timings.requests == 2
+    finally:
+        conn.close()
+        arango_server.heal()

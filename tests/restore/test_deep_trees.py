@@ -14,10 +14,12 @@ from __future__ import annotations
 import os
 import stat
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from snapstore.tree.pathmax import PATH_MAX, STAGING_ROOM
 from snapstore.tree.remove import remove_directory
 from tests.faults.killpoint import count_steps, run_killed_at
 from tests.helpers import Workspace, created_name, ok
@@ -26,6 +28,15 @@ from tests.restore.tools import entry, set_listing, snapshot_of
 DEEP = 1000
 TOO_DEEP = 5000
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+
+
+@pytest.fixture(autouse=True)
+def _remove_deep_trees(tmp_path: Path) -> Iterator[None]:
+    """Remove what a test built: pytest's own clean-up of old temporary folders uses
+    ``shutil.rmtree``, which these trees would make fail with RecursionError."""
+    yield
+    for p in tmp_path.iterdir():
+        remove_directory(p)
 
 
 def build_deep(root: Path, depth: int, every: int = 100) -> None:
@@ -257,3 +268,41 @@ def test_a_forged_5000_level_listing_is_refused_by_restore_and_export(tmp_path: 
         assert sum(1 for m in t.getmembers() if m.isdir()) >= TOO_DEEP
     assert "d/" in ok(ws.run("ls", name)).stdout
     ok(ws.run("check"))
+
+
+def _tree_reaching(root: Path, length: int) -> None:
+    """A chain of ``d`` folders under ``root`` whose deepest file's absolute path is
+    ``length`` bytes long."""
+    base = len(os.fsencode(str(root)))
+    levels = (length - 100 - base) // 2
+    build_deep(root, levels, every=10**9)
+    fd = os.open(root, _DIR)
+    try:
+        for _ in range(levels):
+            child = os.open("d", _DIR, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        name = "f" * (length - base - 2 * levels - 1)
+        os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=fd))
+    finally:
+        os.close(fd)
+
+
+def test_a_tree_a_restore_could_not_stage_is_refused_at_create(tmp_path: Path) -> None:
+    """Paths that fit at the bulk root but not at the staging name beside it: refused at
+    create (a snapshot that cannot be restored in place would be found out too late); a
+    tree with room for the staging name snapshots and restores in place."""
+    ws = Workspace.make(tmp_path, populate=False)
+    ws.auto_cleanup = False
+    _tree_reaching(ws.bulk, PATH_MAX - 10)
+    r = ws.run("create", "nearly too deep", "--no-db")
+    assert r.returncode != 0
+    _one_error_line(r.stderr, "cannot snapshot", "PATH_MAX", "staging name")
+
+    remove_directory(ws.bulk)
+    _tree_reaching(ws.bulk, PATH_MAX - STAGING_ROOM - 1)
+    snap = state(ws.bulk)
+    name = created_name(ok(ws.run("create", "deep but fits", "--no-db")).stdout)
+    (ws.bulk / "changed").write_text("after the snapshot")
+    ok(ws.run("restore", name, "--yes", "--no-db", "--no-safety-snapshot"))
+    assert state(ws.bulk) == snap and leftovers(tmp_path) == []

@@ -29,6 +29,7 @@ import contextlib
 import json
 import re
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -189,9 +190,13 @@ class _HTTPClient(DefaultHTTPClient):
         # No retries down here: urllib3 would log a WARNING line per retry, which reaches
         # stderr once python-arango's module-level ``logging.debug`` has configured the root
         # logger, and it cannot tell which POSTs may be sent again. ``Connection.call``
-        # retries instead (see ``transient``).
+        # retries instead (``never_sent``, ``idempotent``).
         super().__init__(request_timeout=timeout, retry_attempts=0, backoff_factor=0)
         self.timings = timings
+        # This thread's last transport error: python-arango replaces a connection error
+        # with a bare ConnectionAbortedError, which no longer tells whether the request was
+        # sent (``never_sent``).
+        self.errors = threading.local()
 
     def create_session(self, host: str) -> requests.Session:
         if not host.startswith("http+unix://"):
@@ -218,6 +223,7 @@ class _HTTPClient(DefaultHTTPClient):
         auth: Any = None,
     ) -> Response:
         started = time.perf_counter()
+        self.errors.last = None
         try:
             # As python-arango's, but the body is read in one call: requests' default reads
             # it in 10 KiB pieces, a Python loop per piece of a multi-megabyte batch.
@@ -243,6 +249,9 @@ class _HTTPClient(DefaultHTTPClient):
                 status_text=response.reason,
                 raw_body=body.decode(response.encoding or "utf-8", errors="replace"),
             )
+        except Exception as e:
+            self.errors.last = e
+            raise
         finally:
             self.timings.server_seconds += time.perf_counter() - started
             self.timings.requests += 1
@@ -283,26 +292,23 @@ RETRY_DELAYS = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
 # 502/504, 429; 500 with ERR 28 "locked": a stream transaction's lease was held).
 _BUSY = (429, 502, 503, 504)
 ERR_LOCKED = 28
+# urllib3's NewConnectionError (refused, no route) is a subclass of its ConnectTimeoutError.
+_REFUSED = (urllib3.exceptions.NewConnectionError, ConnectionRefusedError)
+_TIMEOUTS = (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, socket.timeout)
 # Creating requests whose answer, when an earlier attempt's answer was lost, may be "it
 # exists already" (409 ERR 1207), and deleting ones whose may be "not found" (404): the
 # lost attempt did the work.
 _CREATES = ("/_api/collection", "/_api/view", "/_api/gharial", "/_api/database")
 
 
-def never_sent(e: BaseException) -> bool:
-    """Whether the request failed before reaching the server (refused, no route, connect
-    timeout): then sending it again cannot do anything twice."""
+def _caused_by(e: BaseException | None, kinds: tuple[type[BaseException], ...]) -> bool:
+    """Whether ``e`` or anything it wraps (urllib3's ``reason``, requests' first argument,
+    the cause or context) is one of ``kinds``."""
     seen: set[int] = set()
-    cur: BaseException | None = e
+    cur = e
     while cur is not None and id(cur) not in seen:
         seen.add(id(cur))
-        if isinstance(
-            cur,
-            requests.exceptions.ConnectTimeout
-            | urllib3.exceptions.NewConnectionError
-            | urllib3.exceptions.ConnectTimeoutError
-            | ConnectionRefusedError,
-        ):
+        if isinstance(cur, kinds):
             return True
         reason = getattr(cur, "reason", None)
         nxt = reason if isinstance(reason, BaseException) else None
@@ -310,6 +316,20 @@ def never_sent(e: BaseException) -> bool:
             nxt = cur.args[0]
         cur = nxt or cur.__cause__ or cur.__context__
     return False
+
+
+_UNSENT = (
+    requests.exceptions.ConnectTimeout,
+    urllib3.exceptions.NewConnectionError,
+    urllib3.exceptions.ConnectTimeoutError,
+    ConnectionRefusedError,
+)
+
+
+def never_sent(e: BaseException | None) -> bool:
+    """Whether the request failed before reaching the server (refused, no route, connect
+    timeout): then sending it again cannot do anything twice."""
+    return _caused_by(e, _UNSENT)
 
 
 def idempotent(method: str, endpoint: str, params: dict[str, Any] | None) -> bool:
@@ -337,14 +357,6 @@ def idempotent(method: str, endpoint: str, params: dict[str, Any] | None) -> boo
         "/_api/analyzer",
         "/_api/aqlfunction",
     )
-
-
-def transient(e: BaseException, method: str, endpoint: str, params: dict[str, Any] | None) -> bool:
-    """Whether a failed request may be sent again: a connection that was refused, reset or
-    timed out, and a request that either never reached the server or is ``idempotent``."""
-    if not is_network_error(e):
-        return False
-    return never_sent(e) or idempotent(method, endpoint, params)
 
 
 def describe(e: BaseException, url: str) -> str:
@@ -395,9 +407,10 @@ class Connection:
             )
         self._password = url_password if url_password is not None else settings.password()
         try:
+            self._http = _HTTPClient(settings.timeout, self.timings)
             self.client = ArangoClient(
                 hosts=host,
-                http_client=_HTTPClient(settings.timeout, self.timings),
+                http_client=self._http,
                 resolver_max_tries=1,
                 verify_override=settings.verify_tls if scheme == "https" else None,
                 request_timeout=settings.timeout,
@@ -466,14 +479,15 @@ class Connection:
         """One raw request through python-arango; returns the parsed body or raises.
 
         ``fast`` decodes with orjson (cursor batches of documents; see the module doc).
-        A dropped, refused or timed-out connection is retried after ``RETRY_DELAYS`` when
-        ``transient`` allows, and a read answered "busy" likewise; when an earlier attempt
+        A dropped, refused or timed-out connection is retried after ``RETRY_DELAYS`` when the
+        request never reached the server or is ``idempotent``, and a read answered "busy"
+        likewise; when an earlier attempt
         may have been carried out (its answer was lost), "exists already" to a create and
         "not found" to a delete mean it was, and return ``{}``. Network failures that remain
         raise the transport's exception (callers turn them into DatabaseError with context);
         error answers raise :class:`ServerAnswer`.
         """
-        maybe_done = False
+        maybe_done = timed_out = False
         for delay in (*RETRY_DELAYS, None):
             try:
                 return self._call_once(method, endpoint, what, params, data, db, headers, fast)
@@ -484,9 +498,18 @@ class Connection:
                 if delay is None or not busy or method.lower() not in ("get", "head"):
                     raise
             except Exception as e:
-                if delay is None or not transient(e, method, endpoint, params):
+                cause = getattr(self._http.errors, "last", None)
+                unsent = never_sent(e) or never_sent(cause)
+                # A server that does not answer (or accept) in time is given one more
+                # chance, not six: each try waits the whole timeout.
+                slow = any(
+                    _caused_by(x, _TIMEOUTS) and not _caused_by(x, _REFUSED) for x in (e, cause)
+                )
+                retry = is_network_error(e) and (unsent or idempotent(method, endpoint, params))
+                if delay is None or not retry or (slow and timed_out):
                     raise
-                maybe_done = maybe_done or not never_sent(e)
+                timed_out = timed_out or slow
+                maybe_done = maybe_done or not unsent
             time.sleep(delay)
         raise AssertionError("unreachable")
 
