@@ -92,7 +92,7 @@ class Documents:
                 "score": self.rng.random(),
                 "tags": self.rng.sample("abcde", 2),
             }
-        words = (360, 880) if self.kind == "large" else (90, 220)
+        words = (280, 700) if self.kind == "large" else (90, 220)
         return {
             "_key": self.key(i),
             "title": self.text(self.rng.randint(6, 14)).capitalize(),
