@@ -366,15 +366,16 @@ def merge_ranges(
     learned: dict[bytes, bytes],
 ) -> Difference | None:
     """``merge``, leaf by leaf: the live pairs in a leaf's key range are compared with the
-    leaf's cached digest, and only a leaf that differs (or is unknown) is read and merged.
-    Live keys outside every leaf's range are not in the snapshot: removed."""
+    leaf's cached digest, and only the leaves that differ (or are unknown) are read, together
+    (ranged reads), and merged with their live segment. Live keys outside every leaf's range
+    are not in the snapshot: removed."""
     out = Difference()
+    todo: list[tuple[NodeEntry, list[tuple[str, str]]]] = []
     lv = next(live, None)
     for e in ranges:
         while lv is not None and lv[0] < e.first_key:
             out.remove.append(lv[0])
             out.removed += 1
-            out.live += 1
             lv = next(live, None)
         segment: list[tuple[str, str]] = []
         while lv is not None and lv[0] <= e.last_key:
@@ -384,8 +385,18 @@ def merge_ranges(
         if known.get(e.child) == pairs_digest(segment):
             for key, rev in segment:
                 out.expected.add(key, rev)
-            continue
-        data = store.read(e.child)
+        else:
+            todo.append((e, segment))
+        if out.removed > limit:
+            return None
+    while lv is not None:
+        out.remove.append(lv[0])
+        out.removed += 1
+        lv = next(live, None)
+        if out.removed > limit:
+            return None
+    out.live += out.removed
+    for (e, segment), data in zip(todo, store.read_many(e.child for e, _ in todo), strict=True):
         leaf = [(e.child, *key_and_rev(line), line) for line in data[:-1].split(b"\n")]
         learned[e.child] = pairs_digest((k, r) for _, k, r, _ in leaf)
         part = merge(iter(leaf), iter(segment), limit=len(leaf) + len(segment))
@@ -399,13 +410,6 @@ def merge_ranges(
         out.removed += part.removed
         out.inserted += part.inserted
         out.replaced += part.replaced
-        if out.writes > limit:
-            return None
-    while lv is not None:
-        out.remove.append(lv[0])
-        out.removed += 1
-        out.live += 1
-        lv = next(live, None)
         if out.writes > limit:
             return None
     return out
