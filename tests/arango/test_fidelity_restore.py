@@ -269,9 +269,12 @@ def test_a_write_landing_during_the_restore_fails_the_default_verification(
     for c in ("a", "b"):
         db.create_collection(c).insert_many([{"_key": str(i), "v": i} for i in range(20)])
     name = sw.create()
+    # b is reloaded (its definition changed), a is kept as it is (restore by difference, with
+    # nothing to write): the late write to a is caught all the same.
+    db.collection("b").add_index({"type": "persistent", "fields": ["v"], "name": "late"})
 
     def meddle(label: str) -> None:
-        if label == "Restoring b":  # a is loaded: a late write replaces one of its documents
+        if label == "Restoring b":  # a is restored: a late write replaces one of its documents
             db.collection("a").replace({"_key": "1", "v": 99})
 
     reporter = RecordingReporter(on_start=meddle)

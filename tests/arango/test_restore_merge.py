@@ -333,3 +333,40 @@ def test_a_changed_analyzer_under_a_kept_index_takes_the_full_path(sw: SnapWorks
     reason = "an analyzer its indexes use differs from the snapshot's"
     assert report["reloaded"] == {"texts": reason}
     assert db_state(db) == first
+
+
+def test_a_second_merge_reads_only_the_leaves_that_differ(
+    sw: SnapWorkspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first merge learns each leaf's (_key, _rev) digest (a local cache beside the
+    index cache); the next one reads only the leaves whose live pairs differ."""
+    db = sw.db()
+    c = db.create_collection("many")
+    c.insert_many([{"_key": f"k{i:05}", "v": i, "pad": "x" * 900} for i in range(600)])
+    name = sw.create("first")
+    first = db_state(db)
+    c.update_many([{"_key": "k00010", "v": -1}])
+    sw.restore(name, safety_snapshot=False)  # reads every leaf, learns their digests
+    assert (sw.root / "cache").exists()
+    reads: list[bytes] = []
+    real_read = restore_merge.ChunkStore.read
+
+    def counting(self: Any, cid: bytes) -> bytes:
+        reads.append(cid)
+        return real_read(self, cid)
+
+    real_many = restore_merge.ChunkStore.read_many
+
+    def counting_many(self: Any, cids: Any) -> Any:
+        return real_many(self, (reads.append(c) or c for c in cids))
+
+    monkeypatch.setattr(restore_merge.ChunkStore, "read", counting)
+    monkeypatch.setattr(restore_merge.ChunkStore, "read_many", counting_many)
+    c.update_many([{"_key": "k00020", "v": -1}, {"_key": "k00500", "v": -1}])
+    c.delete_many([{"_key": "k00300"}])
+    c.insert_many([{"_key": "k00300x"}, {"_key": "zzz"}])
+    report = sw.restore(name, safety_snapshot=False).database
+    assert report["merged"] == {"many": {"removed": 2, "inserted": 1, "replaced": 2}}
+    assert db_state(db) == first
+    leaves = report["collections"]["many"]["count"] // 4  # ~4 documents of ~1 KB per leaf
+    assert 0 < len(reads) < leaves // 4, (len(reads), leaves)

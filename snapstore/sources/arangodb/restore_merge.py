@@ -20,13 +20,15 @@ import itertools
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from snapstore.sources.arangodb import objects
 from snapstore.sources.arangodb.connection import Connection, q
-from snapstore.sources.arangodb.doctree import iter_leaves
+from snapstore.sources.arangodb.doctree import NodeEntry, iter_leaves, read_node
+from snapstore.sources.arangodb.restore_leafcache import LeafCache, pairs_digest
 from snapstore.sources.arangodb.verify import RevisionSet
 from snapstore.store.chunkstore import ChunkStore
 
@@ -292,15 +294,125 @@ def decide(
     count = int(entry.get("count", 0))
     live_count = _live_count(conn, name)
     limit = int(MAX_SHARE * max(count, live_count, 1))
+    where = f"collection {name}"
+    cache = LeafCache(_cache_path(store))
+    learned: dict[bytes, bytes] = {}
     try:
-        found = merge(
-            snapshot_pairs(store, entry, f"collection {name}"), live_pairs(conn, name), limit
-        )
+        ranges = leaf_ranges(store, entry, where)
+        known = cache.get_many([e.child for e in ranges]) if ranges else {}
+        if ranges and 2 * len(known) >= len(ranges):
+            # Most leaves were seen before: read only those whose pairs differ.
+            found = merge_ranges(store, ranges, known, live_pairs(conn, name), limit, learned)
+        else:
+            pairs = _learning(snapshot_pairs(store, entry, where), learned)
+            found = merge(pairs, live_pairs(conn, name), limit)
     except NotInKeyOrder:
         return Decision(name, RELOAD, "the server does not list its keys in byte order")
+    finally:
+        cache.put_many(learned)
+        cache.close()
     if found is None:
         return Decision(name, RELOAD, "more than half of its documents differ")
     return Decision(name, MERGE, difference=found)
+
+
+def _cache_path(store: ChunkStore) -> Path | None:
+    index = getattr(getattr(store, "cache", None), "path", None)
+    return Path(index).parent / "leaf-pairs.sqlite" if index else None
+
+
+def leaf_ranges(store: ChunkStore, entry: Json, where: str) -> list[NodeEntry] | None:
+    """The leaves of a collection's tree with their key ranges, in key order, from its
+    nodes (None when the root is the only leaf, or there is none)."""
+    root = entry.get("root")
+    height = int(entry.get("height", 0))
+    if root is None or height == 0:
+        return None
+    out: list[NodeEntry] = []
+    stack: list[tuple[bytes, int]] = [(bytes(root), height)]
+    while stack:
+        cid, level = stack.pop()
+        entries = read_node(store, cid, level, where)
+        if level == 1:
+            out.extend(entries)
+        else:
+            stack.extend((e.child, level - 1) for e in reversed(entries))
+    return out
+
+
+def _learning(
+    pairs: Iterator[tuple[bytes, str, str, bytes]], learned: dict[bytes, bytes]
+) -> Iterator[tuple[bytes, str, str, bytes]]:
+    """Pass ``pairs`` through, noting each leaf's digest once the leaf is complete."""
+    current: bytes | None = None
+    seen: list[tuple[str, str]] = []
+    for item in pairs:
+        if item[0] != current:
+            if current is not None:
+                learned[current] = pairs_digest(seen)
+            current, seen = item[0], []
+        seen.append((item[1], item[2]))
+        yield item
+    if current is not None:
+        learned[current] = pairs_digest(seen)
+
+
+def merge_ranges(
+    store: ChunkStore,
+    ranges: list[NodeEntry],
+    known: dict[bytes, bytes],
+    live: Iterator[tuple[str, str]],
+    limit: int,
+    learned: dict[bytes, bytes],
+) -> Difference | None:
+    """``merge``, leaf by leaf: the live pairs in a leaf's key range are compared with the
+    leaf's cached digest, and only the leaves that differ (or are unknown) are read, together
+    (ranged reads), and merged with their live segment. Live keys outside every leaf's range
+    are not in the snapshot: removed."""
+    out = Difference()
+    todo: list[tuple[NodeEntry, list[tuple[str, str]]]] = []
+    lv = next(live, None)
+    for e in ranges:
+        while lv is not None and lv[0] < e.first_key:
+            out.remove.append(lv[0])
+            out.removed += 1
+            lv = next(live, None)
+        segment: list[tuple[str, str]] = []
+        while lv is not None and lv[0] <= e.last_key:
+            segment.append(lv)
+            lv = next(live, None)
+        out.live += len(segment)
+        if known.get(e.child) == pairs_digest(segment):
+            for key, rev in segment:
+                out.expected.add(key, rev)
+        else:
+            todo.append((e, segment))
+        if out.removed > limit:
+            return None
+    while lv is not None:
+        out.remove.append(lv[0])
+        out.removed += 1
+        lv = next(live, None)
+        if out.removed > limit:
+            return None
+    out.live += out.removed
+    for (e, segment), data in zip(todo, store.read_many(e.child for e, _ in todo), strict=True):
+        leaf = [(e.child, *key_and_rev(line), line) for line in data[:-1].split(b"\n")]
+        learned[e.child] = pairs_digest((k, r) for _, k, r, _ in leaf)
+        part = merge(iter(leaf), iter(segment), limit=len(leaf) + len(segment))
+        assert part is not None
+        out.remove.extend(part.remove)
+        out.put |= part.put
+        out.changed.extend(part.changed)
+        if part.put:
+            out.leaves.append(e.child)
+        out.expected.update(part.expected)
+        out.removed += part.removed
+        out.inserted += part.inserted
+        out.replaced += part.replaced
+        if out.writes > limit:
+            return None
+    return out
 
 
 def _live_count(conn: Connection, name: str) -> int:

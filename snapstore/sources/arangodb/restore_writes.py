@@ -58,11 +58,11 @@ class DifferenceWriter:
         progress.at(f"writing the differences into collection {name}", changes=True)
         progress.partial = name
         progress.merged.append(name)
-        self.reporter.start(f"Restoring {name} (differences)", diff.writes)
         remove = list(diff.remove)
         if has_unique_index(entry):
             # Documents to replace go out first too (module doc); the puts are then inserts.
             remove.extend(diff.changed)
+        self.reporter.start(f"Restoring {name} (differences)", len(remove) + len(diff.put))
         try:
             self._run(name, self._removals(remove), self._remove)
             self._run(name, self._puts(diff), self._put)

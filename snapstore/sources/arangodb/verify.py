@@ -42,6 +42,10 @@ class RevisionSet:
         self.total = (self.total + hash((key, rev))) & _MASK64
         self.count += 1
 
+    def update(self, other: RevisionSet) -> None:
+        self.total = (self.total + other.total) & _MASK64
+        self.count += other.count
+
     def add_lines(self, lines: list[bytes]) -> None:
         for line in lines:
             doc = orjson.loads(line)
