@@ -126,6 +126,8 @@ class IndexCache:
     def __init__(self, path: Path) -> None:
         self.path = path
         private_dir(path.parent)
+        # The catalog memory beside it lists snapshot names: as private as the index.
+        _restrict(path.parent / CATALOG_MEMORY, PRIVATE_FILE)
         # SQLite creates its file 0644 (less the umask) and gives the -wal and -shm files the
         # main file's mode: create it 0600 first.
         for suffix in ("", "-wal", "-shm"):
@@ -293,6 +295,7 @@ def read_catalog_memory(path: Path) -> CatalogMemory | None:
     deleted or damaged at any time, and then there is simply nothing to compare with)."""
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
+        _restrict(path, PRIVATE_FILE)  # it lists snapshot names: private even if chmod-ed
         if d.get("version") != CATALOG_MEMORY_VERSION:
             return None
         snaps = d["snapshots"]
@@ -318,9 +321,8 @@ def write_catalog_memory(path: Path, memory: CatalogMemory) -> None:
     }
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        private_dir(path.parent)
+        with os.fdopen(private_file(tmp), "w", encoding="utf-8") as f:
             json.dump(doc, f)
         os.replace(tmp, path)
     except OSError:
