@@ -46,6 +46,7 @@ from snapstore.sources.restore import (
     restore_roots,
     select_parts,
 )
+from snapstore.sources.restore.checks import refuse_mount_points
 from snapstore.sources.walk import paths_inside
 
 
@@ -301,6 +302,7 @@ def _plan(repo: Repository, m: Manifest, opts: RestoreOptions) -> RestorePlan:
         for root, dest in plan_targets(m, opts.target, list(own), configured):
             inside = paths_inside(dest, own) if opts.target is None else {}
             _same_disk(dest, inside, own)
+            refuse_mount_points(dest)
             targets.append(
                 RestoreTarget(
                     root.path,

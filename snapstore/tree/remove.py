@@ -6,7 +6,9 @@ holds one directory descriptor at a time, goes down by name relative to it and b
 through ``..``, and checks on the way up that ``..`` is the directory it came down from (its
 device and inode), so a folder moved away mid-walk stops the removal instead of leading it
 outside the tree. No path is ever longer than one name, so trees deeper than PATH_MAX go
-too. Folders without write or search permission are made 0700 and retried, as an owner
+too. It never crosses into another file system: a folder on another device (a mount point
+left inside the tree) is left as it is, with everything in it, and so are the folders above
+it. Folders without write or search permission are made 0700 and retried, as an owner
 may; what still cannot be removed is left and the walk goes on (best effort, as
 ``rmtree(onerror=...)`` was).
 """
@@ -115,6 +117,7 @@ def remove_directory(path: str | os.PathLike[str]) -> None:
             os.chmod(path, 0o700)
         cur = os.open(path, _DIR_FLAGS)
     try:
+        device = os.fstat(cur).st_dev
         stack = [_Level("", _ident(cur), _clear(cur))]
         while True:
             level = stack[-1]
@@ -122,6 +125,9 @@ def remove_directory(path: str | os.PathLike[str]) -> None:
                 name = level.pending.pop()
                 child = _open_child(cur, name)
                 if child is None:
+                    continue
+                if os.fstat(child).st_dev != device:  # a mount point: not ours to empty
+                    os.close(child)
                     continue
                 os.close(cur)
                 cur = child

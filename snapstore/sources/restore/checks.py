@@ -139,3 +139,46 @@ def _check_configured(m: Manifest, recorded: list[str], configured: list[str]) -
         f"snapshot {m.name} holds bulk root {other[0]}, which is not a configured bulk root "
         f"(configured: {now}), and an in-place restore writes only into those: {hint}"
     )
+
+
+MOUNTINFO = "/proc/self/mountinfo"
+
+
+def mount_points_inside(dest: Path, mountinfo: str = MOUNTINFO) -> list[str]:
+    """The mount points strictly inside ``dest`` (from the kernel's mount table; empty where
+    there is none to read). A restore replaces the tree at ``dest`` and removes the old one:
+    what is mounted inside would be left behind in the old tree, or, by a removal that
+    crossed into it, emptied."""
+    try:
+        with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    base = os.path.realpath(dest).rstrip("/") + "/"
+    out = []
+    for line in lines:
+        fields = line.split(" ")
+        if len(fields) < 5:
+            continue
+        # Field 5 is the mount point, with space, tab, newline and backslash as octal escapes.
+        point = fields[4]
+        for esc, ch in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+            point = point.replace(esc, ch)
+        if point.startswith(base):
+            out.append(point)
+    return sorted(set(out))
+
+
+def refuse_mount_points(dest: Path) -> None:
+    """Refuse to replace a tree that has a file system mounted inside it (one line naming the
+    mount point); checked before anything is written."""
+    if not dest.exists():
+        return
+    inside = mount_points_inside(dest)
+    if inside:
+        more = f" (and {len(inside) - 1} more)" if len(inside) > 1 else ""
+        raise InvalidInput(
+            f"{inside[0]}{more} is a mount point inside {dest}: a restore replaces that tree "
+            f"and cannot carry a mounted file system along; unmount it, or restore with "
+            f"--target into another folder"
+        )
