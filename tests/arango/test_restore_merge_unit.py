@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from snapstore.sources.arangodb.docchunks import canonical
+from snapstore.sources.arangodb.restore_leafcache import LeafCache, pairs_digest
 from snapstore.sources.arangodb.restore_merge import key_and_rev, merge
 
 keys = st.text(alphabet="ABab09_-:.@()+,=;$!*'%", min_size=1, max_size=6)
@@ -76,3 +77,22 @@ def test_key_and_rev_read_like_a_parser(
     assert key_and_rev(line) == (key, rev)
     doc = orjson.loads(line)
     assert (doc["_key"], doc["_rev"]) == (key, rev)
+
+
+def test_the_leaf_cache_keeps_digests_and_a_broken_one_is_only_a_miss(tmp_path: Any) -> None:
+    path = tmp_path / "c" / "leaf-pairs.sqlite"
+    cache = LeafCache(path)
+    items = {i.to_bytes(32, "little"): pairs_digest([(f"k{i}", "_r")]) for i in range(1200)}
+    cache.put_many(items)
+    cache.close()
+    again = LeafCache(path)
+    assert again.get_many(list(items)) == items
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    again.close()
+    path.write_bytes(b"not a database at all" * 100)
+    broken = LeafCache(path)
+    assert broken.get_many(list(items)) == {}
+    broken.put_many(items)  # no error either
+    broken.close()
+    assert pairs_digest([("a", "b")]) != pairs_digest([("a", "c")])
+    assert pairs_digest([("a", "b"), ("c", "d")]) != pairs_digest([("a", "bc"), ("", "d")])
