@@ -14,11 +14,17 @@ test server) are one per worker, on ports picked free. The hypothesis example da
 checkout's ``.hypothesis/examples``, shared by the workers (hypothesis writes each example with
 an atomic rename, so workers do not corrupt it; sharing lets a failure found on one worker be
 replayed first next run, whichever worker the test lands on).
+
+Ctrl-C reaches the processes the tests start: a shell starts a background job (``make test &``,
+a CI runner's detached step) with SIGINT ignored, and an ignored signal stays ignored across
+``exec``, so every CLI process a test interrupts would ignore it too. The default handler is
+put back here, once, before any test runs.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +36,9 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 if TYPE_CHECKING:  # imported lazily so a broken product module fails tests, not collection
     from snapstore.manager import SnapshotManager
     from tests.helpers import Workspace
+
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Beside this checkout's tests (not the working directory's), whatever folder pytest runs in.
 _EXAMPLES = DirectoryBasedExampleDatabase(
