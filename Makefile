@@ -25,6 +25,7 @@ WORKERS ?= 4
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	@tmp=$$(mktemp -d -t snapstore-test.XXXXXX) && \
 	echo "HYPOTHESIS_PROFILE=ci pytest -n $(WORKERS) --basetemp=$$tmp/t" && \
 	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -m "not slow" -q -p no:cacheprovider \
@@ -38,9 +39,11 @@ verify: $(STAMP)
 	HYPOTHESIS_PROFILE=verify $(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 \
 		--timeout=3600
 
+# mypy reads its settings (strict, on snapstore/) from pyproject.toml.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -78,10 +78,13 @@ def _read_index(backend: Backend, report: CheckReport) -> dict[bytes, Location]:
         except (CorruptData, ObjectNotFound) as e:
             report.errors.append(str(e))
     index: dict[bytes, Location] = {}
-    for obj in objects.values():
-        for pack, entries in obj.packs.items():
-            for e in entries:
-                index.setdefault(e.id, Location(pack, e.offset, e.length, e.raw_length, e.method))
+    for index_obj in objects.values():
+        for pack, entries in index_obj.packs.items():
+            for entry in entries:
+                index.setdefault(
+                    entry.id,
+                    Location(pack, entry.offset, entry.length, entry.raw_length, entry.method),
+                )
     return index
 
 
@@ -93,8 +96,8 @@ def check_repository(
     report.chunks = len(index)
     pack_sizes = {o.name: o.size for o in backend.list(Kind.PACKS)}
     needed: dict[str, int] = {}
-    for loc in index.values():
-        needed[loc.pack] = max(needed.get(loc.pack, 0), loc.offset + loc.length)
+    for at in index.values():
+        needed[at.pack] = max(needed.get(at.pack, 0), at.offset + at.length)
     missing_packs = set()
     for pack, end in sorted(needed.items()):
         size = pack_sizes.get(pack)
@@ -225,8 +228,10 @@ def _read_packs(
             report.errors.append(str(e))
             toc = {}
         for cid, loc in by_pack.get(pack, []):
-            e = toc.get(cid)
-            if toc and (e is None or (e.offset, e.length) != (loc.offset, loc.length)):
+            listed = toc.get(cid)
+            if toc and (
+                listed is None or (listed.offset, listed.length) != (loc.offset, loc.length)
+            ):
                 report.errors.append(
                     f"pack {pack[:16]}: index entry for chunk {short(cid)} disagrees with the "
                     "pack's table of contents"

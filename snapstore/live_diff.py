@@ -157,14 +157,14 @@ def diff_live(
         for name in db_plan.replace:
             w = merged.get(name)
             if w is not None:  # restored by difference: what it writes is known
-                after = m.collections.get(name, 0)
-                before = after - w.inserted + w.removed
+                count_after = m.collections.get(name, 0)
+                count_before = count_after - w.inserted + w.removed
                 out.collections.append(
                     CollectionChange(
                         name,
                         CHANGED,
-                        before,
-                        after,
+                        count_before,
+                        count_after,
                         n_added=w.inserted,
                         n_removed=w.removed,
                         n_changed=w.replaced,

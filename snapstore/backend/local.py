@@ -21,6 +21,7 @@ each published snapshot and after each exclusive lock is released, when there is
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import errno
 import os
@@ -327,7 +328,7 @@ class LocalBackend(Backend):
                 yield ObjectInfo(name, st.st_size, st.st_mtime)
 
     @staticmethod
-    def _names(d: Path) -> list[str]:
+    def _names(d: Path) -> builtins.list[str]:  # `list` here is the method above
         try:
             return sorted(e.name for e in os.scandir(d) if not e.name.startswith("."))
         except FileNotFoundError:

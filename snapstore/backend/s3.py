@@ -364,7 +364,8 @@ class S3Backend(Backend):
 
     def _head(self, key: str) -> dict[str, Any] | None:
         try:
-            return self._client.head_object(Bucket=self.bucket, Key=key)
+            head: dict[str, Any] = self._client.head_object(Bucket=self.bucket, Key=key)
+            return head
         except (bex.BotoCoreError, bex.ClientError) as e:
             if self._is_missing(e):
                 return None

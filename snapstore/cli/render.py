@@ -315,7 +315,7 @@ def render_archive(r: ArchiveResult, header: bool = True) -> None:
             f"{size_bytes(r.lz4_bytes)} in lz4 packs -> {size_bytes(r.archive_bytes)} in "
             f"{r.archives_written} tar.gz archive(s) ({saved:.0f}% smaller)"
         )
-    if header and getattr(r, "gc", None):
+    if header and r.gc:
         render_gc(r.gc)
 
 
@@ -363,29 +363,29 @@ def render_diff(d: SnapshotDiff, title: str | None = None) -> None:
         click.echo(f"  database dump {d.database}")
     if d.collections:
         click.echo("  Collections:")
-    for c in d.collections:
-        if c.change == "added":
-            count = c.count_after if c.count_after is not None else "?"
-            click.echo(f"    + {c.name} ({count} docs)")
-        elif c.change == "removed":
-            count = f" ({c.count_before} docs)" if c.count_before is not None else ""
-            click.echo(f"    - {c.name}{count}")
-        elif c.change == "replaced":
-            click.echo(f"    ~ {c.name} (replaced by the snapshot's {c.count_after} docs)")
+    for coll in d.collections:
+        if coll.change == "added":
+            docs = coll.count_after if coll.count_after is not None else "?"
+            click.echo(f"    + {coll.name} ({docs} docs)")
+        elif coll.change == "removed":
+            count = f" ({coll.count_before} docs)" if coll.count_before is not None else ""
+            click.echo(f"    - {coll.name}{count}")
+        elif coll.change == "replaced":
+            click.echo(f"    ~ {coll.name} (replaced by the snapshot's {coll.count_after} docs)")
         else:
-            line = f"    ~ {c.name}: {c.count_before} -> {c.count_after} docs"
-            if c.keys_known:
-                line += f"; keys +{c.n_added} -{c.n_removed} ~{c.n_changed}"
-            if c.structure_changed:
+            line = f"    ~ {coll.name}: {coll.count_before} -> {coll.count_after} docs"
+            if coll.keys_known:
+                line += f"; keys +{coll.n_added} -{coll.n_removed} ~{coll.n_changed}"
+            if coll.structure_changed:
                 line += "; properties or indexes changed"
             click.echo(line)
-            for label, keys, n in (
-                ("+", c.keys_added, c.n_added),
-                ("-", c.keys_removed, c.n_removed),
-                ("~", c.keys_changed, c.n_changed),
+            for label, keys, total in (
+                ("+", coll.keys_added, coll.n_added),
+                ("-", coll.keys_removed, coll.n_removed),
+                ("~", coll.keys_changed, coll.n_changed),
             ):
                 if keys:
-                    more = f" (+{n - len(keys)} more)" if n > len(keys) else ""
+                    more = f" (+{total - len(keys)} more)" if total > len(keys) else ""
                     click.echo(
                         f"        {label} {', '.join(keys[:20])}"
                         + (" ..." if len(keys) > 20 else "")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 import blake3
 import msgpack
@@ -134,7 +134,8 @@ class Manifest:
         d["version"] = MANIFEST_VERSION
         body = msgpack.packb(d, use_bin_type=True)
         envelope = {"version": MANIFEST_VERSION, "manifest": body, "blake3": _digest(body)}
-        return msgpack.packb(envelope, use_bin_type=True)
+        packed: bytes = msgpack.packb(envelope, use_bin_type=True)
+        return packed
 
     @classmethod
     def decode(cls, data: bytes, name: str) -> Manifest:
@@ -190,7 +191,7 @@ def _unpack(data: bytes, name: str) -> dict[str, Any]:
     return d
 
 
-def _is_int(v: object) -> bool:
+def _is_int(v: object) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 

@@ -104,7 +104,7 @@ class _Reuse:
             return old
         # Same ctime, different metadata: a changed user database, or an old listing.
         chunks = tuple(self.chunks())
-        return FileEntry(type=FILE, size=st.st_size, chunks=chunks, **stat_fields(self.item))  # type: ignore[arg-type]
+        return FileEntry(type=FILE, size=st.st_size, chunks=chunks, **stat_fields(self.item))
 
 
 def _reusable(old: dict[str, Any], st: os.stat_result) -> bool:
@@ -130,8 +130,12 @@ class _Parent:
 
     def __init__(self, parent: ParentEntries | None, reporter: Reporter) -> None:
         self.reporter = reporter
-        self._map = parent if isinstance(parent, Mapping) else None
-        self._stream = None if parent is None or self._map is not None else iter(parent)
+        self._map: Mapping[bytes, FileEntry] | None = None
+        self._stream: Iterator[FileEntry | dict[str, Any]] | None = None
+        if isinstance(parent, Mapping):
+            self._map = parent
+        elif parent is not None:
+            self._stream = iter(parent)
         self._cur: dict[str, Any] | None = None
         self._advance()
 
@@ -140,9 +144,8 @@ class _Parent:
         if self._stream is None:
             return
         try:
-            cur = next(self._stream, None)
-            if isinstance(cur, FileEntry):
-                cur = cur.to_map()
+            got = next(self._stream, None)
+            cur = got.to_map() if isinstance(got, FileEntry) else got
             if cur is not None and not isinstance(cur["p"], bytes):
                 raise TypeError(f"path {cur['p']!r} is not bytes")
         except (CorruptData, KeyError, TypeError) as e:
@@ -260,7 +263,8 @@ class FilesBackup:
                 if error is not None:
                     if error.errno in (errno.ENOSPC, errno.EDQUOT):
                         raise error
-                    return self._skip(got.item, error.strerror or str(error), skipped)
+                    self._skip(got.item, error.strerror or str(error), skipped)
+                    return None
                 result.read_bytes += got.slot.size
                 got = got.entry()
             if got.type == FILE:
@@ -332,7 +336,8 @@ class FilesBackup:
         try:
             entry = entry_from_stat(item)
         except OSError as e:  # a symlink whose target cannot be read
-            return self._skip(item, e.strerror or str(e), skipped)
+            self._skip(item, e.strerror or str(e), skipped)
+            return None
         if entry is not None:
             return entry
         kind = "socket" if stat.S_ISSOCK(st.st_mode) else "special file"
@@ -343,7 +348,6 @@ class FilesBackup:
         msg = f"cannot read {os.fsdecode(item.abs)}: {why}"
         skipped.append(msg)
         self.reporter.warn(msg)
-        return None
 
 
 def load_entries(store: ChunkStore, root: BulkRoot, where: str) -> Iterator[FileEntry]:

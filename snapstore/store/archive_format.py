@@ -64,7 +64,8 @@ class ArchiveIndex:
             "members": [[m.offset, m.length, m.raw_length] for m in self.members],
             "chunks": [[cid, *loc] for cid, loc in self.chunks.items()],
         }
-        return msgpack.packb(doc, use_bin_type=True)
+        packed: bytes = msgpack.packb(doc, use_bin_type=True)
+        return packed
 
     @classmethod
     def decode(cls, data: bytes, name: str) -> ArchiveIndex:

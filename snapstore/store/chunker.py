@@ -10,13 +10,19 @@ call, which cost more than the chunking itself on trees of many small files.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Protocol
 
 from pyfastcdc import FastCDC
 
 from snapstore.store.config import ChunkerParams
 
 READ_BLOCK = 8 * 1024 * 1024
+
+
+class Readable(Protocol):
+    """What ``cut_stream`` reads from: a binary file, or anything with its ``read``."""
+
+    def read(self, n: int, /) -> bytes: ...
 
 
 class Chunker:
@@ -40,7 +46,7 @@ class Chunker:
             yield chunk.data
 
     def cut_stream(
-        self, stream: BinaryIO, size_hint: int | None = None, block: int = READ_BLOCK
+        self, stream: Readable, size_hint: int | None = None, block: int = READ_BLOCK
     ) -> Iterator[memoryview]:
         """Yield the chunks of a stream, cut exactly as ``cut_bytes`` cuts its whole content.
 

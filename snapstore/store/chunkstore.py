@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import overload
 
 from snapstore.backend import Backend, Kind
 from snapstore.errors import CorruptData, MissingChunk, ObjectNotFound
@@ -362,9 +363,20 @@ class ChunkStore:
             raise MissingChunk(f"chunk {short(cid)}: pack {loc.pack[:16]} is missing") from None
         return self.verify(cid, stored, loc, where=f"pack {loc.pack[:16]}")
 
+    @overload
     @staticmethod
-    def verify(cid: bytes, stored: bytes | memoryview, loc: Location, where: str) -> bytes:
-        """Decompress and check a stored chunk against its id."""
+    def verify(cid: bytes, stored: bytes, loc: Location, where: str) -> bytes: ...
+    @overload
+    @staticmethod
+    def verify(
+        cid: bytes, stored: bytes | memoryview, loc: Location, where: str
+    ) -> bytes | memoryview: ...
+    @staticmethod
+    def verify(
+        cid: bytes, stored: bytes | memoryview, loc: Location, where: str
+    ) -> bytes | memoryview:
+        """Decompress and check a stored chunk against its id; a chunk stored raw comes back
+        as the view it was given (a caller that keeps it copies it)."""
         try:
             data = compression.decompress(stored, loc.method, loc.raw_length)
         except ValueError as e:

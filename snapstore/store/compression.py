@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import overload
+
 import lz4.block
 
 RAW = 0
@@ -41,13 +43,18 @@ def compress(data: bytes | memoryview, *, copy: bool = True) -> tuple[bytes | me
     return (bytes(data) if copy and not isinstance(data, bytes) else data), RAW
 
 
-def decompress(stored: bytes, method: int, raw_length: int) -> bytes:
+@overload
+def decompress(stored: bytes, method: int, raw_length: int) -> bytes: ...
+@overload
+def decompress(stored: bytes | memoryview, method: int, raw_length: int) -> bytes | memoryview: ...
+def decompress(stored: bytes | memoryview, method: int, raw_length: int) -> bytes | memoryview:
     """Invert :func:`compress`; raises ValueError on damaged input."""
     if method == RAW:
         return stored
     if method == LZ4:
         try:
-            return lz4.block.decompress(stored, uncompressed_size=raw_length)
+            raw: bytes = lz4.block.decompress(stored, uncompressed_size=raw_length)
+            return raw
         except lz4.block.LZ4BlockError as e:
             raise ValueError(f"lz4 data is damaged ({e})") from None
     raise ValueError(f"unknown compression method {method}")

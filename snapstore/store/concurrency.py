@@ -142,7 +142,7 @@ class InFlight(Generic[T]):
         return items
 
 
-def future_done(future: Future[object]) -> bool:
+def future_done(future: Future[R]) -> bool:
     """``InFlight.due``'s ``ready`` for a queue of futures."""
     return future.done()
 

@@ -11,6 +11,7 @@ import re
 import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from typing import Literal
 
 from snapstore.backend import Backend, Kind
 from snapstore.errors import CorruptData, ObjectNotFound, RepositoryError
@@ -36,7 +37,7 @@ class ChunkerParams:
     min_size: int = 256 * 1024
     avg_size: int = 1024 * 1024
     max_size: int = 8 * 1024 * 1024
-    normalization: int = 1
+    normalization: Literal[0, 1, 2, 3] = 1  # FastCDC's normalisation levels
     seed: int = 0
 
     def __post_init__(self) -> None:

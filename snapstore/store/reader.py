@@ -49,7 +49,7 @@ class ChunkSource(Protocol):
 
     def verify(
         self, cid: bytes, stored: bytes | memoryview, loc: Location, where: str
-    ) -> bytes: ...
+    ) -> bytes | memoryview: ...
 
 
 @dataclass

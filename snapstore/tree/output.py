@@ -58,7 +58,7 @@ def write_directory(nodes: Iterable[Node], dest: Path) -> WriteStats:
             path = stage / os.fsdecode(node.path) if node.path else stage
             if not fits(str(path)):
                 raise InvalidInput(
-                    too_long(path, "cannot export to") + "; `export --tar` has no such limit"
+                    too_long(str(path), "cannot export to") + "; `export --tar` has no such limit"
                 )
             if node.type == DIR:
                 os.mkdir(path, 0o700)

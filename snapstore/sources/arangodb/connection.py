@@ -38,7 +38,7 @@ from urllib.parse import quote, unquote, urlsplit
 import orjson
 import requests
 import urllib3
-from arango import ArangoClient
+from arango.client import ArangoClient
 from arango.database import StandardDatabase
 from arango.exceptions import ArangoClientError, ArangoServerError
 from arango.http import DefaultHTTPClient
@@ -157,12 +157,12 @@ class UnixSocketAdapter(HTTPAdapter):
             self._unix_pools[path] = pool
         return pool
 
-    def get_connection_with_tls_context(  # type: ignore[override]
+    def get_connection_with_tls_context(
         self, request: requests.PreparedRequest, verify: Any, proxies: Any = None, cert: Any = None
     ) -> HTTPConnectionPool:
         return self._pool(str(request.url))
 
-    def get_connection(self, url: str, proxies: Any = None) -> HTTPConnectionPool:  # type: ignore[override]
+    def get_connection(self, url: str, proxies: Any = None) -> HTTPConnectionPool:
         return self._pool(url)
 
     def request_url(self, request: requests.PreparedRequest, proxies: Any) -> str:
@@ -204,7 +204,9 @@ class _HTTPClient(DefaultHTTPClient):
             # python-arango's adapter retries 5xx answers to GETs (status_forcelist):
             # without retries left that would raise instead of returning the answer.
             for adapter in session.adapters.values():
-                adapter.max_retries = Retry(total=0, status_forcelist=[], raise_on_status=False)
+                # Every adapter there is an HTTPAdapter (python-arango's, for http and https).
+                if isinstance(adapter, HTTPAdapter):
+                    adapter.max_retries = Retry(total=0, status_forcelist=[], raise_on_status=False)
             return session
         retries = Retry(total=0, status_forcelist=[])
         session = requests.Session()
@@ -539,6 +541,10 @@ class Connection:
             raise ServerAnswer(
                 e.http_code or 0, e.error_code, e.error_message or str(e), what
             ) from None
+        # A standard or transaction database answers at once; only an async or batch
+        # database (never used here) would hand back a job instead.
+        if not isinstance(resp, Response):
+            raise TypeError(f"{what}: python-arango returned {type(resp).__name__}, not an answer")
         raw = resp.raw_body
         result = decode_json(raw, fast) if isinstance(raw, str) and raw else raw
         if not resp.is_success:

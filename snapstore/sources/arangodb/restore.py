@@ -67,7 +67,8 @@ def selected(section: Json, collections: list[str] | None) -> list[str]:
 
 def _unpacked(section: Json) -> Json:
     if section.get("big_integers"):
-        return objects.unpack_big_ints(copy.deepcopy(section), section["big_integers"])
+        unpacked: Json = objects.unpack_big_ints(copy.deepcopy(section), section["big_integers"])
+        return unpacked
     return section
 
 
@@ -194,7 +195,8 @@ def equals_snapshot(conn: Connection, section: Json, name: str) -> bool:
     if int(body.get("count", -1)) != int(entry["count"]):
         return False
     _, checksum = live_checksum(conn, section, name, keep_rev=True)
-    return checksum == entry.get("checksum")
+    expected: object = entry.get("checksum")
+    return checksum == expected
 
 
 def drop_collections(conn: Connection, names: list[str]) -> None:

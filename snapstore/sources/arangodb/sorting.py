@@ -12,7 +12,7 @@ import heapq
 import struct
 import tempfile
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import IO
 
 _HEADER = struct.Struct("<II")
 _OVERHEAD = 120  # rough Python object cost of one record, for the memory limit
@@ -34,7 +34,7 @@ class KeySorter:
         self.tmpdir = tmpdir
         self._records: list[tuple[bytes, bytes]] = []
         self._size = 0
-        self._runs: list[BinaryIO] = []
+        self._runs: list[IO[bytes]] = []
         self.count = 0
         self.spilled_runs = 0
 
@@ -96,7 +96,7 @@ def _first(record: tuple[bytes, bytes]) -> bytes:
     return record[0]
 
 
-def _read_run(f: BinaryIO) -> Iterator[tuple[bytes, bytes]]:
+def _read_run(f: IO[bytes]) -> Iterator[tuple[bytes, bytes]]:
     read = f.read
     size = _HEADER.size
     unpack = _HEADER.unpack

@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from snapstore.errors import CorruptData
 from snapstore.manifest.listing import FileEntry
 from snapstore.reporting import Reporter
-from snapstore.store.concurrency import InFlight, future_done, new_pool, shutdown_fully
+from snapstore.store.concurrency import InFlight, Pool, future_done, new_pool, shutdown_fully
 
 # Files at least this big are pushed to disk as soon as they are written, so the final sync
 # has little left to wait for.
@@ -113,8 +113,8 @@ class FileWriter:
     def __init__(self, as_root: bool, base: bytes) -> None:
         self.as_root = as_root
         self.meta = _MetaSetter(as_root, base)
-        self._small_pool: ThreadPoolExecutor | None = None
-        self._stream_pool: ThreadPoolExecutor | None = None
+        self._small_pool: Pool | None = None
+        self._stream_pool: Pool | None = None
         # Cost: bytes of small files handed over and not yet written.
         self._jobs: InFlight[Future[None]] = InFlight(max_cost=RESTORE_SMALL_AHEAD)
         self._batch: list[tuple[bytes, FileEntry, list[bytes]]] = []
