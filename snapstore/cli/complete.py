@@ -12,13 +12,15 @@ import click
 from click.shell_completion import CompletionItem
 
 from snapstore.errors import SnapstoreError
-from snapstore.manager import SnapshotManager
-from snapstore.settings import load_settings
 
 
 def complete_snapshot(
     ctx: click.Context, param: click.Parameter, incomplete: str
 ) -> list[CompletionItem]:
+    # Imported here: completion is the only user of these in a command's module's imports.
+    from snapstore.manager import SnapshotManager
+    from snapstore.settings import load_settings
+
     root = ctx.find_root().params
     overrides = {"repository": root.get("repo")} if root.get("repo") else {}
     try:

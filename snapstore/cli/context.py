@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from snapstore.cli.progress import ClickReporter
 from snapstore.errors import NotConfirmed
-from snapstore.manager import SnapshotManager
 from snapstore.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from snapstore.manager import SnapshotManager
 
 
 @dataclass
@@ -33,6 +35,8 @@ class AppContext:
             click.echo(message)
 
     def manager(self, *, json_output: bool = False) -> SnapshotManager:
+        from snapstore.manager import SnapshotManager  # the whole engine: only once a command runs
+
         reporter = ClickReporter(quiet=self.quiet or json_output, notes=not self.quiet)
         return SnapshotManager(self.settings, reporter=reporter)
 

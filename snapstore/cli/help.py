@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import click
-
 EXIT_CODES = """\b
 Exit codes: 0 ok; 1 failed (or not confirmed); 2 bad input or usage; 3 snapshot created
 but partial; 75 repository locked; 130 interrupted."""
@@ -55,10 +53,12 @@ _WIDTH = max(len(c) for c, _ in _TOP) + 2
 TOP_EXAMPLES = "\b\nExamples:\n" + "\n".join(f"  {c:<{_WIDTH}}{w}" for c, w in _TOP)
 
 
-def add_epilogs(group: click.Group) -> None:
-    """Give ``group`` and every command of it its examples and the exit codes."""
-    group.epilog = f"{TOP_EXAMPLES}\n\n{EXIT_CODES}"
-    for name, command in group.commands.items():
-        examples = EXAMPLES.get(name)
-        lines = f"\b\nExamples:\n{examples}\n\n" if examples else ""
-        command.epilog = lines + EXIT_CODES
+GROUP_EPILOG = f"{TOP_EXAMPLES}\n\n{EXIT_CODES}"
+"""What ``snapstore --help`` ends with."""
+
+
+def command_epilog(name: str) -> str:
+    """What command ``name``'s ``--help`` ends with: its examples, then the exit codes."""
+    examples = EXAMPLES.get(name)
+    lines = f"\b\nExamples:\n{examples}\n\n" if examples else ""
+    return lines + EXIT_CODES

@@ -9,25 +9,18 @@ from __future__ import annotations
 
 import errno
 import gc
+import importlib
 import json
-import logging
 import os
 import select
 import sys
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple
 
 import click
 
 from snapstore import __version__
-from snapstore.cli.commands.browse import COMMANDS as BROWSE_COMMANDS
-from snapstore.cli.commands.lifecycle import COMMANDS as LIFECYCLE_COMMANDS
-from snapstore.cli.commands.repo import check_cmd, init_cmd, rebuild_index_cmd, unlock_cmd
-from snapstore.cli.commands.restore import restore_cmd
-from snapstore.cli.commands.snapshots import create_cmd, delete_cmd, list_cmd, show_cmd
-from snapstore.cli.commands.ui import ui_cmd
-from snapstore.cli.context import AppContext
-from snapstore.cli.help import add_epilogs
+from snapstore.cli.help import GROUP_EPILOG, command_epilog
 from snapstore.cli.paramtypes import SECONDS
 from snapstore.errors import InvalidInput, SnapstoreError
 
@@ -168,15 +161,159 @@ def report_error(message: str, code: int, as_json: bool) -> None:
         click.echo(f"error: {message}", err=True)
 
 
+class LazyCommand(NamedTuple):
+    """Where a subcommand is defined, and its short help for the group's ``--help`` listing:
+    a command's module (and what it imports: the manager, the browse layer...) is imported only
+    when that command runs, so ``snapstore --version`` and ``--help`` cost only click's start-up.
+    ``short_help`` is the first paragraph of the command's docstring (a test keeps them equal)."""
+
+    module: str
+    attribute: str
+    short_help: str
+
+
+_REPO = "snapstore.cli.commands.repo"
+_SNAPSHOTS = "snapstore.cli.commands.snapshots"
+_LIFECYCLE = "snapstore.cli.commands.lifecycle"
+_BROWSE = "snapstore.cli.commands.browse"
+COMMANDS: dict[str, LazyCommand] = {
+    "init": LazyCommand(
+        _REPO, "init_cmd", "Create an empty repository (create does this on first use too)."
+    ),
+    "create": LazyCommand(
+        _SNAPSHOTS, "create_cmd", "Take a snapshot of bulk storage and the database."
+    ),
+    "list": LazyCommand(_SNAPSHOTS, "list_cmd", "List snapshots, newest first."),
+    "show": LazyCommand(_SNAPSHOTS, "show_cmd", "Show one snapshot's metadata."),
+    "restore": LazyCommand(
+        "snapstore.cli.commands.restore",
+        "restore_cmd",
+        "Replace current bulk storage and database with a snapshot.",
+    ),
+    "delete": LazyCommand(
+        _SNAPSHOTS, "delete_cmd", "Delete a snapshot (permanent ones need --force)."
+    ),
+    "check": LazyCommand(
+        _REPO, "check_cmd", "Verify the repository's structure (and with --read-data, every byte)."
+    ),
+    "unlock": LazyCommand(_REPO, "unlock_cmd", "Remove stale locks left by crashed processes."),
+    "rebuild-index": LazyCommand(
+        _REPO,
+        "rebuild_index_cmd",
+        "Rebuild the index from the packs (after a damaged or lost index object).",
+    ),
+    "cleanup": LazyCommand(
+        _LIFECYCLE,
+        "cleanup_cmd",
+        "Apply the retention policy: delete, compress old snapshots, reclaim space.",
+    ),
+    "gc": LazyCommand(
+        _LIFECYCLE,
+        "gc_cmd",
+        "Delete data no snapshot references (cleanup and delete run this too).",
+    ),
+    "pin": LazyCommand(
+        _LIFECYCLE, "pin_cmd", "Make a snapshot permanent: cleanup never deletes it."
+    ),
+    "unpin": LazyCommand(
+        _LIFECYCLE,
+        "unpin_cmd",
+        "Clear a snapshot's permanent flag: the retention policy applies to it again.",
+    ),
+    "diff": LazyCommand(
+        _LIFECYCLE,
+        "diff_cmd",
+        "What changed from snapshot BEFORE to snapshot AFTER (files and collections).",
+    ),
+    "archive": LazyCommand(
+        _LIFECYCLE,
+        "archive_cmd",
+        "Compress snapshots now (default: those the policy says to compress); deletes nothing.",
+    ),
+    "ls": LazyCommand(
+        _BROWSE,
+        "ls_cmd",
+        "List the files of snapshot NAME under PATH (relative to the bulk root).",
+    ),
+    "cat": LazyCommand(
+        _BROWSE,
+        "cat_cmd",
+        "Write the bytes of file PATH of snapshot NAME to standard output (verified).",
+    ),
+    "find": LazyCommand(
+        _BROWSE,
+        "find_cmd",
+        "Which snapshots hold a path matching PATTERN (a glob on the base name, or on the "
+        "whole path when it contains '/').",
+    ),
+    "export": LazyCommand(
+        _BROWSE,
+        "export_cmd",
+        "Write snapshot NAME out as plain files in the reference's layout: metadata.json, "
+        "bulk_store/, and database/ as arangodump writes it (arangorestore can load it).",
+    ),
+    "mount": LazyCommand(
+        _BROWSE,
+        "mount_cmd",
+        "Show every snapshot as a read-only folder under MOUNTPOINT until Ctrl-C.",
+    ),
+    "ui": LazyCommand(
+        "snapstore.cli.commands.ui",
+        "ui_cmd",
+        "Serve a web view of the repository on 127.0.0.1 until Ctrl-C.",
+    ),
+}
+
+
 class SnapstoreGroup(click.Group):
-    """A group that turns snapstore and OS errors into one stderr line and an exit code."""
+    """A group that turns snapstore and OS errors into one stderr line and an exit code, and
+    imports each subcommand's module only when that command is looked up (click's
+    "Lazily Loading Subcommands")."""
+
+    def __init__(
+        self, *args: Any, lazy_commands: Mapping[str, LazyCommand] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands: Mapping[str, LazyCommand] = lazy_commands or {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy_commands:
+            where = self.lazy_commands[cmd_name]
+            command = getattr(importlib.import_module(where.module), where.attribute)
+            if not isinstance(command, click.Command):
+                raise TypeError(f"{where.module}.{where.attribute} is not a click command")
+            command.epilog = command_epilog(cmd_name)
+            self.add_command(command, cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # click's own listing would import every command for its short help: the table has it.
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows: list[tuple[str, str]] = []
+        for name in names:
+            loaded = self.commands.get(name)
+            if loaded is None:
+                loaded = click.Command(name, help=self.lazy_commands[name].short_help)
+            if not loaded.hidden:
+                rows.append((name, loaded.get_short_help_str(limit)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         ctx.meta[JSON_ERRORS] = wants_json(args)
-        return super().parse_args(ctx, globals_first(args, self._option_names))
+        return super().parse_args(
+            ctx, globals_first(args, lambda name: self._option_names(ctx, name))
+        )
 
-    def _option_names(self, name: str) -> set[str]:
-        command = self.commands.get(name)
+    def _option_names(self, ctx: click.Context, name: str) -> set[str]:
+        command = self.get_command(ctx, name)
         if command is None:
             return set()
         return {opt for p in command.params for opt in (*p.opts, *p.secondary_opts)}
@@ -205,7 +342,11 @@ class SnapstoreGroup(click.Group):
             raise click.exceptions.Exit(130) from None
 
 
-@click.group(cls=SnapstoreGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=SnapstoreGroup,
+    lazy_commands=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option("--repo", metavar="PATH", help="Repository location [env SNAPSTORE_REPO].")
 @click.option(
     "--bulk", metavar="PATH", multiple=True, help="Bulk root; repeatable [env SNAPSTORE_BULK]."
@@ -248,6 +389,8 @@ def cli(
 ) -> None:
     """Deduplicating snapshots of an ArangoDB database and a tree of experiment files."""
     if verbose:
+        import logging  # only to log
+
         logging.basicConfig(
             level=logging.DEBUG if verbose > 1 else logging.INFO,
             format="snapstore: %(name)s: %(message)s",
@@ -269,25 +412,12 @@ def cli(
         "no_lock": no_lock or None,
         "arangodb": {k: v for k, v in arango.items() if v} or None,
     }
+    from snapstore.cli.context import AppContext  # settings and its imports: only to run one
+
     ctx.obj = AppContext(config_file, overrides, quiet)
 
 
-for command in (
-    init_cmd,
-    create_cmd,
-    list_cmd,
-    show_cmd,
-    restore_cmd,
-    delete_cmd,
-    check_cmd,
-    unlock_cmd,
-    rebuild_index_cmd,
-    *LIFECYCLE_COMMANDS,
-    *BROWSE_COMMANDS,
-    ui_cmd,
-):
-    cli.add_command(command)
-add_epilogs(cli)
+cli.epilog = GROUP_EPILOG
 
 
 def main() -> None:
@@ -312,7 +442,7 @@ def main() -> None:
         if e.ctx is not None:
             where = e.ctx.command_path
         else:
-            sub = subcommand(args, cli.commands)
+            sub = subcommand(args, COMMANDS)
             where = f"snapstore {sub}" if sub else "snapstore"
         report_error(f"{e.format_message()} (see {where} --help)", e.exit_code, as_json)
         code = e.exit_code
