@@ -12,8 +12,8 @@ tree's level-1 nodes (read alone, without the leaves). Each node entry carries t
 digest of its leaf's pairs (``revdigest``, the dump's own): a leaf whose live pairs give the
 same digest and count is unchanged and never read; only the others are. A tree written before
 digests falls back to a local cache of leaf digests (``restore_leafcache``) and, for leaves it
-does not know, reads them in order; memory holds only the difference, which is bounded (``MAX_SHARE``: past it reloading is cheaper anyway, and the merge
-stops).
+does not know, reads them in order. Memory holds only the difference, which is bounded
+(``MAX_SHARE``: past it reloading is cheaper anyway, and the merge stops).
 """
 
 from __future__ import annotations
