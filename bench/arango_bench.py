@@ -387,8 +387,9 @@ def restore_phases(
     raw_listing(db, "papers")
     listing = time.perf_counter() - wall0
     merged, merge_wall, merge_cpu, merge_rss = cli_restore(server, env, snapshot)
-    # The same changes again, and the same restore with the leaf cache deleted (as on the
-    # first restore after a snapshot whose leaves no restore has read yet).
+    # The same changes again, and the same restore with the leaf cache deleted (cold: the
+    # first restore after a snapshot). With node revision digests it should cost what the
+    # warm one does; the cache only serves trees written before digests.
     scatter_changes(coll, gen, n)
     for cache in Path(env["SNAPSTORE_CACHE_DIR"]).glob("*/leaf-pairs.sqlite"):
         cache.unlink()

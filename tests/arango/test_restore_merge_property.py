@@ -188,8 +188,8 @@ def check_round_trip(sw: SnapWorkspace, spec: dict[str, list[str]], changes: lis
             assert last_value(db, n) >= last_live[n]
     untouched = [n for n in NAMES if n not in redefined]
     assert set(untouched) <= set(report["merged"]) | set(report["reloaded"])
-    # Again: the restore has learned the leaves' digests (restore_leafcache), so this merge
-    # reads only the leaves whose pairs differ from the live ones.
+    # Again, onto the database the restore left: the merge starts from the snapshot's node
+    # digests and reads only the leaves whose pairs differ from the live ones.
     apply(db, changes)
     manager.restore_snapshot(name, confirm=True, restore_bulk=False, safety_snapshot=False)
     assert db_state(db) == before

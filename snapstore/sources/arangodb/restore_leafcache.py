@@ -1,12 +1,13 @@
 """Restore by difference: a local cache of each snapshot leaf's ``(_key, _rev)`` digest.
 
-A leaf chunk is named by the hash of its bytes, so the digest of the pairs it holds is a
-function of its id, true in every repository and forever. Once a restore (or its dry run)
-has read a leaf, the digest is kept here; the next merge compares it with the digest of the
-live pairs in the leaf's key range (from the tree's nodes) and reads only the leaves whose
-digests differ (spec/database.md, *Restore by difference*). Like the index cache it lives
-outside the repository (beside ``index.sqlite``, mode 0600) and can be deleted at any time:
-a missing or unreadable cache only means the leaves are read.
+Only for trees written before revision digests (node entries without one); a tree with
+digests never opens it (spec/database.md, *Restore by difference*). A leaf chunk is named by
+the hash of its bytes, so the digest of the pairs it holds is a function of its id, true in
+every repository and forever. Once a restore (or its dry run) has read such a leaf, the
+digest is kept here; the next merge compares it with the digest of the live pairs in the
+leaf's key range (from the tree's nodes) and reads only the leaves whose digests differ. Like
+the index cache it lives outside the repository (beside ``index.sqlite``, mode 0600) and can
+be deleted at any time: a missing or unreadable cache only means the leaves are read.
 """
 
 from __future__ import annotations

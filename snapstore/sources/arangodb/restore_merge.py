@@ -7,10 +7,13 @@ written (``restore_writes``). This module decides, before anything is changed, f
 collection whether it takes that path or the full one (and why), and computes the difference:
 the keys to remove, the keys to put (insert or replace) and the leaves that hold them.
 
-Both sides stream: the live listing is a cursor, the snapshot's pairs come from its leaves
-read in order through the tree API (``doctree.iter_leaves``); memory holds only the
-difference, which is bounded (``MAX_SHARE``: past it reloading is cheaper anyway, and the merge
-stops).
+Both sides stream: the live listing is a cursor, merged leaf range by leaf range against the
+tree's level-1 nodes (read alone, without the leaves). Each node entry carries the revision
+digest of its leaf's pairs (``revdigest``, the dump's own): a leaf whose live pairs give the
+same digest and count is unchanged and never read; only the others are. A tree written before
+digests falls back to a local cache of leaf digests (``restore_leafcache``) and, for leaves it
+does not know, reads them in order. Memory holds only the difference, which is bounded
+(``MAX_SHARE``: past it reloading is cheaper anyway, and the merge stops).
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ from typing import Any
 
 import orjson
 
-from snapstore.sources.arangodb import objects
+from snapstore.sources.arangodb import objects, revdigest
 from snapstore.sources.arangodb.connection import Connection, q
-from snapstore.sources.arangodb.doctree import NodeEntry, iter_leaves, read_node
+from snapstore.sources.arangodb.doctree import NodeEntry, iter_leaves, iter_level1_nodes
 from snapstore.sources.arangodb.restore_leafcache import LeafCache, pairs_digest
 from snapstore.sources.arangodb.verify import RevisionSet
 from snapstore.store.chunkstore import ChunkStore
@@ -61,6 +64,7 @@ class Difference:
     inserted: int = 0
     replaced: int = 0
     live: int = 0  # documents listed
+    leaves_read: int = 0  # snapshot leaves the merge read (the writes read those they name)
 
     @property
     def writes(self) -> int:
@@ -182,6 +186,7 @@ def merge(
     s = next(snapshot, None)
     lv = next(live, None)
     last_leaf: bytes | None = None
+    seen_leaf: bytes | None = None
 
     def put(cid: bytes, key: str) -> None:
         nonlocal last_leaf
@@ -199,6 +204,9 @@ def merge(
         else:
             assert s is not None
             cid, key, rev, _ = s
+            if cid != seen_leaf:
+                out.leaves_read += 1
+                seen_leaf = cid
             out.expected.add(key, rev)
             if lv is not None and lv[0] == key:
                 out.live += 1
@@ -295,25 +303,45 @@ def decide(
     live_count = _live_count(conn, name)
     limit = int(MAX_SHARE * max(count, live_count, 1))
     where = f"collection {name}"
-    cache = LeafCache(_cache_path(store))
-    learned: dict[bytes, bytes] = {}
     try:
         ranges = leaf_ranges(store, entry, where)
-        known = cache.get_many([e.child for e in ranges]) if ranges else {}
-        if ranges and 2 * len(known) >= len(ranges):
-            # Most leaves were seen before: read only those whose pairs differ.
-            found = merge_ranges(store, ranges, known, live_pairs(conn, name), limit, learned)
+        if ranges and all(e.digest is not None for e in ranges):
+            # The tree's nodes carry each leaf's revision digest: only the leaves whose live
+            # pairs differ are read, on the first restore as on any other.
+            found = merge_ranges(store, ranges, {}, live_pairs(conn, name), limit, None)
         else:
-            pairs = _learning(snapshot_pairs(store, entry, where), learned)
-            found = merge(pairs, live_pairs(conn, name), limit)
+            found = _merge_with_cache(conn, store, entry, name, ranges, limit)
     except NotInKeyOrder:
         return Decision(name, RELOAD, "the server does not list its keys in byte order")
-    finally:
-        cache.put_many(learned)
-        cache.close()
     if found is None:
         return Decision(name, RELOAD, "more than half of its documents differ")
     return Decision(name, MERGE, difference=found)
+
+
+def _merge_with_cache(
+    conn: Connection,
+    store: ChunkStore,
+    entry: Json,
+    name: str,
+    ranges: list[NodeEntry] | None,
+    limit: int,
+) -> Difference | None:
+    """The merge of a tree written before revision digests (or of a single leaf): leaves
+    whose pairs digest a previous restore learned (``restore_leafcache``) are read only when
+    their live pairs differ; the others are read, and learned."""
+    where = f"collection {name}"
+    cache = LeafCache(_cache_path(store))
+    learned: dict[bytes, bytes] = {}
+    try:
+        known = cache.get_many([e.child for e in ranges]) if ranges else {}
+        if ranges and 2 * len(known) >= len(ranges):
+            # Most leaves were seen before: read only those whose pairs differ.
+            return merge_ranges(store, ranges, known, live_pairs(conn, name), limit, learned)
+        pairs = _learning(snapshot_pairs(store, entry, where), learned)
+        return merge(pairs, live_pairs(conn, name), limit)
+    finally:
+        cache.put_many(learned)
+        cache.close()
 
 
 def _cache_path(store: ChunkStore) -> Path | None:
@@ -322,22 +350,32 @@ def _cache_path(store: ChunkStore) -> Path | None:
 
 
 def leaf_ranges(store: ChunkStore, entry: Json, where: str) -> list[NodeEntry] | None:
-    """The leaves of a collection's tree with their key ranges, in key order, from its
-    nodes (None when the root is the only leaf, or there is none)."""
+    """The leaves of a collection's tree with their key ranges (and, in a tree written with
+    them, their revision digests), in key order, reading only its nodes (None when the root
+    is the only leaf, or there is none)."""
     root = entry.get("root")
     height = int(entry.get("height", 0))
     if root is None or height == 0:
         return None
     out: list[NodeEntry] = []
-    stack: list[tuple[bytes, int]] = [(bytes(root), height)]
-    while stack:
-        cid, level = stack.pop()
-        entries = read_node(store, cid, level, where)
-        if level == 1:
-            out.extend(entries)
-        else:
-            stack.extend((e.child, level - 1) for e in reversed(entries))
+    for _, entries in iter_level1_nodes(store, bytes(root), height, where):
+        out.extend(entries)
     return out
+
+
+def range_digest(segment: list[tuple[str, str]]) -> bytes:
+    """The revision digest of live pairs, as a node entry holds it for the pairs below its
+    child (spec/database.md, *Revision digests*)."""
+    pair_hash = revdigest.pair_hash
+    return revdigest.to_bytes(sum(pair_hash(key.encode("utf-8"), rev) for key, rev in segment))
+
+
+def _unchanged(e: NodeEntry, segment: list[tuple[str, str]], known: dict[bytes, bytes]) -> bool:
+    """Whether the live pairs in leaf ``e``'s key range are the leaf's own: from the node's
+    revision digest when the tree has one, else from the leaf cache's digest."""
+    if e.digest is not None:
+        return len(segment) == e.docs and range_digest(segment) == e.digest
+    return known.get(e.child) == pairs_digest(segment)
 
 
 def _learning(
@@ -363,10 +401,11 @@ def merge_ranges(
     known: dict[bytes, bytes],
     live: Iterator[tuple[str, str]],
     limit: int,
-    learned: dict[bytes, bytes],
+    learned: dict[bytes, bytes] | None,
 ) -> Difference | None:
     """``merge``, leaf by leaf: the live pairs in a leaf's key range are compared with the
-    leaf's cached digest, and only the leaves that differ (or are unknown) are read, together
+    leaf's revision digest (from its node entry) or, in a tree written before those, with its
+    cached digest (``known``), and only the leaves that differ (or are unknown) are read, together
     (ranged reads), and merged with their live segment. Live keys outside every leaf's range
     are not in the snapshot: removed."""
     out = Difference()
@@ -382,7 +421,7 @@ def merge_ranges(
             segment.append(lv)
             lv = next(live, None)
         out.live += len(segment)
-        if known.get(e.child) == pairs_digest(segment):
+        if _unchanged(e, segment, known):
             for key, rev in segment:
                 out.expected.add(key, rev)
         else:
@@ -398,7 +437,9 @@ def merge_ranges(
     out.live += out.removed
     for (e, segment), data in zip(todo, store.read_many(e.child for e, _ in todo), strict=True):
         leaf = [(e.child, *key_and_rev(line), line) for line in data[:-1].split(b"\n")]
-        learned[e.child] = pairs_digest((k, r) for _, k, r, _ in leaf)
+        out.leaves_read += 1
+        if learned is not None:
+            learned[e.child] = pairs_digest((k, r) for _, k, r, _ in leaf)
         part = merge(iter(leaf), iter(segment), limit=len(leaf) + len(segment))
         assert part is not None
         out.remove.extend(part.remove)
