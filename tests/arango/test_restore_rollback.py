@@ -90,6 +90,7 @@ def scene(arango_db: ArangoDatabase, arango_server: ArangoTarget, tmp_path: Path
     # The state the restore replaces: edits, a deletion, a new collection, a dropped one.
     db.collection("alpha").update({"_key": "k0001", "n": -1})
     db.collection("beta").delete("k0002")
+    db.collection("beta").update({"_key": "k0004", "n": -1})
     db.create_collection("epsilon").insert({"_key": "e", "new": True})
     db.delete_collection("delta")
     s.before = db_state(db)
@@ -112,17 +113,22 @@ def _wait_for(proc: subprocess.Popen[str], needle: str, seen: list[str]) -> None
 def _wait_alpha(scene: Scene, n: int) -> None:
     """Until document alpha/k0001 has ``n`` again: the restore (n=1) or the rollback (n=-1)
     has loaded collection alpha and still has the other collections to load."""
+    _wait_doc(scene, "alpha", "k0001", n)
+
+
+def _wait_doc(scene: Scene, collection: str, key: str, n: int) -> None:
+    """Until document ``collection/key`` has ``n`` (polled: it is written by another process)."""
     deadline = time.monotonic() + 60
     db = scene.db.db()
     while time.monotonic() < deadline:
         try:
-            doc = db.collection("alpha").get("k0001")
-        except DocumentGetError:  # alpha is dropped and re-created while we look
+            doc = db.collection(collection).get(key)
+        except DocumentGetError:  # dropped and re-created while we look
             doc = None
         if doc is not None and doc["n"] == n:
             return
         time.sleep(0.02)
-    raise AssertionError(f"alpha/k0001 never had n={n}")
+    raise AssertionError(f"{collection}/{key} never had n={n}")
 
 
 def _finish(proc: subprocess.Popen[str], seen: list[str]) -> str:
@@ -157,10 +163,13 @@ def test_second_ctrl_c_stops_the_rollback_and_says_how_to_finish(
     proc = scene.start("restore", scene.snapshot, "--yes")
     seen: list[str] = []
     _wait_for(proc, "Safety snapshot taken", seen)
-    _wait_alpha(scene, 1)
+    # Interrupted once beta is restored too: the rollback then has alpha and beta to put
+    # back (each a slow write), so it is still at work when alpha is back. Were it interrupted
+    # after alpha alone, a rollback by difference would have nothing left to do.
+    _wait_doc(scene, "beta", "k0004", 4)
     proc.send_signal(signal.SIGINT)
     _wait_for(proc, "Rolling the database back", seen)
-    _wait_alpha(scene, -1)  # the rollback loaded alpha back, the others still to come
+    _wait_alpha(scene, -1)  # the rollback put alpha back, beta still to come
     proc.send_signal(signal.SIGINT)
     err = _finish(proc, seen)
     assert proc.returncode == 130, err
