@@ -16,11 +16,11 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from snapstore.errors import DatabaseError
 from snapstore.reporting import Reporter
 from snapstore.sources.arangodb import objects
 from snapstore.sources.arangodb.connection import Connection, ServerAnswer, q
 from snapstore.sources.arangodb.doctree import iter_leaves
+from snapstore.sources.arangodb.document_writes import put_restored
 from snapstore.sources.arangodb.progress import Progress
 from snapstore.sources.arangodb.target import Target
 from snapstore.sources.arangodb.verify import RevisionSet
@@ -108,29 +108,7 @@ class Loader:
             yield _array(lines), len(lines)
 
     def _send(self, name: str, body: str) -> None:
-        answer = self.conn.call(
-            "post",
-            f"/_api/document/{q(name)}",
-            what=f"loading documents into {name}",
-            params={
-                "isRestore": True,
-                "overwriteMode": "replace",
-                "silent": True,
-                "waitForSync": False,
-            },
-            data=body,
-        )
-        failures = (
-            [a for a in answer if isinstance(a, dict) and a.get("error")]
-            if isinstance(answer, list)
-            else []
-        )
-        if failures:
-            first = failures[0]
-            raise DatabaseError(
-                f"{len(failures)} document(s) of collection {name} were refused, the "
-                f"first with [ERR {first.get('errorNum')}] {first.get('errorMessage')}"
-            )
+        put_restored(self.conn, name, body, f"loading documents into {name}", "loaded")
 
     def load(self, progress: Progress, name: str, entry: Json) -> RevisionSet:
         """Send the documents; returns the keys and revisions sent (for the verification)."""

@@ -23,9 +23,9 @@ from typing import Any
 
 import orjson
 
-from snapstore.errors import DatabaseError
 from snapstore.reporting import Reporter
 from snapstore.sources.arangodb.connection import Connection, q
+from snapstore.sources.arangodb.document_writes import put_restored, raise_failures
 from snapstore.sources.arangodb.progress import Progress
 from snapstore.sources.arangodb.restore_merge import Difference, key_and_rev
 from snapstore.store.chunkstore import ChunkStore
@@ -119,33 +119,7 @@ class DifferenceWriter:
             params={"ignoreRevs": True, "silent": True, "waitForSync": False},
             data=body,
         )
-        _raise_failures(name, answer, "removed", ignore=ERR_DOCUMENT_NOT_FOUND)
+        raise_failures(name, answer, "removed", ignore=ERR_DOCUMENT_NOT_FOUND)
 
     def _put(self, name: str, body: str) -> None:
-        answer = self.conn.call(
-            "post",
-            f"/_api/document/{q(name)}",
-            what=f"writing documents into {name}",
-            params={
-                "isRestore": True,
-                "overwriteMode": "replace",
-                "silent": True,
-                "waitForSync": False,
-            },
-            data=body,
-        )
-        _raise_failures(name, answer, "written")
-
-
-def _raise_failures(name: str, answer: Any, verb: str, ignore: int | None = None) -> None:
-    if not isinstance(answer, list):
-        return
-    failures = [
-        a for a in answer if isinstance(a, dict) and a.get("error") and a.get("errorNum") != ignore
-    ]
-    if failures:
-        first = failures[0]
-        raise DatabaseError(
-            f"{len(failures)} document(s) of collection {name} could not be {verb}, the "
-            f"first with [ERR {first.get('errorNum')}] {first.get('errorMessage')}"
-        )
+        put_restored(self.conn, name, body, f"writing documents into {name}", "written")
