@@ -389,24 +389,7 @@ def test_a_cold_merge_reads_only_the_leaves_that_differ(
     c.delete_many([{"_key": "k00300"}])
     c.insert_many([{"_key": "k00300x"}, {"_key": "zzz"}])
     shutil.rmtree(sw.root / "cache", ignore_errors=True)
-    # Leaf chunks read, told from node chunks by their content: a leaf is document lines.
-    leaves_read: list[bytes] = []
-    real_read = restore_merge.ChunkStore.read
-    real_many = restore_merge.ChunkStore.read_many
-
-    def note(data: bytes) -> bytes:
-        if data[:1] == b"{":
-            leaves_read.append(data)
-        return data
-
-    def counting(self: Any, cid: bytes) -> bytes:
-        return note(real_read(self, cid))
-
-    def counting_many(self: Any, cids: Any) -> Any:
-        return (note(d) for d in real_many(self, cids))
-
-    monkeypatch.setattr(restore_merge.ChunkStore, "read", counting)
-    monkeypatch.setattr(restore_merge.ChunkStore, "read_many", counting_many)
+    leaves_read = _count_leaf_reads(monkeypatch)
     report = sw.restore(name, safety_snapshot=False).database
     monkeypatch.undo()
     assert report["merged"] == {"many": {"removed": 2, "inserted": 1, "replaced": 2}}
@@ -437,19 +420,7 @@ def test_a_tree_written_before_digests_learns_its_leaves_in_the_leaf_cache(
         m.setattr(NodeEntry, "to_list", lambda e: real_to_list(e)[:5])
         name = sw.create("first")
     first = db_state(db)
-    leaves_read: list[bytes] = []
-    real_read = restore_merge.ChunkStore.read
-    real_many = restore_merge.ChunkStore.read_many
-
-    def note(data: bytes) -> bytes:
-        if data[:1] == b"{":
-            leaves_read.append(data)
-        return data
-
-    monkeypatch.setattr(restore_merge.ChunkStore, "read", lambda s, c: note(real_read(s, c)))
-    monkeypatch.setattr(
-        restore_merge.ChunkStore, "read_many", lambda s, c: (note(d) for d in real_many(s, c))
-    )
+    leaves_read = _count_leaf_reads(monkeypatch)
     c.update_many([{"_key": "k00010", "v": -1}])
     sw.restore(name, safety_snapshot=False)
     leaves = len(set(leaves_read))
@@ -461,3 +432,26 @@ def test_a_tree_written_before_digests_learns_its_leaves_in_the_leaf_cache(
     assert report["merged"] == {"many": {"removed": 0, "inserted": 0, "replaced": 2}}
     assert db_state(db) == first
     assert 0 < len(set(leaves_read)) <= 2, (len(set(leaves_read)), leaves)
+
+
+def _count_leaf_reads(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The leaf chunks the store reads from now on (until ``monkeypatch.undo()``), told from
+    node chunks by their content: a leaf is document lines."""
+    leaves_read: list[bytes] = []
+    real_read = restore_merge.ChunkStore.read
+    real_many = restore_merge.ChunkStore.read_many
+
+    def note(data: bytes) -> bytes:
+        if data[:1] == b"{":
+            leaves_read.append(data)
+        return data
+
+    def counting(self: Any, cid: bytes) -> bytes:
+        return note(real_read(self, cid))
+
+    def counting_many(self: Any, cids: Any) -> Any:
+        return (note(d) for d in real_many(self, cids))
+
+    monkeypatch.setattr(restore_merge.ChunkStore, "read", counting)
+    monkeypatch.setattr(restore_merge.ChunkStore, "read_many", counting_many)
+    return leaves_read
