@@ -23,7 +23,14 @@ from snapstore.store.chunkstore import ChunkStore
 from snapstore.tree.bulk import BulkTree, matches, parse_path
 from snapstore.tree.layout import SnapshotLayout
 from snapstore.tree.nodes import DIR, FILE, SYMLINK, Node
-from snapstore.tree.output import WriteStats, write_directory, write_tar, write_tar_file
+from snapstore.tree.output import (
+    DirectoryOutput,
+    Output,
+    TarFileOutput,
+    TarOutput,
+    WriteStats,
+    write_tree,
+)
 
 
 def display(path: bytes) -> str:
@@ -162,13 +169,16 @@ def export_snapshot(
     (``-`` for standard output)."""
     if (dest is None) == (tar is None):
         raise InvalidInput("give a folder to export into, or --tar FILE (not both)")
-    nodes = layout(store, m).walk()
+    tree = layout(store, m)
+    out: Output
     if tar == "-":
-        return write_tar(nodes, sys.stdout.buffer, gzip=False, top=m.name)
-    if tar is not None:
-        return write_tar_file(nodes, _path(tar), top=m.name)
-    assert dest is not None
-    return write_directory(nodes, _path(dest))
+        out = TarOutput(sys.stdout.buffer, gzip=False, top=m.name)
+    elif tar is not None:
+        out = TarFileOutput(_path(tar), top=m.name)
+    else:
+        assert dest is not None
+        out = DirectoryOutput(_path(dest))
+    return write_tree(store, tree.walk(), out, f"snapshot {m.name}")
 
 
 def _path(text: str) -> Path:

@@ -30,6 +30,7 @@ from snapstore.store.cache import Location
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.tree.layout import TreeIndex
 from snapstore.tree.nodes import DIR, SYMLINK, Node
+from snapstore.tree.stream import Streams
 
 CACHE_BYTES = 64 << 20
 FUSE_DEVICE = "/dev/fuse"
@@ -61,8 +62,9 @@ class ChunkCache:
         return data
 
     def read_many(self, ids: Iterable[bytes]) -> Iterator[bytes]:
-        for cid in ids:
-            yield self.read(cid)
+        """Streams (a file read ahead, a listing) go through the store's batched reader,
+        not through the cache: they read each chunk once."""
+        return self.store.read_many(ids)
 
     def locate(self, cid: bytes) -> Location | None:
         return self.store.locate(cid)
@@ -132,6 +134,7 @@ class SnapshotFS:
         self.cache = cache
         self.reporter = reporter
         self.trees: dict[str, TreeIndex] = {}
+        self.streams = Streams()
         self.uid, self.gid = os.getuid(), os.getgid()
         self.mounted = False
 
@@ -148,7 +151,8 @@ class SnapshotFS:
                 raise _fail(errno.ENOENT)
             try:
                 manifest = self.catalog.load(name)
-                tree = TreeIndex(browse.layout(self.cache, manifest).walk())  # type: ignore[arg-type]
+                layout = browse.layout(self.cache, manifest)  # type: ignore[arg-type]
+                tree = TreeIndex(layout.walk(), f"snapshot {name}")
             except SnapstoreError as e:
                 self.reporter.warn(f"{name}: {e}")
                 raise _fail(errno.EIO) from None
@@ -214,17 +218,21 @@ class SnapshotFS:
         _, node = self._lookup(path)
         if node is None or node.type == DIR:
             raise _fail(errno.EISDIR)
-        return 0
+        return self.streams.new_handle()
 
     def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
         _, node = self._lookup(path)
         if node is None or node.content is None:
             raise _fail(errno.EISDIR)
         try:
-            return node.content.read(offset, size)
+            return self.streams.read(fh, node.content, offset, size)
         except SnapstoreError as e:
             self.reporter.warn(f"{path}: {e}")
             raise _fail(errno.EIO) from None
+
+    def release(self, path: str, fh: int) -> int:
+        self.streams.close(fh)
+        return 0
 
     def statfs(self, path: str) -> dict[str, int]:
         return {"f_bsize": 4096, "f_frsize": 4096, "f_namemax": 255}

@@ -17,9 +17,11 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from snapstore.errors import CorruptData
 from snapstore.manifest.schema import Manifest
 from snapstore.tree.bulk import BulkTree, check_label
 from snapstore.tree.nodes import DIR, BytesContent, Content, Node
+from snapstore.tree.shape import ShapeChecker
 
 METADATA = b"metadata.json"
 BULK = b"bulk_store"
@@ -38,6 +40,19 @@ def metadata_json(manifest: Manifest) -> bytes:
     return (json.dumps(manifest.metadata(), indent=2, ensure_ascii=False) + "\n").encode()
 
 
+def _checked_names(m: Manifest, files: list[DatabaseFile]) -> list[DatabaseFile]:
+    """The database's files, each name one plain file name used once (names come from the
+    manifest: a collection or view name must not reach outside ``database/``)."""
+    seen: set[str] = set()
+    for f in files:
+        name = f.name
+        if name in ("", ".", "..") or "/" in name or "\0" in name or name in seen:
+            what = "used twice" if name in seen else "not a file name"
+            raise CorruptData(f"snapshot {m.name}: database file {name!r} is {what}")
+        seen.add(name)
+    return files
+
+
 class SnapshotLayout:
     """``metadata.json``, ``bulk_store/`` and ``database/`` of one snapshot."""
 
@@ -46,7 +61,7 @@ class SnapshotLayout:
     ) -> None:
         self.manifest = manifest
         self.bulk = bulk if bulk is not None and not bulk.empty else None
-        self.database = database
+        self.database = _checked_names(manifest, database)
         self.mtime_ns = int(manifest.created_at.timestamp() * 1e9)
 
     def _bulk_path(self, path: bytes) -> bytes | None:
@@ -76,12 +91,15 @@ class SnapshotLayout:
 
 class TreeIndex:
     """A whole tree held as folder -> children, for random lookups (a mount). Built on
-    first use from a ``walk``; memory grows with the number of entries."""
+    first use from a ``walk``, checked as it is read (``ShapeChecker``, as for an export);
+    memory grows with the number of entries."""
 
-    def __init__(self, nodes: Iterator[Node]) -> None:
+    def __init__(self, nodes: Iterator[Node], where: str) -> None:
         self.nodes: dict[bytes, Node] = {}
         self.kids: dict[bytes, list[bytes]] = {}
+        checker = ShapeChecker(where)
         for node in nodes:
+            checker.check(node)
             self.nodes[node.path] = node
             if node.type == DIR:
                 self.kids.setdefault(node.path, [])

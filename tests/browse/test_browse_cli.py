@@ -92,6 +92,24 @@ def test_cat_of_a_damaged_chunk_names_snapshot_and_path(small_ws: Workspace, sna
     assert r.returncode == 1
     line = error_line(r.stderr, alone=False)
     assert "does not match" in line or "damaged" in line or "corrupt" in line.lower()
+    assert f"snapshot {snap}" in line and "data/weights.bin" in line, line
+
+
+@pytest.mark.parametrize("as_tar", [False, True])
+def test_export_of_a_damaged_chunk_names_snapshot_and_path_and_leaves_nothing(
+    small_ws: Workspace, snap: str, tmp_path: Path, as_tar: bool
+) -> None:
+    pack, offset, _ = file_chunk_location(small_ws, snap, b"data/weights.bin")
+    flip_byte(pack, offset + 3)
+    place = tmp_path / "exports"
+    place.mkdir()
+    out = place / ("snap.tar" if as_tar else "exported")
+    r = small_ws.run("export", snap, *(["--tar", str(out)] if as_tar else [str(out)]))
+    assert r.returncode == 1, r.stderr
+    line = error_line(r.stderr)
+    assert f"snapshot {snap}" in line and "data/weights.bin" in line, line
+    assert "does not match" in line, line
+    assert list(place.iterdir()) == []  # no half tree, no temporary beside it
 
 
 def test_cat_of_an_unknown_snapshot(small_ws: Workspace, snap: str) -> None:

@@ -30,12 +30,14 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from snapstore.errors import CorruptData
 from snapstore.sources.arangodb.doctree import iter_leaves, read_node
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.tree.layout import DatabaseFile
-from snapstore.tree.nodes import BytesContent
+from snapstore.tree.nodes import BytesContent, named, with_where
 
 AUTOMATIC_INDEXES = {"primary", "edge"}
+PIECE = 1 << 20  # bytes per read of a mount's sequential stream (``pieces``)
 
 
 class DocumentsContent:
@@ -50,9 +52,22 @@ class DocumentsContent:
         self.size = size
         self.where = where
 
+    def chunk_ids(self) -> Iterator[bytes] | None:
+        """The leaves in key order: a read plan fetches them with the other files' chunks
+        (the inner nodes are read as the plan lists the ids)."""
+        return iter_leaves(self.store, self.root, self.height, self.where)
+
     def chunks(self) -> Iterator[bytes]:
-        for leaf in iter_leaves(self.store, self.root, self.height, self.where):
-            yield self.store.read(leaf)
+        leaves = iter_leaves(self.store, self.root, self.height, self.where)
+        return named(self.store.read_many(leaves), self.where)
+
+    def pieces(self, offset: int) -> Iterator[bytes]:
+        while offset < self.size:
+            piece = self.read(offset, PIECE)
+            if not piece:
+                return
+            yield piece
+            offset += len(piece)
 
     def read(self, offset: int, size: int) -> bytes:
         if self.root is None or size <= 0 or offset >= self.size:
@@ -67,7 +82,10 @@ class DocumentsContent:
     ) -> None:
         """Append the bytes in [offset, end) of the subtree ``cid`` that begins at ``start``."""
         if level == 0:
-            data = self.store.read(cid)
+            try:
+                data = self.store.read(cid)
+            except CorruptData as err:
+                raise with_where(err, self.where) from None
             out += data[max(0, offset - start) : end - start]
             return
         pos = start

@@ -1,7 +1,8 @@
 """Building the staged tree of one root from the planner's actions (spec/restore.md).
 
 Directories are made with mode 0700 and get their own mode, owner and mtime last, deepest
-first. Files to write get their chunks from the store (read ahead, verified on workers) and
+first. Files to write get their chunks from the store through one read plan over the actions
+(store/readplan.py: neighbouring chunks of many files fetched together, verified on workers) and
 are written by the writer threads; unchanged live files and the live entries restore keeps are
 hard-linked in, and nothing about a linked inode is ever changed. Every name is created with
 an exclusive create that does not follow symlinks, inside directories made by this restore,
@@ -15,7 +16,6 @@ import errno
 import os
 import shutil
 import stat
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -36,13 +36,8 @@ from snapstore.sources.restore.writer import CREATE, FileWriter, file_chunks, st
 from snapstore.sources.walk import Item
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.concurrency import quick_gil_handoff
+from snapstore.store.readplan import ReadPlan
 from snapstore.tree.pathmax import fits, too_long
-
-# Chunk ids handed to one read_many call, and actions queued at most while looking for them:
-# a tree that changed little has long runs of linked files that need no chunk, and they must
-# not all be held in memory waiting for the next file to write.
-SEGMENT_CHUNKS = 4096
-MAX_QUEUED = 20_000
 
 
 @dataclass
@@ -71,59 +66,14 @@ class RestoreStats:
         return line
 
 
-class _Ahead:
-    """Actions pulled ahead of the loop, so that the chunks of the files to write are read
-    ahead (``data``) in segments of at most ``SEGMENT_CHUNKS`` ids. An error while pulling
-    (a damaged listing) is raised by ``actions`` once everything before it is done, so it is
-    reported at the entry it damages, not taken for a bad chunk of the file being written."""
-
-    def __init__(self, store: ChunkStore, source: Iterator[Action]) -> None:
-        self._store = store
-        self._source = source
-        self._queue: deque[Action] = deque()
-        self._ids: list[bytes] = []
-        self._error: BaseException | None = None
-        self._done = False
-
-    def _pull(self) -> bool:
-        if self._done:
-            return False
-        try:
-            action = next(self._source)
-        except StopIteration:
-            self._done = True
-            return False
-        except Exception as e:  # re-raised in order by actions()
-            self._error = e
-            self._done = True
-            return False
-        self._queue.append(action)
-        if action.kind == WRITE:
-            self._ids.extend(action.entry.chunks)  # type: ignore[union-attr]
-        return True
-
-    def data(self) -> Iterator[bytes]:
-        while True:
-            while (
-                len(self._ids) < SEGMENT_CHUNKS and len(self._queue) < MAX_QUEUED and self._pull()
-            ):
-                pass
-            if not self._ids:
-                return
-            ids, self._ids = self._ids, []
-            yield from self._store.read_many(ids)
-
-    def actions(self) -> Iterator[Action]:
-        while True:
-            if not self._queue and not self._pull():
-                if self._error is not None:
-                    raise self._error
-                return
-            yield self._queue.popleft()
-
-
 # (path, mode, mtime_ns, uid, gid): a staged directory's metadata, set after its contents.
 _DirMeta = tuple[bytes, int, int, int | None, int | None]
+
+
+def _needs(action: Action) -> tuple[bytes, ...]:
+    """The chunks an action reads from the store (a file to write; a file to link reads
+    nothing, unless the link fails: then its chunks are read on their own)."""
+    return action.entry.chunks if action.kind == WRITE else ()  # type: ignore[union-attr]
 
 
 def fill(
@@ -135,65 +85,98 @@ def fill(
     where: str,
 ) -> None:
     """Build the staged tree in ``staging`` (an empty directory made by the caller, or for a
-    lone file or symlink its name, which the one action creates)."""
-    as_root = os.geteuid() == 0
-    dirs: list[_DirMeta] = []
-    ahead = _Ahead(store, actions)
-    data = ahead.data()
+    lone file or symlink its name, which the one action creates). The chunks of the files to
+    write come from one read plan over the actions (store/readplan.py)."""
     # A file part (``restore --include``) is staged alone: the staging name is the file.
     base = staging if os.path.isdir(staging) else os.path.dirname(staging)
-    with quick_gil_handoff(), FileWriter(as_root, base) as writer:
-        for a in ahead.actions():
-            dest = staging + b"/" + a.rel if a.rel else staging
-            if not fits(dest):
-                # Before the journal: the staging goes, the target is not changed.
-                raise SourceError(f"{where}: " + too_long(dest, "cannot restore to"))
-            e = a.entry
-            if a.kind == MAKE_DIR:
-                assert e is not None
-                if a.rel:
-                    os.mkdir(dest, 0o700)
-                dirs.append((dest, e.mode, e.mtime_ns, e.uid, e.gid))
-                stats.dirs += 1
-            elif a.kind == MAKE_SYMLINK:
-                assert e is not None and e.target is not None
-                os.symlink(e.target, dest)
-                if as_root and e.uid is not None:
-                    os.lchown(dest, e.uid, e.gid if e.gid is not None else -1)
-                os.utime(dest, ns=(e.mtime_ns, e.mtime_ns), follow_symlinks=False)
-                stats.symlinks += 1
-            elif a.kind in (WRITE, LINK):
-                assert e is not None
-                if a.kind == LINK and _link(a.live, dest):  # type: ignore[arg-type]
-                    stats.linked_files += 1
-                    reporter.skip(e.size)  # not written: no throughput
-                else:
-                    # A link that failed (a limit on links, say): its chunks were not read
-                    # ahead, so they are read now.
-                    chunks = data if a.kind == WRITE else store.read_many(e.chunks)
-                    _write(writer, chunks, e, dest, reporter, where)
-                    stats.written_files += 1
-                    stats.written_bytes += e.size
-                stats.files += 1
-                stats.bytes += e.size
-            elif a.kind == KEEP_DIR:
-                assert a.live is not None
+    stager = _Stager(store, staging, reporter, stats, where)
+    with (
+        ReadPlan(store, actions, _needs) as plan,
+        quick_gil_handoff(),
+        FileWriter(stager.as_root, base) as writer,
+    ):
+        for a in plan.items():
+            stager.do(a, plan, writer)
+    stager.finish_dirs()
+
+
+class _Stager:
+    """Makes each action's entry inside the staging directory (module doc)."""
+
+    def __init__(
+        self, store: ChunkStore, staging: bytes, reporter: Reporter, stats: RestoreStats, where: str
+    ) -> None:
+        self.store = store
+        self.staging = staging
+        self.reporter = reporter
+        self.stats = stats
+        self.where = where
+        self.as_root = os.geteuid() == 0
+        self.dirs: list[_DirMeta] = []
+
+    def do(self, a: Action, plan: ReadPlan[Action], writer: FileWriter) -> None:
+        dest = self.staging + b"/" + a.rel if a.rel else self.staging
+        if not fits(dest):
+            # Before the journal: the staging goes, the target is not changed.
+            raise SourceError(f"{self.where}: " + too_long(dest, "cannot restore to"))
+        e = a.entry
+        if a.kind == MAKE_DIR:
+            assert e is not None
+            if a.rel:
                 os.mkdir(dest, 0o700)
-                st = a.live.st
-                dirs.append((dest, stat.S_IMODE(st.st_mode), st.st_mtime_ns, st.st_uid, st.st_gid))
-            elif a.kind == KEEP:
-                assert a.live is not None
-                _keep(a.live, dest, as_root, where)
-                stats.kept += 1
-            else:
-                raise CorruptData(f"{where}: unknown action {a.kind}")
-    # Directories last and deepest first: their mode may forbid writing, and writing their
-    # children changes their mtime.
-    for dest, mode, mtime_ns, uid, gid in reversed(dirs):
-        if as_root and uid is not None:
-            os.chown(dest, uid, gid if gid is not None else -1)
-        os.chmod(dest, mode)
-        os.utime(dest, ns=(mtime_ns, mtime_ns))
+            self.dirs.append((dest, e.mode, e.mtime_ns, e.uid, e.gid))
+            self.stats.dirs += 1
+        elif a.kind == MAKE_SYMLINK:
+            assert e is not None
+            self._symlink(e, dest)
+        elif a.kind in (WRITE, LINK):
+            assert e is not None
+            self._file(a, e, dest, plan, writer)
+        elif a.kind == KEEP_DIR:
+            assert a.live is not None
+            os.mkdir(dest, 0o700)
+            st = a.live.st
+            self.dirs.append((dest, stat.S_IMODE(st.st_mode), st.st_mtime_ns, st.st_uid, st.st_gid))
+        elif a.kind == KEEP:
+            assert a.live is not None
+            _keep(a.live, dest, self.as_root, self.where)
+            self.stats.kept += 1
+        else:
+            raise CorruptData(f"{self.where}: unknown action {a.kind}")
+
+    def _symlink(self, e: FileEntry, dest: bytes) -> None:
+        assert e.target is not None
+        os.symlink(e.target, dest)
+        if self.as_root and e.uid is not None:
+            os.lchown(dest, e.uid, e.gid if e.gid is not None else -1)
+        os.utime(dest, ns=(e.mtime_ns, e.mtime_ns), follow_symlinks=False)
+        self.stats.symlinks += 1
+
+    def _file(
+        self, a: Action, e: FileEntry, dest: bytes, plan: ReadPlan[Action], writer: FileWriter
+    ) -> None:
+        stats = self.stats
+        if a.kind == LINK and _link(a.live, dest):  # type: ignore[arg-type]
+            stats.linked_files += 1
+            self.reporter.skip(e.size)  # not written: no throughput
+        else:
+            # A link that failed (a limit on links, say): its chunks were not planned, so
+            # they are read now.
+            chunks = plan.content() if a.kind == WRITE else self.store.read_many(e.chunks)
+            _write(writer, chunks, e, dest, self.reporter, self.where)
+            stats.written_files += 1
+            stats.written_bytes += e.size
+        stats.files += 1
+        stats.bytes += e.size
+
+    def finish_dirs(self) -> None:
+        """Directories last and deepest first: their mode may forbid writing, and writing
+        their children changes their mtime."""
+        for dest, mode, mtime_ns, uid, gid in reversed(self.dirs):
+            if self.as_root and uid is not None:
+                os.chown(dest, uid, gid if gid is not None else -1)
+            os.chmod(dest, mode)
+            os.utime(dest, ns=(mtime_ns, mtime_ns))
 
 
 def _write(

@@ -1,0 +1,63 @@
+"""A forged manifest cannot make ``export`` or ``mount`` place a file outside the tree.
+
+The database's files are named after the manifest's collections and views; every node of the
+tree an export writes passes one check (spec/browse.md, "Writing a tree out"). Each export of
+a forged snapshot runs in the read-only sandbox (tests/restore/sandbox.py), and every path the
+forgery aims at lies inside the test's tmp folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from snapstore.manifest.schema import Manifest
+from snapstore.store.chunkstore import ChunkStore
+from tests.helpers import Workspace, error_line
+from tests.restore.sandbox import run_sandboxed
+from tests.restore.tools import edit_snapshot, snapshot_of
+
+
+def _database(collections: dict[str, Any], views: list[dict[str, Any]]) -> dict[str, Any]:
+    empty = {"properties": {}, "indexes": [], "root": None, "height": 0, "count": 0, "bytes": 0}
+    return {
+        "database": "forged",
+        "collections": {name: dict(empty) for name in collections},
+        "views": views,
+    }
+
+
+@pytest.mark.parametrize(
+    ("collections", "views"),
+    [
+        ({"../../escaped": {}}, []),
+        ({"a/b": {}}, []),
+        ({}, [{"name": "../../escaped"}]),
+        ({}, [{"name": "twice"}, {"name": "twice"}]),
+        ({"nul\0name": {}}, []),
+    ],
+    ids=["dotdot-collection", "nested-collection", "dotdot-view", "view-twice", "nul"],
+)
+@pytest.mark.parametrize("as_tar", [False, True])
+def test_forged_database_names_are_refused(
+    tmp_path: Path, collections: dict[str, Any], views: list[dict[str, Any]], as_tar: bool
+) -> None:
+    ws = Workspace.make(tmp_path / "ws")
+    ws.auto_cleanup = False
+    name = snapshot_of(ws, "base")
+
+    def forge(store: ChunkStore, m: Manifest) -> None:
+        m.database = _database(collections, views)
+
+    edit_snapshot(ws, name, forge)
+    place = ws.root / "exports" / "deep"
+    place.mkdir(parents=True)
+    out = place / ("snap.tar" if as_tar else "exported")
+    r = run_sandboxed(ws, "export", name, *(["--tar", str(out)] if as_tar else [str(out)]))
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    error_line(r.stderr, f"snapshot {name}")
+    assert list(place.iterdir()) == []
+    assert not list((ws.root / "exports").glob("escaped*"))
+    assert not list(ws.root.glob("escaped*"))
