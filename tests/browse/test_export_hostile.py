@@ -8,12 +8,16 @@ forgery aims at lies inside the test's tmp folder.
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from snapstore.backend.local import LocalBackend
 from snapstore.manifest.schema import Manifest
+from snapstore.mount import ChunkCache, SnapshotFS
+from snapstore.reporting import Reporter
 from snapstore.store.chunkstore import ChunkStore
 from tests.helpers import Workspace, error_line
 from tests.restore.sandbox import run_sandboxed
@@ -61,3 +65,22 @@ def test_forged_database_names_are_refused(
     assert list(place.iterdir()) == []
     assert not list((ws.root / "exports").glob("escaped*"))
     assert not list(ws.root.glob("escaped*"))
+
+
+def test_mount_refuses_to_index_a_forged_tree(tmp_path: Path) -> None:
+    """The mount's index of a snapshot passes the same check: the forged snapshot's folder
+    fails with EIO and a warning naming it (the FUSE operations called directly)."""
+    ws = Workspace.make(tmp_path / "ws")
+    name = snapshot_of(ws, "base")
+    edit_snapshot(ws, name, lambda store, m: setattr(m, "database", _database({"../../x": {}}, [])))
+    backend = LocalBackend(ws.repo)
+    store = ChunkStore.open(backend, str(ws.cache))
+    reporter = Reporter()
+    try:
+        fs = SnapshotFS(backend, ChunkCache(store), reporter, tmp_path / "mnt")
+        with pytest.raises(OSError) as failed:
+            fs.getattr(f"/{name}")
+        assert failed.value.errno == errno.EIO
+        assert len(reporter.warnings) == 1 and f"snapshot {name}" in reporter.warnings[0]
+    finally:
+        store.close()
