@@ -2,9 +2,12 @@
 
 The mount point shows one folder per snapshot, each in the reference's layout
 (``snapstore.tree.layout``: ``metadata.json``, ``bulk_store/<root>/...``, ``database/``).
-Reads are served from the chunk store through a small cache of recent chunks and verified
-like every other read; a damaged chunk makes that read fail with EIO (and a line on stderr),
-never return wrong bytes. A snapshot's tree is indexed the first time it is opened.
+Each open file handle reads through a stream that fetches the file's next chunks through the
+store's batched reader (tree/stream.py), so reading a file through costs a few ranged reads;
+listings and the database's files go through a small cache of recent chunks. Every chunk is
+verified like every other read; a damaged chunk makes that read fail with EIO (and a line on
+stderr), never return wrong bytes. A snapshot's tree is indexed, through the same shape check
+as an export, the first time it is opened.
 
 FUSE comes from the system's libfuse through mfusepy (``pip install 'snapstore[mount]'``,
 ``apt install fuse3``). The file system runs in the foreground on one thread and is
