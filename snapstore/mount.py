@@ -41,9 +41,10 @@ HOW_TO_INSTALL = "pip install 'snapstore[mount]' and apt install fuse3 (or your 
 
 
 class ChunkCache:
-    """The chunk store's reads with an LRU of recent chunks: FUSE reads 128 KiB at a time,
-    and chunks are about 1 MiB, so without it each chunk would be fetched and verified
-    several times over."""
+    """The chunk store's single reads with an LRU of recent chunks: a collection's
+    ``data.json`` is read in pieces at offsets, each descending its document tree again, so
+    without it each node and leaf would be fetched and verified several times over. Streams
+    (``read_many``) go straight to the store's batched reader."""
 
     def __init__(self, store: ChunkStore, limit: int = CACHE_BYTES) -> None:
         self.store = store
