@@ -1,9 +1,10 @@
 """Cleanup and cold archiving: apply the retention policy's decisions to the repository.
 
-``run_cleanup`` is what ``snapstore cleanup`` and the automatic run after ``create`` do, under
-the exclusive lock the caller holds: decide (``snapstore.retention``), delete the manifests of
-snapshots whose fate is ``delete``, move the chunks that only compressed snapshots use into
-tar.gz archives (``archive_cold``), flag the newly compressed snapshots, and collect garbage.
+``snapstore cleanup`` and the automatic run after ``create`` plan, then execute:
+``plan_cleanup`` decides (``snapstore.retention``) and changes nothing; ``execute_cleanup``,
+under the exclusive lock the caller holds, deletes the manifests of snapshots whose fate is
+``delete``, moves the chunks that only compressed snapshots use into tar.gz archives
+(``archive_cold``), flags the newly compressed snapshots, and collects garbage.
 ``snapshot_usage`` answers ``list --verbose``'s "used by this snapshot alone".
 """
 
@@ -108,33 +109,79 @@ def decide(manifests: list[Manifest], now: datetime, policy: RetentionPolicy) ->
     return apply_policy((facts_of(m) for m in manifests), now, policy)
 
 
-def run_cleanup(
+@dataclass
+class CleanupPlan:
+    """What one cleanup will do, decided before anything changes: the policy's decision for
+    every snapshot, made at ``now`` on ``manifests`` (every manifest of the repository).
+
+    ``plan_cleanup`` builds it, a dry run renders ``preview()``, the confirmation shows its
+    ``doomed``, and ``execute_cleanup`` carries out this very plan (spec/retention.md).
+    """
+
+    now: datetime
+    policy: RetentionPolicy
+    decisions: list[Decision]
+    manifests: list[Manifest]
+
+    @property
+    def doomed(self) -> list[Decision]:
+        """The snapshots the plan deletes, in the decisions' order (newest first)."""
+        return [d for d in self.decisions if d.fate is Fate.DELETE]
+
+    @property
+    def to_compress(self) -> set[str]:
+        return {d.name for d in self.decisions if d.fate is Fate.COMPRESS}
+
+    def has_work(self) -> bool:
+        """Whether the plan deletes or compresses a snapshot."""
+        return bool(self.doomed or self.to_compress)
+
+    def preview(self) -> CleanupResult:
+        """The decisions, nothing applied (``cleanup --dry-run``)."""
+        return CleanupResult(self.now, True, self.policy, self.decisions)
+
+    def decided_on(self) -> list[tuple[str, bool, str | None]]:
+        """What the decisions depend on, per snapshot: name, permanent flag, compression."""
+        return [(m.name, m.permanent, m.compression) for m in self.manifests]
+
+
+def plan_cleanup(backend: Backend, policy: RetentionPolicy, now: datetime) -> CleanupPlan:
+    """Decide every snapshot's fate as of ``now``; change nothing."""
+    manifests = load_manifests(backend, "cleanup")
+    return CleanupPlan(now, policy, decide(manifests, now, policy), manifests)
+
+
+def still_valid(backend: Backend, plan: CleanupPlan) -> bool:
+    """Whether the repository's snapshots are still those ``plan`` decided on (a plan made
+    under an earlier lock, then confirmed: a create, delete or pin meanwhile voids it)."""
+    now = [(m.name, m.permanent, m.compression) for m in load_manifests(backend, "cleanup")]
+    return now == plan.decided_on()
+
+
+def execute_cleanup(
     backend: Backend,
     store: ChunkStore,
-    policy: RetentionPolicy,
-    now: datetime,
+    plan: CleanupPlan,
     reporter: Reporter,
     *,
-    dry_run: bool,
     always_gc: bool = True,
     max_unused: float = DEFAULT_MAX_UNUSED,
 ) -> CleanupResult:
-    """Decide, delete, archive, collect. The caller holds the exclusive lock."""
-    manifests = load_manifests(backend, "cleanup")
-    decisions = decide(manifests, now, policy)
-    result = CleanupResult(now=now, dry_run=dry_run, policy=policy, decisions=decisions)
-    if dry_run:
-        return result
+    """Delete, archive, collect, as ``plan`` says. The caller holds the exclusive lock (and
+    made or checked the plan under it). ``always_gc``: collect even when the plan deletes
+    and compresses nothing."""
+    result = CleanupResult(
+        now=plan.now, dry_run=False, policy=plan.policy, decisions=plan.decisions
+    )
     catalog = Catalog(backend)
-    doomed = {d.name for d in decisions if d.fate is Fate.DELETE}
+    doomed = {d.name for d in plan.doomed}
     for name in sorted(doomed):
         catalog.delete(name)
         result.deleted.append(name)
-    kept = [m for m in manifests if m.name not in doomed]
-    to_compress = {d.name for d in decisions if d.fate is Fate.COMPRESS}
-    if not (always_gc or doomed or to_compress):
+    if not (always_gc or plan.has_work()):
         return result
-    result.archive, marks = archive_cold(backend, store, kept, to_compress, reporter)
+    kept = [m for m in plan.manifests if m.name not in doomed]
+    result.archive, marks = archive_cold(backend, store, kept, plan.to_compress, reporter)
     result.compressed = list(result.archive.snapshots)
     result.gc = collect_garbage(backend, store, kept, reporter, max_unused=max_unused, marks=marks)
     return result

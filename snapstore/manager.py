@@ -9,7 +9,7 @@ view and ``tools.backup`` all call this class.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -19,7 +19,7 @@ from snapstore.check import CheckReport
 from snapstore.diff import SnapshotDiff
 from snapstore.errors import NotConfirmed
 from snapstore.gc import DEFAULT_MAX_UNUSED, GcResult
-from snapstore.lifecycle import ArchiveResult, CleanupResult
+from snapstore.lifecycle import ArchiveResult, CleanupPlan, CleanupResult
 from snapstore.locking import LockInfo
 from snapstore.manifest.listing import FileEntry
 from snapstore.naming import check_prefix
@@ -267,14 +267,20 @@ class SnapshotManager:
         return maintain.retention_policy(self.repository)
 
     def apply_retention_policy(
-        self, dry_run: bool = False, now: datetime | None = None
+        self,
+        dry_run: bool = False,
+        now: datetime | None = None,
+        *,
+        confirm: Callable[[CleanupPlan], None] | None = None,
     ) -> CleanupResult:
         """The seed's call: apply the retention policy (delete, compress, then gc).
 
         ``now`` (aware datetime) evaluates the policy as of that instant; ``dry_run`` decides
-        and changes nothing. The decisions are in ``result.decisions``.
+        and changes nothing. The decisions are in ``result.decisions``. ``confirm(plan)`` is
+        shown the plan first and raises ``NotConfirmed`` to cancel; what it was shown is what
+        runs (or nothing, if the snapshots changed before it answered).
         """
-        return maintain.cleanup(self.repository, dry_run, now)
+        return maintain.cleanup(self.repository, dry_run, now, confirm)
 
     def gc(self, *, max_unused: float = DEFAULT_MAX_UNUSED, dry_run: bool = False) -> GcResult:
         """Delete what no snapshot references; rewrite packs more than ``max_unused`` dead."""

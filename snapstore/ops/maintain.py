@@ -8,20 +8,30 @@ delete did.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from snapstore.check import CheckReport, check_repository
-from snapstore.errors import ConfigError, InvalidInput, SnapshotNotFound, SnapstoreError
+from snapstore.errors import (
+    ConfigError,
+    InvalidInput,
+    RepositoryError,
+    SnapshotNotFound,
+    SnapstoreError,
+)
 from snapstore.gc import DEFAULT_MAX_UNUSED, GcResult, collect_garbage
 from snapstore.lifecycle import (
     ArchiveResult,
+    CleanupPlan,
     CleanupResult,
     archive_cold,
     decide,
+    execute_cleanup,
     load_manifests,
-    run_cleanup,
+    plan_cleanup,
     snapshot_usage,
+    still_valid,
 )
 from snapstore.locking import LockInfo, read_locks, remove_stale
 from snapstore.manifest.catalog import Catalog, missing_problem
@@ -136,20 +146,42 @@ def retention_policy(repo: Repository) -> RetentionPolicy:
         raise ConfigError(f"[retention]: {e}") from None
 
 
-def cleanup(repo: Repository, dry_run: bool, now: datetime | None) -> CleanupResult:
+def cleanup(
+    repo: Repository,
+    dry_run: bool,
+    now: datetime | None,
+    confirm: Callable[[CleanupPlan], None] | None = None,
+) -> CleanupResult:
     """Apply the retention policy (delete, compress, then gc); ``now`` (aware) decides as of
-    that instant; ``dry_run`` decides and changes nothing."""
+    that instant; ``dry_run`` decides and changes nothing. ``confirm(plan)`` is shown the
+    plan before it runs and raises (``NotConfirmed``) to cancel; the plan it saw is the one
+    executed, or none if the snapshots changed meanwhile."""
     when = now if now is not None else datetime.now(UTC)
     if when.utcoffset() is None:
         raise InvalidInput("now must be a timezone-aware datetime")
     policy = retention_policy(repo)
-    # A dry run only reads: a shared lock, so it never waits for (or blocks) a create.
-    with repo.session("cleanup", exclusive=not dry_run) as opened:
-        result = run_cleanup(
-            opened.backend, opened.store, policy, when, repo.reporter, dry_run=dry_run
-        )
-        if not dry_run:
-            history.refresh(repo, opened.backend)
+    with repo.open() as opened:
+        backend = opened.backend
+        # Decided under a shared lock: a dry run never waits for (or blocks) a create, nor
+        # does a question waiting for its answer.
+        if dry_run:
+            with repo.lock(backend, "cleanup", exclusive=False):
+                return plan_cleanup(backend, policy, when).preview()
+        plan = None
+        if confirm is not None:
+            with repo.lock(backend, "cleanup", exclusive=False):
+                plan = plan_cleanup(backend, policy, when)
+            confirm(plan)
+        with repo.lock(backend, "cleanup", exclusive=True):
+            if plan is None:
+                plan = plan_cleanup(backend, policy, when)
+            elif not still_valid(backend, plan):
+                raise RepositoryError(
+                    "cleanup stopped before changing anything: the snapshots changed while "
+                    "the plan waited for its answer; run cleanup again"
+                )
+            result = execute_cleanup(backend, opened.store, plan, repo.reporter)
+            history.refresh(repo, backend)
         return result
 
 
@@ -165,21 +197,14 @@ def after_create(repo: Repository, manifest: Manifest) -> CleanupResult | None:
             # Decide under a shared lock first: most creates have nothing to clean up, and
             # then they neither wait for nor warn about concurrent creates.
             with repo.lock(backend, "cleanup", exclusive=False):
-                fates = {
-                    d.fate
-                    for d in decide(load_manifests(backend, "cleanup"), datetime.now(UTC), policy)
-                }
-            if not fates & {Fate.DELETE, Fate.COMPRESS}:
+                plan = plan_cleanup(backend, policy, datetime.now(UTC))
+            if not plan.has_work():
                 return None
             with repo.lock(backend, "cleanup", exclusive=True):
-                result = run_cleanup(
-                    backend,
-                    opened.store,
-                    policy,
-                    datetime.now(UTC),
-                    repo.reporter,
-                    dry_run=False,
-                    always_gc=False,
+                if not still_valid(backend, plan):  # nobody confirmed it: decide again
+                    plan = plan_cleanup(backend, policy, datetime.now(UTC))
+                result = execute_cleanup(
+                    backend, opened.store, plan, repo.reporter, always_gc=False
                 )
     except SnapstoreError as e:
         repo.reporter.warn(f"automatic cleanup skipped: {e}; run `snapstore cleanup` later")
