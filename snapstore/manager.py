@@ -25,6 +25,7 @@ from snapstore.manifest.listing import FileEntry
 from snapstore.naming import check_prefix
 from snapstore.ops import browse, maintain, restore, snapshots
 from snapstore.ops.create import CreateRequest, create_snapshot
+from snapstore.ops.maintain import DeletePlan
 from snapstore.ops.repository import Repository, require_new
 from snapstore.records import CreateResult, RestoreOptions, RestorePlan, RestoreResult, SnapshotInfo
 from snapstore.reporting import Reporter
@@ -229,11 +230,25 @@ class SnapshotManager:
 
     # -- delete -------------------------------------------------------------------------------
 
-    def delete_snapshot(self, snapshot_name: str, force: bool = False) -> SnapshotInfo:
-        """Remove a snapshot's manifest; its space is reclaimed at once (gc)."""
-        info = maintain.delete_snapshot(self.repository, snapshot_name, force)
-        maintain.after_delete(self.repository)
-        return info
+    def delete_snapshot(
+        self,
+        snapshot_name: str,
+        force: bool = False,
+        *,
+        confirm: Callable[[DeletePlan], None] | None = None,
+    ) -> SnapshotInfo:
+        """Remove a snapshot's manifest; its space is reclaimed at once (gc). ``confirm(plan)``
+        sees what will be deleted first and raises ``NotConfirmed`` to cancel."""
+        plan = maintain.delete(self.repository, snapshot_name, force, confirm, broken_too=False)
+        assert plan.snapshot is not None  # broken_too=False: a broken one was refused
+        return plan.snapshot
+
+    def delete(
+        self, name: str, *, force: bool = False, confirm: Callable[[DeletePlan], None] | None = None
+    ) -> DeletePlan:
+        """``snapstore delete``: as ``delete_snapshot``, and with ``force`` a broken snapshot
+        too (``broken_snapshot``); the plan that ran (what ``confirm`` was shown)."""
+        return maintain.delete(self.repository, name, force, confirm)
 
     def broken_snapshot(self, name: str) -> str | None:
         """Why snapshot ``name`` (exact) is broken: its manifest is damaged, or it was removed
@@ -243,7 +258,6 @@ class SnapshotManager:
     def delete_broken(self, name: str) -> None:
         """``delete --force`` of a broken snapshot (``broken_snapshot``)."""
         maintain.delete_broken(self.repository, name)
-        maintain.after_delete(self.repository)
 
     # -- maintenance --------------------------------------------------------------------------
 

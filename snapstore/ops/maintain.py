@@ -9,12 +9,15 @@ delete did.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from snapstore.backend import Backend
 from snapstore.check import CheckReport, check_repository
 from snapstore.errors import (
     ConfigError,
+    CorruptData,
     InvalidInput,
     RepositoryError,
     SnapshotNotFound,
@@ -39,7 +42,7 @@ from snapstore.manifest.schema import Manifest
 from snapstore.naming import check_snapshot_name
 from snapstore.ops import history
 from snapstore.ops.create import mb
-from snapstore.ops.repository import Repository
+from snapstore.ops.repository import Opened, Repository
 from snapstore.records import SnapshotInfo
 from snapstore.retention import Fate, RetentionPolicy
 from snapstore.sources.restore import recover
@@ -48,46 +51,98 @@ from snapstore.store.rebuild import RebuildReport, rebuild_index
 # -- delete -------------------------------------------------------------------------------------
 
 
-def delete_snapshot(repo: Repository, name: str, force: bool) -> SnapshotInfo:
-    """Remove a snapshot's manifest (a permanent one only with ``force``)."""
-    with repo.locked("delete", exclusive=True) as backend:
+@dataclass(frozen=True)
+class DeletePlan:
+    """What one delete removes: the snapshot ``name`` (``snapshot``: its metadata), or, with
+    ``snapshot`` None, a broken one (``broken``: why it is broken, spec/manifest.md)."""
+
+    name: str
+    snapshot: SnapshotInfo | None
+    broken: str | None = None
+
+
+def plan_delete(
+    repo: Repository, backend: Backend, name: str, force: bool, broken_too: bool = True
+) -> DeletePlan:
+    """Which snapshot ``name`` deletes (a permanent one only with ``force``; with ``force``
+    and ``broken_too`` a damaged or missing manifest too); change nothing."""
+    try:
         m = repo.resolve(backend, name)
-        if m.permanent and not force:
-            raise InvalidInput(f"snapshot {m.name} is permanent; use --force to delete it")
-        Catalog(backend).delete(m.name)
-        history.refresh(repo, backend)
-        history.forget(repo, backend, [m.name])
-    return SnapshotInfo.from_manifest(m)
+    except (CorruptData, SnapshotNotFound):
+        broken = _why_broken(backend, name) if force and broken_too else None
+        if broken is None:
+            raise
+        return DeletePlan(name, None, broken)
+    if m.permanent and not force:
+        raise InvalidInput(f"snapshot {m.name} is permanent; use --force to delete it")
+    return DeletePlan(m.name, SnapshotInfo.from_manifest(m))
+
+
+def delete(
+    repo: Repository,
+    name: str,
+    force: bool,
+    confirm: Callable[[DeletePlan], None] | None = None,
+    *,
+    broken_too: bool = True,
+) -> DeletePlan:
+    """Remove a snapshot's manifest and reclaim its space at once (gc), as the seed's delete
+    did. ``confirm(plan)`` sees the plan first (and raises to cancel), under no lock; the
+    plan is executed only if it still holds once the exclusive lock is taken."""
+    with repo.open() as opened:
+        backend = opened.backend
+        shown = None
+        if confirm is not None:
+            shown = plan_delete(repo, backend, name, force, broken_too)
+            confirm(shown)
+        with repo.lock(backend, "delete", exclusive=True):
+            plan = plan_delete(repo, backend, shown.name if shown else name, force, broken_too)
+            if shown is not None and plan != shown:
+                raise RepositoryError(
+                    f"delete stopped before changing anything: snapshot {shown.name} changed "
+                    "while the question waited for its answer; run delete again"
+                )
+            _remove(repo, opened, plan.name)
+    return plan
+
+
+def delete_broken(repo: Repository, name: str) -> None:
+    """``delete --force`` of a broken snapshot: remove its damaged manifest, or accept the
+    loss of a removed one; its data is reclaimed at once."""
+    check_snapshot_name(name)
+    with repo.session("delete", exclusive=True) as opened:
+        if _why_broken(opened.backend, name) is None:
+            raise SnapshotNotFound(f"snapshot {name} is not damaged or missing")
+        _remove(repo, opened, name)
+
+
+def _remove(repo: Repository, opened: Opened, name: str) -> None:
+    """Delete the manifest ``name``, tell the catalog memory, and reclaim the space."""
+    Catalog(opened.backend).delete(name)
+    history.refresh(repo, opened.backend)
+    history.forget(repo, opened.backend, [name])
+    _reclaim(repo, opened)
 
 
 def broken_snapshot(repo: Repository, name: str) -> str | None:
     """Why snapshot ``name`` (exact) is broken: its manifest is damaged, or it was removed
     outside snapstore while another manifest names it (spec/manifest.md). None if not."""
     with repo.reading() as backend:
-        listing = Catalog(backend).load_all()
+        return _why_broken(backend, name)
+
+
+def _why_broken(backend: Backend, name: str) -> str | None:
+    listing = Catalog(backend).load_all()
     if name in listing.missing:
         return missing_problem(name, listing.missing[name])
     return listing.unreadable.get(name)
 
 
-def delete_broken(repo: Repository, name: str) -> None:
-    """``delete --force`` of a broken snapshot: remove its damaged manifest, or accept the
-    loss of a removed one; its data is reclaimed by gc."""
-    check_snapshot_name(name)
-    with repo.locked("delete", exclusive=True) as backend:
-        catalog = Catalog(backend)
-        listing = catalog.load_all()
-        if name not in listing.unreadable and name not in listing.missing:
-            raise SnapshotNotFound(f"snapshot {name} is not damaged or missing")
-        catalog.delete(name)
-        history.refresh(repo, backend)
-        history.forget(repo, backend, [name])
-
-
-def after_delete(repo: Repository) -> None:
-    """Reclaim a deleted snapshot's space at once, as the seed's delete did."""
+def _reclaim(repo: Repository, opened: Opened) -> None:
+    """gc right after a delete, in the same session; a refusal leaves the delete done."""
     try:
-        result = gc(repo)
+        manifests = load_manifests(opened.backend, "gc")
+        result = collect_garbage(opened.backend, opened.store, manifests, repo.reporter)
     except SnapstoreError as e:
         repo.reporter.warn(f"space not reclaimed yet ({e}); run `snapstore gc` later")
         return
