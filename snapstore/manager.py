@@ -116,10 +116,8 @@ class SnapshotManager:
             safety_for=safety_for,
             reread=reread,
         )
-        result, manifest = create_snapshot(self.repository, request)
-        if cleanup:
-            result = replace(result, cleanup=maintain.after_create(self.repository, manifest))
-        return result
+        after = maintain.after_create if cleanup else None
+        return create_snapshot(self.repository, request, after)[0]
 
     # -- list / show --------------------------------------------------------------------------
 

@@ -1,9 +1,11 @@
 """Keeping a repository: delete, retention (cleanup), gc, archives, pins, check, locks.
 
-Each function is one use case over a ``Repository`` session. ``after_create`` and
-``after_delete`` are the lifecycle hooks: the automatic cleanup after a create
-(``auto_cleanup``) and the gc that reclaims a deleted snapshot's space at once, as the seed's
-delete did.
+Each function is one use case over a ``Repository`` session. The commands that delete plan
+first (``plan_delete``, ``lifecycle.plan_cleanup``, ``gc_plan.plan_gc``), show the plan
+through their ``confirm`` callback, and execute that plan (spec/cli.md, "Confirmation").
+``after_create`` is the automatic cleanup after a create (``auto_cleanup``), on the create's
+opening of the repository; a delete reclaims its snapshot's space at once, in its own
+session, as the seed's delete did.
 """
 
 from __future__ import annotations
@@ -240,27 +242,25 @@ def cleanup(
         return result
 
 
-def after_create(repo: Repository, manifest: Manifest) -> CleanupResult | None:
+def after_create(repo: Repository, opened: Opened, manifest: Manifest) -> CleanupResult | None:
     """Automatic cleanup after a successful create (``auto_cleanup``; never for the safety
-    snapshot of a restore, which must not delete what is being restored)."""
+    snapshot of a restore, which must not delete what is being restored), on the create's
+    opening of the repository."""
     if not repo.settings.auto_cleanup or manifest.kind == "safety":
         return None
+    backend = opened.backend
     try:
         policy = retention_policy(repo)
-        with repo.open() as opened:
-            backend = opened.backend
-            # Decide under a shared lock first: most creates have nothing to clean up, and
-            # then they neither wait for nor warn about concurrent creates.
-            with repo.lock(backend, "cleanup", exclusive=False):
+        # Decide under a shared lock first: most creates have nothing to clean up, and then
+        # they neither wait for nor warn about concurrent creates.
+        with repo.lock(backend, "cleanup", exclusive=False):
+            plan = plan_cleanup(backend, policy, datetime.now(UTC))
+        if not plan.has_work():
+            return None
+        with repo.lock(backend, "cleanup", exclusive=True):
+            if not still_valid(backend, plan):  # nobody confirmed it: decide again
                 plan = plan_cleanup(backend, policy, datetime.now(UTC))
-            if not plan.has_work():
-                return None
-            with repo.lock(backend, "cleanup", exclusive=True):
-                if not still_valid(backend, plan):  # nobody confirmed it: decide again
-                    plan = plan_cleanup(backend, policy, datetime.now(UTC))
-                result = execute_cleanup(
-                    backend, opened.store, plan, repo.reporter, always_gc=False
-                )
+            result = execute_cleanup(backend, opened.store, plan, repo.reporter, always_gc=False)
     except SnapstoreError as e:
         repo.reporter.warn(f"automatic cleanup skipped: {e}; run `snapstore cleanup` later")
         return None

@@ -83,3 +83,17 @@ def test_delete_runs_nothing_when_the_snapshot_changed_while_asked(lws: Workspac
     done = m.delete(name, force=True, confirm=shown.append)
     assert shown == [done] and done.snapshot is not None and done.snapshot.permanent
     assert m.list_snapshots() == []
+
+
+def test_create_with_its_automatic_cleanup_opens_the_repository_once(
+    lws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    m = lifecycle_manager(
+        lws, auto_cleanup=True, retention={"keep_last": 1, "keep_weekly_weeks": 0}
+    )
+    _snapshots(lws, 1)
+    write(lws.bulk, "new.txt", text(9, 3000))
+    opened = _count_opens(monkeypatch)
+    result = m.create("newest")
+    assert result.cleanup is not None and len(result.cleanup.deleted) == 1
+    assert len(opened) == 1, opened
