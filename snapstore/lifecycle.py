@@ -68,9 +68,6 @@ class CleanupResult:
     archive: ArchiveResult | None = None
     gc: GcResult | None = None
 
-    def by_fate(self, fate: Fate) -> list[Decision]:
-        return [d for d in self.decisions if d.fate is fate]
-
     def as_dict(self) -> dict[str, object]:
         return {
             "now": self.now.isoformat().replace("+00:00", "Z"),
@@ -204,10 +201,36 @@ def archive_cold(
     started = time.monotonic()
     result = ArchiveResult()
     marks = mark(manifests, store, reporter, cold_names=to_compress)
-    archives = arch.ArchiveSet(backend).load()
     cold = [m for m in manifests if is_compressed(m) or m.name in to_compress]
-    builder = arch.ArchiveBuilder(executor=store.workers(), spool_dir=backend.spool_dir())
     reporter.start("Archiving cold chunks", len(cold))
+    # Oldest first and in listing order: a compressed snapshot's files sit together, so
+    # restoring it reads the archive nearly sequentially.
+    _move_cold(
+        backend, store, sorted(cold, key=lambda m: (m.created, m.name)), marks, result, reporter
+    )
+    reporter.finish()
+    catalog = Catalog(backend)
+    for m in manifests:
+        if m.name in to_compress and not is_compressed(m):
+            m.compression = COMPRESSED
+            catalog.replace(m)
+            result.snapshots.append(m.name)
+    result.elapsed = time.monotonic() - started
+    return result, marks
+
+
+def _move_cold(
+    backend: Backend,
+    store: ChunkStore,
+    cold: list[Manifest],
+    marks: Marks,
+    result: ArchiveResult,
+    reporter: Reporter,
+) -> None:
+    """Copy the cold chunks of ``cold`` that only a pack holds into archives of about
+    ``ARCHIVE_TARGET`` raw bytes each, every one durable with its index when written."""
+    archives = arch.ArchiveSet(backend).load()
+    builder = arch.ArchiveBuilder(executor=store.workers(), spool_dir=backend.spool_dir())
 
     def write() -> None:
         nonlocal builder
@@ -218,10 +241,8 @@ def archive_cold(
             result.index_bytes += len(idx.encode())
         builder = arch.ArchiveBuilder(executor=store.workers(), spool_dir=backend.spool_dir())
 
-    # Oldest first and in listing order: a compressed snapshot's files sit together, so
-    # restoring it reads the archive nearly sequentially.
     try:
-        for m in sorted(cold, key=lambda m: (m.created, m.name)):
+        for m in cold:
             for ref in iter_references(m, store):
                 cid = ref.chunk
                 if not marks.cold(cid) or cid in archives.locations or cid in builder:
@@ -241,15 +262,6 @@ def archive_cold(
     except BaseException:
         builder.discard()  # no spooled half archive left behind
         raise
-    reporter.finish()
-    catalog = Catalog(backend)
-    for m in manifests:
-        if m.name in to_compress and not is_compressed(m):
-            m.compression = COMPRESSED
-            catalog.replace(m)
-            result.snapshots.append(m.name)
-    result.elapsed = time.monotonic() - started
-    return result, marks
 
 
 def snapshot_usage(
