@@ -6,6 +6,10 @@ or moved, so that the list only ever names functions that are long today."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
+
+import pytest
 
 from tests.helpers import REPO_ROOT
 
@@ -66,3 +70,13 @@ def test_long_functions_are_few_and_say_why() -> None:
             continue
         doc = found[key][1] or ""
         assert reason in " ".join(doc.split()), f"{key}: its docstring must say {reason!r}"
+
+
+def test_no_dead_code() -> None:
+    """vulture, as `make lint` runs it ([tool.vulture] in pyproject.toml): what it cannot see
+    used is named, with the reason, in scripts/vulture_whitelist.py."""
+    pytest.importorskip("vulture")
+    r = subprocess.run(
+        [sys.executable, "-m", "vulture"], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stdout + r.stderr

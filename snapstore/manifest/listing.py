@@ -233,11 +233,6 @@ def listing_params(params: ChunkerParams) -> ChunkerParams:
     )
 
 
-def encode_entries(entries: Iterable[FileEntry]) -> bytes:
-    packer = msgpack.Packer(use_bin_type=True)
-    return b"".join(packer.pack(e.to_map()) for e in entries)
-
-
 class _EncodedEntries:
     """The msgpack stream of ``entries`` as a readable stream, encoded as it is read. An
     entry may also be given in ``to_map`` form (a dict), e.g. one reused from a listing."""
