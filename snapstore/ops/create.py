@@ -1,11 +1,11 @@
 """Taking a snapshot: capture the bulk roots and the database, publish the manifest last.
 
-Durability order (DESIGN.md): packs and index objects are written and flushed first, the
-manifest is published last with a create-only put, so a crash at any point leaves either no
-snapshot or a complete one. ``plan_create`` checks the request and decides what is captured
-before the repository is opened (``CreatePlan``); ``create_snapshot`` executes it on one
-opening of the repository, and runs the automatic cleanup (``maintain.after_create``) on the
-same opening.
+Durability order (spec/README.md, promise 1): packs and index objects are written and flushed
+first, the manifest is published last with a create-only put, so a crash at any point leaves
+either no snapshot or a complete one. ``plan_create`` checks the request and decides what is
+captured before the repository is opened (``CreatePlan``); ``create_snapshot`` executes it on
+one opening of the repository, and runs the automatic cleanup (``maintain.after_create``) on
+the same opening.
 """
 
 from __future__ import annotations

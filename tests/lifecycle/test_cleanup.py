@@ -291,7 +291,7 @@ def test_cleanup_yes_skips_the_question(lws: Workspace) -> None:
 
 
 def test_restores_never_cost_the_user_a_snapshot_of_keep_last(lws: Workspace) -> None:
-    """Issue 9: the automatic cleanup after create once deleted the user's own snapshot
+    """The automatic cleanup after create once deleted the user's own snapshot
     because safety snapshots took places in "keep the last N". They have a rule of their
     own now, and cleanup --dry-run says so."""
     env = _config(lws, SMALL)  # keep_last = 2, auto cleanup on
