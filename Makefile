@@ -26,6 +26,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/vulture
 	@tmp=$$(mktemp -d -t snapstore-test.XXXXXX) && \
 	echo "HYPOTHESIS_PROFILE=ci pytest -n $(WORKERS) --basetemp=$$tmp/t" && \
 	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -m "not slow" -q -p no:cacheprovider \
@@ -39,11 +40,12 @@ verify: $(STAMP)
 	HYPOTHESIS_PROFILE=verify $(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 \
 		--timeout=3600
 
-# mypy reads its settings (strict, on snapstore/) from pyproject.toml.
+# mypy (strict, on snapstore/) and vulture (dead code) read their settings from pyproject.toml.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/vulture
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -1,4 +1,4 @@
-"""Restore that costs what changed (issue 9 section 2): a live restore after a 1% change
+"""Restore that costs what changed (spec/restore.md): a live restore after a 1% change
 against a full restore into an empty directory, in the same run, and what the next create reads.
 
     python -m bench.restore_bench --work /tmp/rb --scale 0.2 --runs 3

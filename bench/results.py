@@ -2,7 +2,7 @@
 
 Shared by the main benchmark (`bench.run`) and the scale runs (`bench.scale`): the
 settings, the machine and tool versions that go at the top of every report, and writing
-`STEM.md` plus `STEM.json` into the results folder (optionally quoting the Markdown into a
+`<stem>.md` plus `<stem>.json` into the results folder (optionally quoting the Markdown into a
 README between markers).
 """
 
@@ -81,7 +81,7 @@ def write_results(
     markdown: str,
     extra: dict[str, Any] | None = None,
 ) -> list[Path]:
-    """Write STEM.md and STEM.json in the results folder; quote the Markdown into a README."""
+    """Write <stem>.md and <stem>.json in the results folder; quote the Markdown into a README."""
     settings.results_dir.mkdir(parents=True, exist_ok=True)
     md_path = settings.results_dir / f"{stem}.md"
     json_path = settings.results_dir / f"{stem}.json"

@@ -91,33 +91,20 @@ def _read_index(backend: Backend, report: CheckReport) -> dict[bytes, Location]:
 def check_repository(
     backend: Backend, store: ChunkStore, *, read_data: bool, reporter: Reporter
 ) -> CheckReport:
+    """Check the index against the packs, the archives, and every snapshot's references
+    (with ``read_data``, every stored chunk is read and verified too)."""
     report = CheckReport()
     index = _read_index(backend, report)
     report.chunks = len(index)
     pack_sizes = {o.name: o.size for o in backend.list(Kind.PACKS)}
-    needed: dict[str, int] = {}
-    for at in index.values():
-        needed[at.pack] = max(needed.get(at.pack, 0), at.offset + at.length)
-    missing_packs = set()
-    for pack, end in sorted(needed.items()):
-        size = pack_sizes.get(pack)
-        if size is None:
-            missing_packs.add(pack)
-            report.errors.append(f"pack {pack[:16]} is indexed but missing")
-        elif size < end + TRAILER_SIZE:
-            report.errors.append(f"pack {pack[:16]} is truncated ({size} bytes)")
-    for pack in sorted(pack_sizes.keys() - needed.keys()):
-        report.warnings.append(
-            f"pack {pack[:16]} is not indexed (left by an interrupted write; gc removes it)"
-        )
-    report.packs = len(pack_sizes)
-
+    missing_packs = _check_packs(index, pack_sizes, report)
     bad_chunks: dict[bytes, str] = {}
     if read_data:
         bad_chunks = _read_packs(backend, index, pack_sizes, report, reporter)
     # Cold archives (store/archives.py): their chunks are stored too.
     archived, archive_bad = check_archives(backend, report, read_data=read_data)
     bad_chunks.update(archive_bad)
+    found = Found(index, archived, archive_bad, missing_packs, bad_chunks)
 
     listing = Catalog(backend).load_all()
     report.errors.extend(listing.problems)  # damaged, and removed outside snapstore
@@ -131,39 +118,84 @@ def check_repository(
     manifests = sorted(listing.manifests, key=lambda m: m.name)
     reporter.start("Checking snapshots", len(manifests))
     for manifest in manifests:
-        name = manifest.name
         report.snapshots += 1
-        problems = 0
-        try:
-            for ref in _references(manifest, store, index, archived):
-                loc = index.get(ref.chunk)
-                why = None
-                if loc is None and ref.chunk in archived:
-                    why = archive_bad.get(ref.chunk)
-                elif loc is None:
-                    why = "is missing"
-                elif loc.pack in missing_packs:
-                    why = "is in a missing pack"
-                elif ref.chunk in bad_chunks:
-                    why = bad_chunks[ref.chunk]
-                if why:
-                    problems += 1
-                    if problems <= MAX_PER_SNAPSHOT:
-                        report.errors.append(
-                            f"snapshot {name}: {ref.where}: chunk {short(ref.chunk)} {why}"
-                        )
-        except CorruptData as e:
-            msg = str(e)
-            report.errors.append(
-                msg if msg.startswith(f"snapshot {name}") else f"snapshot {name}: {msg}"
-            )
-        if problems > MAX_PER_SNAPSHOT:
-            report.errors.append(
-                f"snapshot {name}: {problems - MAX_PER_SNAPSHOT} more damaged references"
-            )
+        _check_snapshot(manifest, store, found, report)
         reporter.advance(1)
     reporter.finish()
     return report
+
+
+def _check_packs(
+    index: dict[bytes, Location], sizes: dict[str, int], report: CheckReport
+) -> set[str]:
+    """Every indexed pack exists and is long enough for its entries; the packs that are
+    missing (their chunks are reported per snapshot)."""
+    needed: dict[str, int] = {}
+    for at in index.values():
+        needed[at.pack] = max(needed.get(at.pack, 0), at.offset + at.length)
+    missing_packs = set()
+    for pack, end in sorted(needed.items()):
+        size = sizes.get(pack)
+        if size is None:
+            missing_packs.add(pack)
+            report.errors.append(f"pack {pack[:16]} is indexed but missing")
+        elif size < end + TRAILER_SIZE:
+            report.errors.append(f"pack {pack[:16]} is truncated ({size} bytes)")
+    for pack in sorted(sizes.keys() - needed.keys()):
+        report.warnings.append(
+            f"pack {pack[:16]} is not indexed (left by an interrupted write; gc removes it)"
+        )
+    report.packs = len(sizes)
+    return missing_packs
+
+
+@dataclass(frozen=True)
+class Found:
+    """What the stored side of the check found: where each chunk is, and what is wrong."""
+
+    index: dict[bytes, Location]
+    archived: dict[bytes, ArchivedChunk]
+    archive_bad: dict[bytes, str]
+    missing_packs: set[str]
+    bad_chunks: dict[bytes, str]
+
+    def problem(self, cid: bytes) -> str | None:
+        """Why chunk ``cid`` cannot be read back, or None."""
+        loc = self.index.get(cid)
+        if loc is None and cid in self.archived:
+            return self.archive_bad.get(cid)
+        if loc is None:
+            return "is missing"
+        if loc.pack in self.missing_packs:
+            return "is in a missing pack"
+        return self.bad_chunks.get(cid)
+
+
+def _check_snapshot(
+    manifest: Manifest, store: ChunkStore, found: Found, report: CheckReport
+) -> None:
+    """Every chunk the snapshot references can be read back (at most MAX_PER_SNAPSHOT
+    errors are listed per snapshot, then a count)."""
+    name = manifest.name
+    problems = 0
+    try:
+        for ref in _references(manifest, store, found.index, found.archived):
+            why = found.problem(ref.chunk)
+            if why:
+                problems += 1
+                if problems <= MAX_PER_SNAPSHOT:
+                    report.errors.append(
+                        f"snapshot {name}: {ref.where}: chunk {short(ref.chunk)} {why}"
+                    )
+    except CorruptData as e:
+        msg = str(e)
+        report.errors.append(
+            msg if msg.startswith(f"snapshot {name}") else f"snapshot {name}: {msg}"
+        )
+    if problems > MAX_PER_SNAPSHOT:
+        report.errors.append(
+            f"snapshot {name}: {problems - MAX_PER_SNAPSHOT} more damaged references"
+        )
 
 
 def _references(

@@ -1,9 +1,10 @@
 """Cleanup and cold archiving: apply the retention policy's decisions to the repository.
 
-``run_cleanup`` is what ``snapstore cleanup`` and the automatic run after ``create`` do, under
-the exclusive lock the caller holds: decide (``snapstore.retention``), delete the manifests of
-snapshots whose fate is ``delete``, move the chunks that only compressed snapshots use into
-tar.gz archives (``archive_cold``), flag the newly compressed snapshots, and collect garbage.
+``snapstore cleanup`` and the automatic run after ``create`` plan, then execute:
+``plan_cleanup`` decides (``snapstore.retention``) and changes nothing; ``execute_cleanup``,
+under the exclusive lock the caller holds, deletes the manifests of snapshots whose fate is
+``delete``, moves the chunks that only compressed snapshots use into tar.gz archives
+(``archive_cold``), flags the newly compressed snapshots, and collects garbage.
 ``snapshot_usage`` answers ``list --verbose``'s "used by this snapshot alone".
 """
 
@@ -67,9 +68,6 @@ class CleanupResult:
     archive: ArchiveResult | None = None
     gc: GcResult | None = None
 
-    def by_fate(self, fate: Fate) -> list[Decision]:
-        return [d for d in self.decisions if d.fate is fate]
-
     def as_dict(self) -> dict[str, object]:
         return {
             "now": self.now.isoformat().replace("+00:00", "Z"),
@@ -108,33 +106,79 @@ def decide(manifests: list[Manifest], now: datetime, policy: RetentionPolicy) ->
     return apply_policy((facts_of(m) for m in manifests), now, policy)
 
 
-def run_cleanup(
+@dataclass
+class CleanupPlan:
+    """What one cleanup will do, decided before anything changes: the policy's decision for
+    every snapshot, made at ``now`` on ``manifests`` (every manifest of the repository).
+
+    ``plan_cleanup`` builds it, a dry run renders ``preview()``, the confirmation shows its
+    ``doomed``, and ``execute_cleanup`` carries out this very plan (spec/retention.md).
+    """
+
+    now: datetime
+    policy: RetentionPolicy
+    decisions: list[Decision]
+    manifests: list[Manifest]
+
+    @property
+    def doomed(self) -> list[Decision]:
+        """The snapshots the plan deletes, in the decisions' order (newest first)."""
+        return [d for d in self.decisions if d.fate is Fate.DELETE]
+
+    @property
+    def to_compress(self) -> set[str]:
+        return {d.name for d in self.decisions if d.fate is Fate.COMPRESS}
+
+    def has_work(self) -> bool:
+        """Whether the plan deletes or compresses a snapshot."""
+        return bool(self.doomed or self.to_compress)
+
+    def preview(self) -> CleanupResult:
+        """The decisions, nothing applied (``cleanup --dry-run``)."""
+        return CleanupResult(self.now, True, self.policy, self.decisions)
+
+    def decided_on(self) -> list[tuple[str, bool, str | None]]:
+        """What the decisions depend on, per snapshot: name, permanent flag, compression."""
+        return [(m.name, m.permanent, m.compression) for m in self.manifests]
+
+
+def plan_cleanup(backend: Backend, policy: RetentionPolicy, now: datetime) -> CleanupPlan:
+    """Decide every snapshot's fate as of ``now``; change nothing."""
+    manifests = load_manifests(backend, "cleanup")
+    return CleanupPlan(now, policy, decide(manifests, now, policy), manifests)
+
+
+def still_valid(backend: Backend, plan: CleanupPlan) -> bool:
+    """Whether the repository's snapshots are still those ``plan`` decided on (a plan made
+    under an earlier lock, then confirmed: a create, delete or pin meanwhile voids it)."""
+    now = [(m.name, m.permanent, m.compression) for m in load_manifests(backend, "cleanup")]
+    return now == plan.decided_on()
+
+
+def execute_cleanup(
     backend: Backend,
     store: ChunkStore,
-    policy: RetentionPolicy,
-    now: datetime,
+    plan: CleanupPlan,
     reporter: Reporter,
     *,
-    dry_run: bool,
     always_gc: bool = True,
     max_unused: float = DEFAULT_MAX_UNUSED,
 ) -> CleanupResult:
-    """Decide, delete, archive, collect. The caller holds the exclusive lock."""
-    manifests = load_manifests(backend, "cleanup")
-    decisions = decide(manifests, now, policy)
-    result = CleanupResult(now=now, dry_run=dry_run, policy=policy, decisions=decisions)
-    if dry_run:
-        return result
+    """Delete, archive, collect, as ``plan`` says. The caller holds the exclusive lock (and
+    made or checked the plan under it). ``always_gc``: collect even when the plan deletes
+    and compresses nothing."""
+    result = CleanupResult(
+        now=plan.now, dry_run=False, policy=plan.policy, decisions=plan.decisions
+    )
     catalog = Catalog(backend)
-    doomed = {d.name for d in decisions if d.fate is Fate.DELETE}
+    doomed = {d.name for d in plan.doomed}
     for name in sorted(doomed):
         catalog.delete(name)
         result.deleted.append(name)
-    kept = [m for m in manifests if m.name not in doomed]
-    to_compress = {d.name for d in decisions if d.fate is Fate.COMPRESS}
-    if not (always_gc or doomed or to_compress):
+    if not (always_gc or plan.has_work()):
         return result
-    result.archive, marks = archive_cold(backend, store, kept, to_compress, reporter)
+    kept = [m for m in plan.manifests if m.name not in doomed]
+    result.archive, marks = archive_cold(backend, store, kept, plan.to_compress, reporter)
     result.compressed = list(result.archive.snapshots)
     result.gc = collect_garbage(backend, store, kept, reporter, max_unused=max_unused, marks=marks)
     return result
@@ -157,10 +201,36 @@ def archive_cold(
     started = time.monotonic()
     result = ArchiveResult()
     marks = mark(manifests, store, reporter, cold_names=to_compress)
-    archives = arch.ArchiveSet(backend).load()
     cold = [m for m in manifests if is_compressed(m) or m.name in to_compress]
-    builder = arch.ArchiveBuilder(executor=store.workers(), spool_dir=backend.spool_dir())
     reporter.start("Archiving cold chunks", len(cold))
+    # Oldest first and in listing order: a compressed snapshot's files sit together, so
+    # restoring it reads the archive nearly sequentially.
+    _move_cold(
+        backend, store, sorted(cold, key=lambda m: (m.created, m.name)), marks, result, reporter
+    )
+    reporter.finish()
+    catalog = Catalog(backend)
+    for m in manifests:
+        if m.name in to_compress and not is_compressed(m):
+            m.compression = COMPRESSED
+            catalog.replace(m)
+            result.snapshots.append(m.name)
+    result.elapsed = time.monotonic() - started
+    return result, marks
+
+
+def _move_cold(
+    backend: Backend,
+    store: ChunkStore,
+    cold: list[Manifest],
+    marks: Marks,
+    result: ArchiveResult,
+    reporter: Reporter,
+) -> None:
+    """Copy the cold chunks of ``cold`` that only a pack holds into archives of about
+    ``ARCHIVE_TARGET`` raw bytes each, every one durable with its index when written."""
+    archives = arch.ArchiveSet(backend).load()
+    builder = arch.ArchiveBuilder(executor=store.workers(), spool_dir=backend.spool_dir())
 
     def write() -> None:
         nonlocal builder
@@ -171,10 +241,8 @@ def archive_cold(
             result.index_bytes += len(idx.encode())
         builder = arch.ArchiveBuilder(executor=store.workers(), spool_dir=backend.spool_dir())
 
-    # Oldest first and in listing order: a compressed snapshot's files sit together, so
-    # restoring it reads the archive nearly sequentially.
     try:
-        for m in sorted(cold, key=lambda m: (m.created, m.name)):
+        for m in cold:
             for ref in iter_references(m, store):
                 cid = ref.chunk
                 if not marks.cold(cid) or cid in archives.locations or cid in builder:
@@ -194,15 +262,6 @@ def archive_cold(
     except BaseException:
         builder.discard()  # no spooled half archive left behind
         raise
-    reporter.finish()
-    catalog = Catalog(backend)
-    for m in manifests:
-        if m.name in to_compress and not is_compressed(m):
-            m.compression = COMPRESSED
-            catalog.replace(m)
-            result.snapshots.append(m.name)
-    result.elapsed = time.monotonic() - started
-    return result, marks
 
 
 def snapshot_usage(

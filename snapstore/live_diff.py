@@ -151,36 +151,41 @@ def diff_live(
             )
         )
     if db_plan is not None:
-        for name in db_plan.drop:
-            out.collections.append(CollectionChange(name, REMOVED, None, None, keys_known=False))
-        merged = {w.name: w for w in db_plan.writes if w.path == "merge"}
-        for name in db_plan.replace:
-            w = merged.get(name)
-            if w is not None:  # restored by difference: what it writes is known
-                count_after = m.collections.get(name, 0)
-                count_before = count_after - w.inserted + w.removed
-                out.collections.append(
-                    CollectionChange(
-                        name,
-                        CHANGED,
-                        count_before,
-                        count_after,
-                        n_added=w.inserted,
-                        n_removed=w.removed,
-                        n_changed=w.replaced,
-                    )
-                )
-                continue
-            out.collections.append(
-                CollectionChange(name, REPLACED, None, m.collections.get(name), keys_known=False)
-            )
-        for name in db_plan.create:
-            out.collections.append(
-                CollectionChange(name, ADDED, None, m.collections.get(name), keys_known=False)
-            )
-        out.objects = [ObjectChange(*c) for c in db_plan.objects]
-        out.database_writes = list(db_plan.writes)
+        _database_changes(out, m, db_plan)
     return out
+
+
+def _database_changes(out: SnapshotDiff, m: Manifest, db_plan: DatabaseRestorePlan) -> None:
+    """What the database restore planned in ``db_plan`` changes, per collection and object."""
+    for name in db_plan.drop:
+        out.collections.append(CollectionChange(name, REMOVED, None, None, keys_known=False))
+    merged = {w.name: w for w in db_plan.writes if w.path == "merge"}
+    for name in db_plan.replace:
+        w = merged.get(name)
+        if w is not None:  # restored by difference: what it writes is known
+            count_after = m.collections.get(name, 0)
+            count_before = count_after - w.inserted + w.removed
+            out.collections.append(
+                CollectionChange(
+                    name,
+                    CHANGED,
+                    count_before,
+                    count_after,
+                    n_added=w.inserted,
+                    n_removed=w.removed,
+                    n_changed=w.replaced,
+                )
+            )
+            continue
+        out.collections.append(
+            CollectionChange(name, REPLACED, None, m.collections.get(name), keys_known=False)
+        )
+    for name in db_plan.create:
+        out.collections.append(
+            CollectionChange(name, ADDED, None, m.collections.get(name), keys_known=False)
+        )
+    out.objects = [ObjectChange(*c) for c in db_plan.objects]
+    out.database_writes = list(db_plan.writes)
 
 
 def _inside_any(tops: list[bytes]) -> Callable[[bytes], bool]:

@@ -161,19 +161,7 @@ class RepositoryLock:
         placed = False
         warned: set[str] = set()
         while True:
-            blocking = []
-            for other in read_locks(backend):
-                if other.name == info.name or not (exclusive or other.exclusive):
-                    continue
-                if other.dead_process():
-                    if other.name not in warned:
-                        warned.add(other.name)
-                        warn(
-                            f"ignoring stale lock of {other.describe()}: the process is gone; "
-                            "`snapstore unlock` removes it"
-                        )
-                    continue
-                blocking.append(other)
+            blocking = _blocking(backend, info, warn, warned)
             if not blocking:
                 if placed:
                     return cls(backend, info)
@@ -184,19 +172,7 @@ class RepositoryLock:
                 backend.delete(Kind.LOCKS, info.name)
                 placed = False
             if time.time() >= deadline:
-                holder = blocking[0]
-                if holder.damaged is not None:
-                    raise LockHeld(
-                        f"repository is locked by {holder.describe()}: it may belong to a running "
-                        "command; if none is running, `snapstore unlock` removes it"
-                    )
-                stale = holder.stale_reason(time.time(), stale_after)
-                hint = (
-                    f"; it looks stale ({stale}): run `snapstore unlock` if that process is gone"
-                    if stale
-                    else "; try again later or pass --lock-wait SECONDS"
-                )
-                raise LockHeld(f"repository is locked by {holder.describe()}{hint}")
+                raise _held(blocking[0], stale_after)
             time.sleep(random.uniform(0.05, 0.3))
 
     def _refresh_loop(self) -> None:
@@ -215,6 +191,43 @@ class RepositoryLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _blocking(
+    backend: Backend, info: LockInfo, warn: Callable[[str], None], warned: set[str]
+) -> list[LockInfo]:
+    """The locks that conflict with ``info``; locks of dead processes on this host are
+    ignored, with one warning each (``warned`` remembers which were told)."""
+    blocking = []
+    for other in read_locks(backend):
+        if other.name == info.name or not (info.exclusive or other.exclusive):
+            continue
+        if other.dead_process():
+            if other.name not in warned:
+                warned.add(other.name)
+                warn(
+                    f"ignoring stale lock of {other.describe()}: the process is gone; "
+                    "`snapstore unlock` removes it"
+                )
+            continue
+        blocking.append(other)
+    return blocking
+
+
+def _held(holder: LockInfo, stale_after: float) -> LockHeld:
+    """The error for a lock that ``holder`` still holds when the wait is over."""
+    if holder.damaged is not None:
+        return LockHeld(
+            f"repository is locked by {holder.describe()}: it may belong to a running "
+            "command; if none is running, `snapstore unlock` removes it"
+        )
+    stale = holder.stale_reason(time.time(), stale_after)
+    hint = (
+        f"; it looks stale ({stale}): run `snapstore unlock` if that process is gone"
+        if stale
+        else "; try again later or pass --lock-wait SECONDS"
+    )
+    return LockHeld(f"repository is locked by {holder.describe()}{hint}")
 
 
 def _encode(info: LockInfo) -> bytes:

@@ -9,7 +9,7 @@ view and ``tools.backup`` all call this class.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -19,12 +19,13 @@ from snapstore.check import CheckReport
 from snapstore.diff import SnapshotDiff
 from snapstore.errors import NotConfirmed
 from snapstore.gc import DEFAULT_MAX_UNUSED, GcResult
-from snapstore.lifecycle import ArchiveResult, CleanupResult
+from snapstore.lifecycle import ArchiveResult, CleanupPlan, CleanupResult
 from snapstore.locking import LockInfo
 from snapstore.manifest.listing import FileEntry
 from snapstore.naming import check_prefix
 from snapstore.ops import browse, maintain, restore, snapshots
 from snapstore.ops.create import CreateRequest, create_snapshot
+from snapstore.ops.maintain import DeletePlan
 from snapstore.ops.repository import Repository, require_new
 from snapstore.records import CreateResult, RestoreOptions, RestorePlan, RestoreResult, SnapshotInfo
 from snapstore.reporting import Reporter
@@ -115,10 +116,8 @@ class SnapshotManager:
             safety_for=safety_for,
             reread=reread,
         )
-        result, manifest = create_snapshot(self.repository, request)
-        if cleanup:
-            result = replace(result, cleanup=maintain.after_create(self.repository, manifest))
-        return result
+        after = maintain.after_create if cleanup else None
+        return create_snapshot(self.repository, request, after)[0]
 
     # -- list / show --------------------------------------------------------------------------
 
@@ -229,11 +228,25 @@ class SnapshotManager:
 
     # -- delete -------------------------------------------------------------------------------
 
-    def delete_snapshot(self, snapshot_name: str, force: bool = False) -> SnapshotInfo:
-        """Remove a snapshot's manifest; its space is reclaimed at once (gc)."""
-        info = maintain.delete_snapshot(self.repository, snapshot_name, force)
-        maintain.after_delete(self.repository)
-        return info
+    def delete_snapshot(
+        self,
+        snapshot_name: str,
+        force: bool = False,
+        *,
+        confirm: Callable[[DeletePlan], None] | None = None,
+    ) -> SnapshotInfo:
+        """Remove a snapshot's manifest; its space is reclaimed at once (gc). ``confirm(plan)``
+        sees what will be deleted first and raises ``NotConfirmed`` to cancel."""
+        plan = maintain.delete(self.repository, snapshot_name, force, confirm, broken_too=False)
+        assert plan.snapshot is not None  # broken_too=False: a broken one was refused
+        return plan.snapshot
+
+    def delete(
+        self, name: str, *, force: bool = False, confirm: Callable[[DeletePlan], None] | None = None
+    ) -> DeletePlan:
+        """``snapstore delete``: as ``delete_snapshot``, and with ``force`` a broken snapshot
+        too (``broken_snapshot``); the plan that ran (what ``confirm`` was shown)."""
+        return maintain.delete(self.repository, name, force, confirm)
 
     def broken_snapshot(self, name: str) -> str | None:
         """Why snapshot ``name`` (exact) is broken: its manifest is damaged, or it was removed
@@ -243,7 +256,6 @@ class SnapshotManager:
     def delete_broken(self, name: str) -> None:
         """``delete --force`` of a broken snapshot (``broken_snapshot``)."""
         maintain.delete_broken(self.repository, name)
-        maintain.after_delete(self.repository)
 
     # -- maintenance --------------------------------------------------------------------------
 
@@ -267,14 +279,20 @@ class SnapshotManager:
         return maintain.retention_policy(self.repository)
 
     def apply_retention_policy(
-        self, dry_run: bool = False, now: datetime | None = None
+        self,
+        dry_run: bool = False,
+        now: datetime | None = None,
+        *,
+        confirm: Callable[[CleanupPlan], None] | None = None,
     ) -> CleanupResult:
         """The seed's call: apply the retention policy (delete, compress, then gc).
 
         ``now`` (aware datetime) evaluates the policy as of that instant; ``dry_run`` decides
-        and changes nothing. The decisions are in ``result.decisions``.
+        and changes nothing. The decisions are in ``result.decisions``. ``confirm(plan)`` is
+        shown the plan first and raises ``NotConfirmed`` to cancel; what it was shown is what
+        runs (or nothing, if the snapshots changed before it answered).
         """
-        return maintain.cleanup(self.repository, dry_run, now)
+        return maintain.cleanup(self.repository, dry_run, now, confirm)
 
     def gc(self, *, max_unused: float = DEFAULT_MAX_UNUSED, dry_run: bool = False) -> GcResult:
         """Delete what no snapshot references; rewrite packs more than ``max_unused`` dead."""

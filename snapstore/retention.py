@@ -278,6 +278,9 @@ def iso_week_label(moment: datetime) -> str:
     return f"{year:04d}-W{week:02d}"
 
 
+Reasons = dict[str, list[str]]  # snapshot name -> the rules that keep it, in rule order
+
+
 def apply_policy(
     snapshots: Iterable[SnapshotFacts], now: datetime, policy: RetentionPolicy
 ) -> list[Decision]:
@@ -317,47 +320,58 @@ def apply_policy(
     # Rule 3: the newest keep_last.
     for rank, snapshot in enumerate(regular[: policy.keep_last], start=1):
         reasons[snapshot.name].append(f"newest {policy.keep_last} (#{rank})")
+    _keep_safety(past, now, policy, reasons)
+    _keep_weekly(regular, now, policy, reasons)
+    return [_decision(s, tuple(reasons[s.name]), now, policy) for s in ordered]
 
-    # Rule 3s: when ruled separately, the newest safety_keep_last safety snapshots and
-    # every one younger than safety_keep_days.
-    if policy.safety_keep_last is not None:
-        safety = [s for s in past if s.safety]
-        for rank, snapshot in enumerate(safety[: policy.safety_keep_last], start=1):
-            reasons[snapshot.name].append(f"newest {policy.safety_keep_last} safety (#{rank})")
-        young = timedelta(days=policy.safety_keep_days)
-        for snapshot in safety:
-            if now - snapshot.created < young:
-                reasons[snapshot.name].append(f"safety, younger than {_format_duration(young)}")
 
-    # Rule 4: the newest snapshot of each ISO week inside the window [now - W, now].
-    # Walking newest first, the first snapshot met in a week is that week's newest.
-    if policy.keep_weekly_weeks > 0:
-        try:
-            window_start = now - policy.weekly_window
-        except OverflowError:  # `now` within W weeks of year 1: the window is all time
-            window_start = datetime.min.replace(tzinfo=UTC)
-        weeks_seen: set[str] = set()
-        for snapshot in regular:
-            if snapshot.created < window_start:
-                break  # sorted newest first: everything after this is older still
-            week = iso_week_label(snapshot.created)
-            if week not in weeks_seen:
-                weeks_seen.add(week)
-                reasons[snapshot.name].append(f"weekly {week} (newest of the week)")
+def _keep_safety(
+    past: list[SnapshotFacts], now: datetime, policy: RetentionPolicy, reasons: Reasons
+) -> None:
+    """Rule 3s: when ruled separately, the newest safety_keep_last safety snapshots and
+    every one younger than safety_keep_days."""
+    if policy.safety_keep_last is None:
+        return
+    safety = [s for s in past if s.safety]
+    for rank, snapshot in enumerate(safety[: policy.safety_keep_last], start=1):
+        reasons[snapshot.name].append(f"newest {policy.safety_keep_last} safety (#{rank})")
+    young = timedelta(days=policy.safety_keep_days)
+    for snapshot in safety:
+        if now - snapshot.created < young:
+            reasons[snapshot.name].append(f"safety, younger than {_format_duration(young)}")
 
-    compress_reason = f"compress: older than {_format_duration(policy.compress_after)}"
-    decisions: list[Decision] = []
-    for snapshot in ordered:
-        kept_by = tuple(reasons[snapshot.name])
-        if not kept_by:
-            decisions.append(Decision(snapshot.name, Fate.DELETE, (REASON_NOT_KEPT,), snapshot))
-        elif not snapshot.compressed and now - snapshot.created > policy.compress_after:
-            decisions.append(
-                Decision(snapshot.name, Fate.COMPRESS, (*kept_by, compress_reason), snapshot)
-            )
-        else:
-            decisions.append(Decision(snapshot.name, Fate.KEEP, kept_by, snapshot))
-    return decisions
+
+def _keep_weekly(
+    regular: list[SnapshotFacts], now: datetime, policy: RetentionPolicy, reasons: Reasons
+) -> None:
+    """Rule 4: the newest snapshot of each ISO week inside the window [now - W, now].
+    Walking newest first, the first snapshot met in a week is that week's newest."""
+    if policy.keep_weekly_weeks <= 0:
+        return
+    try:
+        window_start = now - policy.weekly_window
+    except OverflowError:  # `now` within W weeks of year 1: the window is all time
+        window_start = datetime.min.replace(tzinfo=UTC)
+    weeks_seen: set[str] = set()
+    for snapshot in regular:
+        if snapshot.created < window_start:
+            break  # sorted newest first: everything after this is older still
+        week = iso_week_label(snapshot.created)
+        if week not in weeks_seen:
+            weeks_seen.add(week)
+            reasons[snapshot.name].append(f"weekly {week} (newest of the week)")
+
+
+def _decision(
+    snapshot: SnapshotFacts, kept_by: tuple[str, ...], now: datetime, policy: RetentionPolicy
+) -> Decision:
+    """The fate that the rules keeping ``snapshot`` (``kept_by``) give it."""
+    if not kept_by:
+        return Decision(snapshot.name, Fate.DELETE, (REASON_NOT_KEPT,), snapshot)
+    if not snapshot.compressed and now - snapshot.created > policy.compress_after:
+        compress = f"compress: older than {_format_duration(policy.compress_after)}"
+        return Decision(snapshot.name, Fate.COMPRESS, (*kept_by, compress), snapshot)
+    return Decision(snapshot.name, Fate.KEEP, kept_by, snapshot)
 
 
 # The seed's snapshot-name timestamp, e.g. 20251007_143022 (local time).

@@ -24,6 +24,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
             "snapstore.diff",
             "snapstore.live_diff",
             "snapstore.gc",
+            "snapstore.gc_plan",
             "snapstore.check",
             "snapstore.lifecycle",
             "snapstore.records",

@@ -1,5 +1,5 @@
 """SnapshotManager, the public API: naming, listing, restore with a way back, delete, git
-metadata, and what a user sees when the repository is damaged (DESIGN.md promises 3 and 4)."""
+metadata, and what a user sees when the repository is damaged (spec/README.md, promises 3 and 4)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Property tests over whole trees: create then restore gives back exactly the tree (bytes,
 modes, mtimes, owners, symlinks, empty dirs, odd names), and re-snapshotting an unchanged tree
-adds nothing and reads nothing (DESIGN.md promise 6)."""
+adds nothing and reads nothing (spec/README.md, promise 6)."""
 
 from __future__ import annotations
 

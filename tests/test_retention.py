@@ -385,7 +385,7 @@ def test_ties_are_broken_by_name_whatever_the_input_order() -> None:
 
 
 def test_safety_snapshots_never_push_a_users_snapshot_out_by_default() -> None:
-    """Issue 9: ten restores in a row must not cost the user the snapshots of "keep the
+    """Ten restores in a row must not cost the user the snapshots of "keep the
     last 10"; the safety snapshots are kept by a rule of their own."""
     users = [snap(f"user{i}", NOW - (i + 2) * DAY) for i in range(12)]
     safety = [snap(f"safety{i}", NOW - i * timedelta(hours=1), safety=True) for i in range(10)]

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from snapstore.diff import FileChange, SnapshotDiff
+from snapstore.diff import CollectionChange, FileChange, SnapshotDiff
 from snapstore.gc import GcResult
 from snapstore.lifecycle import ArchiveResult, CleanupResult
 from snapstore.records import CreateResult, RestorePlan, SnapshotInfo
@@ -364,33 +364,7 @@ def render_diff(d: SnapshotDiff, title: str | None = None) -> None:
     if d.collections:
         click.echo("  Collections:")
     for coll in d.collections:
-        if coll.change == "added":
-            docs = coll.count_after if coll.count_after is not None else "?"
-            click.echo(f"    + {coll.name} ({docs} docs)")
-        elif coll.change == "removed":
-            count = f" ({coll.count_before} docs)" if coll.count_before is not None else ""
-            click.echo(f"    - {coll.name}{count}")
-        elif coll.change == "replaced":
-            click.echo(f"    ~ {coll.name} (replaced by the snapshot's {coll.count_after} docs)")
-        else:
-            line = f"    ~ {coll.name}: {coll.count_before} -> {coll.count_after} docs"
-            if coll.keys_known:
-                line += f"; keys +{coll.n_added} -{coll.n_removed} ~{coll.n_changed}"
-            if coll.structure_changed:
-                line += "; properties or indexes changed"
-            click.echo(line)
-            for label, keys, total in (
-                ("+", coll.keys_added, coll.n_added),
-                ("-", coll.keys_removed, coll.n_removed),
-                ("~", coll.keys_changed, coll.n_changed),
-            ):
-                if keys:
-                    more = f" (+{total - len(keys)} more)" if total > len(keys) else ""
-                    click.echo(
-                        f"        {label} {', '.join(keys[:20])}"
-                        + (" ..." if len(keys) > 20 else "")
-                        + more
-                    )
+        _render_collection(coll)
     if d.objects:
         click.echo("  Views, analyzers, graphs, AQL functions:")
     for o in d.objects:
@@ -402,3 +376,36 @@ def render_diff(d: SnapshotDiff, title: str | None = None) -> None:
         f"{n['metadata']} metadata-only, {n['type']} type changes; "
         f"{n['collections_changed']} collection(s){objects} differ"
     )
+
+
+def _render_collection(coll: CollectionChange) -> None:
+    """One collection of a diff, with up to 20 of the keys added, removed and changed."""
+    if coll.change == "added":
+        docs = coll.count_after if coll.count_after is not None else "?"
+        click.echo(f"    + {coll.name} ({docs} docs)")
+        return
+    if coll.change == "removed":
+        count = f" ({coll.count_before} docs)" if coll.count_before is not None else ""
+        click.echo(f"    - {coll.name}{count}")
+        return
+    if coll.change == "replaced":
+        click.echo(f"    ~ {coll.name} (replaced by the snapshot's {coll.count_after} docs)")
+        return
+    line = f"    ~ {coll.name}: {coll.count_before} -> {coll.count_after} docs"
+    if coll.keys_known:
+        line += f"; keys +{coll.n_added} -{coll.n_removed} ~{coll.n_changed}"
+    if coll.structure_changed:
+        line += "; properties or indexes changed"
+    click.echo(line)
+    for label, keys, total in (
+        ("+", coll.keys_added, coll.n_added),
+        ("-", coll.keys_removed, coll.n_removed),
+        ("~", coll.keys_changed, coll.n_changed),
+    ):
+        if keys:
+            more = f" (+{total - len(keys)} more)" if total > len(keys) else ""
+            click.echo(
+                f"        {label} {', '.join(keys[:20])}"
+                + (" ..." if len(keys) > 20 else "")
+                + more
+            )

@@ -74,28 +74,15 @@ class FileEntry:
         size, uid, gid = d.get("s", 0), d.get("u"), d.get("g")
         user, group, target = d.get("un"), d.get("gn"), d.get("l")
         chunks, inode, ctime = d.get("c", ()), d.get("i", 0), d.get("ct", 0)
-        # One expression for the common case (the checks cost per entry); _explain says why.
+        # A few plain predicates for the common case (the checks cost per entry); _explain
+        # says why an entry was refused.
         if not (
             type(path) is bytes
             and (not path or _plain_path(path))
-            and kind in _TYPES
-            and type(mode) is int
-            and 0 <= mode <= 0o7777
-            and type(mtime) is int
-            and _I64[0] <= mtime <= _I64[1]
-            and type(size) is int
-            and 0 <= size <= _I64[1]
-            and (uid is None or (type(uid) is int and 0 <= uid <= MAX_ID))
-            and (gid is None or (type(gid) is int and 0 <= gid <= MAX_ID))
-            and (user is None or type(user) is str)
-            and (group is None or type(group) is str)
-            and (kind != SYMLINK or (type(target) is bytes and target and b"\0" not in target))
-            and type(chunks) in (list, tuple)
-            and all(type(c) is bytes and len(c) == ID_BYTES for c in chunks)
-            and type(inode) is int
-            and 0 <= inode < 2**64
-            and type(ctime) is int
-            and _I64[0] <= ctime <= _I64[1]
+            and _kind_ok(kind, target)
+            and _numbers_ok(mode, mtime, size, inode, ctime)
+            and _owners_ok(uid, gid, user, group)
+            and _chunks_ok(chunks)
         ):
             _explain(d)
         return cls(
@@ -113,6 +100,41 @@ class FileEntry:
             inode,
             ctime,
         )
+
+
+def _kind_ok(kind: Any, target: Any) -> bool:
+    if kind == SYMLINK:
+        return type(target) is bytes and bool(target) and b"\0" not in target
+    return kind in _TYPES
+
+
+def _numbers_ok(mode: Any, mtime: Any, size: Any, inode: Any, ctime: Any) -> bool:
+    return (
+        (type(mode), type(mtime), type(size), type(inode), type(ctime)) == _FIVE_INTS
+        and 0 <= mode <= 0o7777
+        and _I64[0] <= mtime <= _I64[1]
+        and 0 <= size <= _I64[1]
+        and 0 <= inode < 2**64
+        and _I64[0] <= ctime <= _I64[1]
+    )
+
+
+def _owners_ok(uid: Any, gid: Any, user: Any, group: Any) -> bool:
+    return (
+        (uid is None or (type(uid) is int and 0 <= uid <= MAX_ID))
+        and (gid is None or (type(gid) is int and 0 <= gid <= MAX_ID))
+        and (user is None or type(user) is str)
+        and (group is None or type(group) is str)
+    )
+
+
+def _chunks_ok(chunks: Any) -> bool:
+    return type(chunks) in (list, tuple) and all(
+        type(c) is bytes and len(c) == ID_BYTES for c in chunks
+    )
+
+
+_FIVE_INTS = (int, int, int, int, int)
 
 
 def _plain_path(path: bytes) -> bool:
@@ -209,11 +231,6 @@ def listing_params(params: ChunkerParams) -> ChunkerParams:
         normalization=params.normalization,
         seed=params.seed,
     )
-
-
-def encode_entries(entries: Iterable[FileEntry]) -> bytes:
-    packer = msgpack.Packer(use_bin_type=True)
-    return b"".join(packer.pack(e.to_map()) for e in entries)
 
 
 class _EncodedEntries:

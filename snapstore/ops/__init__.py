@@ -1,2 +1,2 @@
-"""Use cases, one module each, over an open repository (see .notes/RESTRUCTURE.md and
+"""Use cases, one module each, over an open repository (see the layers in
 spec/README.md): what ``SnapshotManager`` delegates to."""

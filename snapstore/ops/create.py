@@ -1,8 +1,11 @@
 """Taking a snapshot: capture the bulk roots and the database, publish the manifest last.
 
-Durability order (DESIGN.md): packs and index objects are written and flushed first, the
-manifest is published last with a create-only put, so a crash at any point leaves either no
-snapshot or a complete one. The automatic cleanup that follows a create is in ``maintain``.
+Durability order (spec/README.md, promise 1): packs and index objects are written and flushed
+first, the manifest is published last with a create-only put, so a crash at any point leaves
+either no snapshot or a complete one. ``plan_create`` checks the request and decides what is
+captured before the repository is opened (``CreatePlan``); ``create_snapshot`` executes it on
+one opening of the repository, and runs the automatic cleanup (``maintain.after_create``) on
+the same opening.
 """
 
 from __future__ import annotations
@@ -12,27 +15,31 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from snapstore.errors import InvalidInput, RepositoryError
-from snapstore.gitinfo import read_git_info
+from snapstore.gitinfo import GitInfo, read_git_info
 from snapstore.manifest.catalog import Catalog
 from snapstore.manifest.schema import BulkRoot, Manifest
 from snapstore.naming import slugify, snapshot_name
 from snapstore.ops import history
 from snapstore.ops.create_cleanup import create_session
-from snapstore.ops.repository import Repository
+from snapstore.ops.repository import Opened, Repository
 from snapstore.records import CreateResult, SnapshotInfo
 from snapstore.settings import Settings
+from snapstore.sources.database import DatabaseCapture, DatabaseSource
 from snapstore.sources.files import FilesBackup, load_entry_maps
 from snapstore.sources.restore import restored_parent
 from snapstore.sources.walk import paths_inside
 from snapstore.store.cache import default_cache_root
 from snapstore.store.chunkstore import ChunkStore
+
+if TYPE_CHECKING:
+    from snapstore.lifecycle import CleanupResult
 
 log = logging.getLogger(__name__)
 
@@ -59,136 +66,213 @@ class CreateRequest:
     reread: bool = False  # read every file and document again (no reuse of the parent's)
 
 
-def create_snapshot(repo: Repository, req: CreateRequest) -> tuple[CreateResult, Manifest]:
-    """Snapshot what ``req`` names; the result and the published manifest."""
-    started = time.monotonic()
-    settings, reporter = repo.settings, repo.reporter
+@dataclass(frozen=True)
+class RootPlan:
+    """One bulk root a create captures: where it is, its label (``restore --target`` folder
+    name), and the folders snapstore writes inside it that are left out, by relative path."""
+
+    path: Path
+    label: str
+    leave_out: dict[bytes, str]
+
+
+@dataclass(frozen=True)
+class CreatePlan:
+    """What one create captures, decided (and checked) before the repository is opened:
+    ``roots`` (none with ``--no-bulk``), whether the database is captured, and the project's
+    git state recorded in the manifest. ``create_snapshot`` executes it."""
+
+    request: CreateRequest
+    roots: tuple[RootPlan, ...]
+    database: bool
+    git: GitInfo
+
+
+def plan_create(repo: Repository, req: CreateRequest) -> CreatePlan:
+    """Check ``req`` against the settings and the file system; read nothing of the
+    repository. Bad input (no root, a missing root, nothing to snapshot) is refused here."""
+    settings = repo.settings
     if not req.include_bulk and not req.include_db:
         raise InvalidInput("--no-bulk and --no-db together leave nothing to snapshot")
     slugify(req.description)  # reject a description that cannot name a snapshot, early
     want_db = req.include_db and settings.database_configured
-    roots = [Path(p).expanduser().absolute() for p in (req.bulk_roots or settings.bulk)]
+    roots: tuple[RootPlan, ...] = ()
     if req.include_bulk:
-        if not roots:
+        paths = [Path(p).expanduser().absolute() for p in (req.bulk_roots or settings.bulk)]
+        if not paths:
             raise InvalidInput("no bulk root is configured (use --bulk PATH)")
-        for root in roots:
+        for root in paths:
             if not root.is_dir():
                 raise InvalidInput(f"bulk root {root} does not exist or is not a directory")
-    own = own_folders(settings)
-    leave_out = [_leave_out(root, own) for root in roots] if req.include_bulk else []
-    if req.kind != "safety":  # said once, by the create the user asked for
-        for root, rels in zip(roots, leave_out, strict=False):
-            for path in rels.values():
-                reporter.info(
-                    f"Not captured: {own[path]} {path} is inside bulk root {root} "
-                    "(restore keeps it as it is)"
-                )
+        own = own_folders(settings)
+        roots = tuple(
+            RootPlan(root, label, _leave_out(root, own))
+            for root, label in zip(paths, labels(paths), strict=True)
+        )
+        if req.kind != "safety":  # said once, by the create the user asked for
+            for r in roots:
+                for path in r.leave_out.values():
+                    repo.reporter.info(
+                        f"Not captured: {own[path]} {path} is inside bulk root {r.path} "
+                        "(restore keeps it as it is)"
+                    )
     if not req.include_bulk and not want_db:
         raise InvalidInput("--no-bulk given but no database is configured: nothing to snapshot")
-    git = read_git_info(settings.project_dir)
+    return CreatePlan(req, roots, want_db, read_git_info(settings.project_dir))
+
+
+AfterCreate = Callable[[Repository, Opened, Manifest], "CleanupResult | None"]
+
+
+def create_snapshot(
+    repo: Repository, req: CreateRequest, after: AfterCreate | None = None
+) -> tuple[CreateResult, Manifest]:
+    """Snapshot what ``req`` names; the result and the published manifest. ``after`` (the
+    automatic cleanup) runs once the manifest is published, on the same opening of the
+    repository; ``result.cleanup`` is what it returned."""
+    started = time.monotonic()
+    plan = plan_create(repo, req)
     db_source = None
-    if want_db:
+    if plan.database:
         # Unreachable server, wrong password, missing database: fail before anything (a new
         # repository, bulk chunks) is written.
         db_source = repo.database()
         db_source.connect()
-
-    with create_session(repo) as opened:
-        store = opened.store
-        catalog = Catalog(opened.backend)
-        seen = catalog.load_all()
-        bulk: list[BulkRoot] | None = None
-        read_bytes = reused = 0
-        skipped: list[str] = []
-        if req.include_bulk:
-            bulk = []
-            files = FilesBackup(store, settings.exclude, reporter)
-            for root, label, rels in zip(roots, labels(roots), leave_out, strict=True):
-                parent = (
-                    None
-                    if req.reread
-                    else _parent_listing(store, seen.manifests, str(root), settings.cache_dir)
-                )
-                res = files.backup_root(root, label, parent, frozenset(rels))
-                log.info(
-                    "%s: %d files, %d reused unread, %d bytes read",
-                    root,
-                    res.root.files,
-                    res.reused_files,
-                    res.read_bytes,
-                )
-                bulk.append(res.root)
-                read_bytes += res.read_bytes
-                reused += res.reused_files
-                skipped += res.skipped
-        db_section = None
-        collections: dict[str, int] = {}
-        db_size = 0
-        if db_source is not None:
-            parent_db = None if req.reread else _parent_database(seen.manifests, db_source.database)
-            capture = db_source.capture(
-                store,
-                reporter,
-                parent=parent_db,
-                no_parent="--reread" if req.reread else "no earlier snapshot of this database",
-            )
-            db_section = capture.section
-            collections = capture.collections
-            db_size = capture.size_bytes
-        # Durability order: packs and index first, the manifest last.
-        store.flush()
-        added = store.stats.pack_bytes + store.stats.index_bytes
-        log.info(
-            "%d new chunks written (%d bytes of packs and index), all durable",
-            store.stats.new_chunks,
-            added,
+    with repo.open(create=True) as opened:
+        with create_session(repo, opened):
+            manifest, figures = _capture(repo, opened.store, plan, db_source)
+        result = CreateResult(
+            snapshot=SnapshotInfo.from_manifest(manifest),
+            metadata=manifest.metadata(),
+            added_bytes=figures.added + len(manifest.encode()),
+            new_chunks=opened.store.stats.new_chunks,
+            read_bytes=figures.read_bytes,
+            reused_files=figures.reused,
+            skipped=tuple(figures.skipped),
+            elapsed=time.monotonic() - started,
+            initialized=opened.initialized,
         )
-        now_local = datetime.now().astimezone()
-        manifest = Manifest(
-            name="",
-            created=now_local.astimezone(UTC).isoformat(timespec="microseconds"),
-            timestamp=now_local.replace(tzinfo=None).isoformat(timespec="seconds"),
-            description=req.description,
-            kind=req.kind,
-            permanent=req.permanent,
-            git_commit=git.commit,
-            git_branch=git.branch,
-            git_dirty=git.dirty,
-            collections=collections,
-            bulk_store_size_mb=mb(sum(r.bytes for r in bulk or [])),
-            database_size_mb=mb(db_size),
-            hostname=socket.gethostname(),
-            username=_username(),
-            partial=bool(skipped),
-            warnings=skipped,
-            bulk=bulk,
-            database=db_section,
-            stats={
-                "added_bytes": added,
-                "new_chunks": store.stats.new_chunks,
-                "read_bytes": read_bytes,
-                "reused_files": reused,
-            },
-            safety_for=req.safety_for,
-            previous=catalog.predecessors(seen),
-        )
-        _publish(catalog, manifest, now_local, settings.prefix)
-        gone_back = history.look(repo, opened.backend, seen, manifest).warning()
-        if gone_back:
-            reporter.warn(gone_back)
-        log.info("manifest %s published", manifest.name)
-    result = CreateResult(
-        snapshot=SnapshotInfo.from_manifest(manifest),
-        metadata=manifest.metadata(),
-        added_bytes=added + len(manifest.encode()),
-        new_chunks=store.stats.new_chunks,
-        read_bytes=read_bytes,
-        reused_files=reused,
-        skipped=tuple(skipped),
-        elapsed=time.monotonic() - started,
-        initialized=opened.initialized,
-    )
+        if after is not None:
+            result = replace(result, cleanup=after(repo, opened, manifest))
     return result, manifest
+
+
+@dataclass
+class Figures:
+    """What a create's capture read and wrote."""
+
+    added: int = 0  # bytes of packs and index objects written
+    read_bytes: int = 0
+    reused: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def _capture(
+    repo: Repository, store: ChunkStore, plan: CreatePlan, db_source: DatabaseSource | None
+) -> tuple[Manifest, Figures]:
+    """Capture the roots and the database, then publish the manifest (packs and index are
+    durable first). The caller holds the create's shared lock."""
+    catalog = Catalog(store.backend)
+    seen = catalog.load_all()
+    figures = Figures()
+    bulk = _capture_bulk(repo, store, plan, seen.manifests, figures) if plan.roots else None
+    capture = None
+    if db_source is not None:
+        reread = plan.request.reread
+        capture = db_source.capture(
+            store,
+            repo.reporter,
+            parent=None if reread else _parent_database(seen.manifests, db_source.database),
+            no_parent="--reread" if reread else "no earlier snapshot of this database",
+        )
+    # Durability order: packs and index first, the manifest last.
+    store.flush()
+    figures.added = store.stats.pack_bytes + store.stats.index_bytes
+    log.info(
+        "%d new chunks written (%d bytes of packs and index), all durable",
+        store.stats.new_chunks,
+        figures.added,
+    )
+    now_local = datetime.now().astimezone()
+    manifest = _manifest(plan, now_local, bulk, capture, figures, store)
+    manifest.previous = catalog.predecessors(seen)
+    _publish(catalog, manifest, now_local, repo.settings.prefix)
+    gone_back = history.look(repo, store.backend, seen, manifest).warning()
+    if gone_back:
+        repo.reporter.warn(gone_back)
+    log.info("manifest %s published", manifest.name)
+    return manifest, figures
+
+
+def _capture_bulk(
+    repo: Repository,
+    store: ChunkStore,
+    plan: CreatePlan,
+    existing: list[Manifest],
+    figures: Figures,
+) -> list[BulkRoot]:
+    """Back up each planned root, reusing what its parent snapshot has for unchanged files."""
+    settings = repo.settings
+    files = FilesBackup(store, settings.exclude, repo.reporter)
+    bulk: list[BulkRoot] = []
+    for root in plan.roots:
+        parent = (
+            None
+            if plan.request.reread
+            else _parent_listing(store, existing, str(root.path), settings.cache_dir)
+        )
+        res = files.backup_root(root.path, root.label, parent, frozenset(root.leave_out))
+        log.info(
+            "%s: %d files, %d reused unread, %d bytes read",
+            root.path,
+            res.root.files,
+            res.reused_files,
+            res.read_bytes,
+        )
+        bulk.append(res.root)
+        figures.read_bytes += res.read_bytes
+        figures.reused += res.reused_files
+        figures.skipped += res.skipped
+    return bulk
+
+
+def _manifest(
+    plan: CreatePlan,
+    now_local: datetime,
+    bulk: list[BulkRoot] | None,
+    capture: DatabaseCapture | None,
+    figures: Figures,
+    store: ChunkStore,
+) -> Manifest:
+    """The new snapshot's manifest (named when it is published)."""
+    req, git = plan.request, plan.git
+    return Manifest(
+        name="",
+        created=now_local.astimezone(UTC).isoformat(timespec="microseconds"),
+        timestamp=now_local.replace(tzinfo=None).isoformat(timespec="seconds"),
+        description=req.description,
+        kind=req.kind,
+        permanent=req.permanent,
+        git_commit=git.commit,
+        git_branch=git.branch,
+        git_dirty=git.dirty,
+        collections=capture.collections if capture else {},
+        bulk_store_size_mb=mb(sum(r.bytes for r in bulk or [])),
+        database_size_mb=mb(capture.size_bytes if capture else 0),
+        hostname=socket.gethostname(),
+        username=_username(),
+        partial=bool(figures.skipped),
+        warnings=figures.skipped,
+        bulk=bulk,
+        database=capture.section if capture else None,
+        stats={
+            "added_bytes": figures.added,
+            "new_chunks": store.stats.new_chunks,
+            "read_bytes": figures.read_bytes,
+            "reused_files": figures.reused,
+        },
+        safety_for=req.safety_for,
+    )
 
 
 def own_folders(settings: Settings) -> dict[str, str]:

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from snapstore.backend import Backend
 from snapstore.errors import LockHeld, SnapstoreError
 from snapstore.locking import RepositoryLock
 from snapstore.ops.repository import Opened, Repository
@@ -28,40 +29,39 @@ def _mb(n: int) -> str:
 
 
 @contextmanager
-def create_session(repo: Repository) -> Iterator[Opened]:
-    """``repo.session("create", exclusive=False, create=True)``, cleaning up after a failure."""
+def create_session(repo: Repository, opened: Opened) -> Iterator[None]:
+    """The create's shared lock on ``opened``, cleaning up after a failure."""
     abandoned: list[str] = []
     written = 0
     try:
-        with repo.session("create", exclusive=False, create=True) as opened:
+        with repo.lock(opened.backend, "create", exclusive=False):
             try:
-                yield opened
+                yield
             except BaseException:
                 abandoned = opened.store.abandon()
                 written = opened.store.stats.pack_bytes
                 raise
     except BaseException:
         if written:
-            _discard(repo, abandoned, written)
+            _discard(repo, opened.backend, abandoned, written)
         raise
 
 
-def _discard(repo: Repository, packs: list[str], written: int) -> None:
+def _discard(repo: Repository, backend: Backend, packs: list[str], written: int) -> None:
     """Remove ``packs`` if the exclusive lock can be had now; say what is left to ``gc``
     (``written``: the bytes of every pack the create put)."""
     warn = repo.reporter.warn
     try:
-        with repo.reading() as backend:
-            try:
-                lock = RepositoryLock.acquire(backend, "create cleanup", exclusive=True, wait=0)
-            except LockHeld:
-                warn(
-                    f"the failed create left {_mb(written)} of packs (another command holds "
-                    "the repository now); `snapstore gc` frees them"
-                )
-                return
-            with lock:
-                done = discard_unindexed(backend, packs)
+        try:
+            lock = RepositoryLock.acquire(backend, "create cleanup", exclusive=True, wait=0)
+        except LockHeld:
+            warn(
+                f"the failed create left {_mb(written)} of packs (another command holds "
+                "the repository now); `snapstore gc` frees them"
+            )
+            return
+        with lock:
+            done = discard_unindexed(backend, packs)
     except (SnapstoreError, OSError) as e:  # the create's own failure is what the user must see
         log.info("cleaning up after the failed create: %s", e)
         warn(f"the failed create left up to {_mb(written)} of packs; `snapstore gc` frees them")

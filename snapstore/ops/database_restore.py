@@ -1,4 +1,4 @@
-"""A database restore with its way back (issue 9: an interrupted restore ends as it began).
+"""A database restore with its way back (an interrupted restore ends as it began).
 
 ``DatabaseRestore.run`` restores a snapshot's database section. When that stops half-way
 (the server refused something, or Ctrl-C), the database is brought back to its state before

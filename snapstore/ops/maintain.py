@@ -1,27 +1,42 @@
 """Keeping a repository: delete, retention (cleanup), gc, archives, pins, check, locks.
 
-Each function is one use case over a ``Repository`` session. ``after_create`` and
-``after_delete`` are the lifecycle hooks: the automatic cleanup after a create
-(``auto_cleanup``) and the gc that reclaims a deleted snapshot's space at once, as the seed's
-delete did.
+Each function is one use case over a ``Repository`` session. The commands that delete plan
+first (``plan_delete``, ``lifecycle.plan_cleanup``, ``gc_plan.plan_gc``), show the plan
+through their ``confirm`` callback, and execute that plan (spec/cli.md, "Confirmation").
+``after_create`` is the automatic cleanup after a create (``auto_cleanup``), on the create's
+opening of the repository; a delete reclaims its snapshot's space at once, in its own
+session, as the seed's delete did.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from snapstore.backend import Backend
 from snapstore.check import CheckReport, check_repository
-from snapstore.errors import ConfigError, InvalidInput, SnapshotNotFound, SnapstoreError
+from snapstore.errors import (
+    ConfigError,
+    CorruptData,
+    InvalidInput,
+    RepositoryError,
+    SnapshotNotFound,
+    SnapstoreError,
+)
 from snapstore.gc import DEFAULT_MAX_UNUSED, GcResult, collect_garbage
 from snapstore.lifecycle import (
     ArchiveResult,
+    CleanupPlan,
     CleanupResult,
     archive_cold,
     decide,
+    execute_cleanup,
     load_manifests,
-    run_cleanup,
+    plan_cleanup,
     snapshot_usage,
+    still_valid,
 )
 from snapstore.locking import LockInfo, read_locks, remove_stale
 from snapstore.manifest.catalog import Catalog, missing_problem
@@ -29,7 +44,7 @@ from snapstore.manifest.schema import Manifest
 from snapstore.naming import check_snapshot_name
 from snapstore.ops import history
 from snapstore.ops.create import mb
-from snapstore.ops.repository import Repository
+from snapstore.ops.repository import Opened, Repository
 from snapstore.records import SnapshotInfo
 from snapstore.retention import Fate, RetentionPolicy
 from snapstore.sources.restore import recover
@@ -38,46 +53,98 @@ from snapstore.store.rebuild import RebuildReport, rebuild_index
 # -- delete -------------------------------------------------------------------------------------
 
 
-def delete_snapshot(repo: Repository, name: str, force: bool) -> SnapshotInfo:
-    """Remove a snapshot's manifest (a permanent one only with ``force``)."""
-    with repo.locked("delete", exclusive=True) as backend:
+@dataclass(frozen=True)
+class DeletePlan:
+    """What one delete removes: the snapshot ``name`` (``snapshot``: its metadata), or, with
+    ``snapshot`` None, a broken one (``broken``: why it is broken, spec/manifest.md)."""
+
+    name: str
+    snapshot: SnapshotInfo | None
+    broken: str | None = None
+
+
+def plan_delete(
+    repo: Repository, backend: Backend, name: str, force: bool, broken_too: bool = True
+) -> DeletePlan:
+    """Which snapshot ``name`` deletes (a permanent one only with ``force``; with ``force``
+    and ``broken_too`` a damaged or missing manifest too); change nothing."""
+    try:
         m = repo.resolve(backend, name)
-        if m.permanent and not force:
-            raise InvalidInput(f"snapshot {m.name} is permanent; use --force to delete it")
-        Catalog(backend).delete(m.name)
-        history.refresh(repo, backend)
-        history.forget(repo, backend, [m.name])
-    return SnapshotInfo.from_manifest(m)
+    except (CorruptData, SnapshotNotFound):
+        broken = _why_broken(backend, name) if force and broken_too else None
+        if broken is None:
+            raise
+        return DeletePlan(name, None, broken)
+    if m.permanent and not force:
+        raise InvalidInput(f"snapshot {m.name} is permanent; use --force to delete it")
+    return DeletePlan(m.name, SnapshotInfo.from_manifest(m))
+
+
+def delete(
+    repo: Repository,
+    name: str,
+    force: bool,
+    confirm: Callable[[DeletePlan], None] | None = None,
+    *,
+    broken_too: bool = True,
+) -> DeletePlan:
+    """Remove a snapshot's manifest and reclaim its space at once (gc), as the seed's delete
+    did. ``confirm(plan)`` sees the plan first (and raises to cancel), under no lock; the
+    plan is executed only if it still holds once the exclusive lock is taken."""
+    with repo.open() as opened:
+        backend = opened.backend
+        shown = None
+        if confirm is not None:
+            shown = plan_delete(repo, backend, name, force, broken_too)
+            confirm(shown)
+        with repo.lock(backend, "delete", exclusive=True):
+            plan = plan_delete(repo, backend, shown.name if shown else name, force, broken_too)
+            if shown is not None and plan != shown:
+                raise RepositoryError(
+                    f"delete stopped before changing anything: snapshot {shown.name} changed "
+                    "while the question waited for its answer; run delete again"
+                )
+            _remove(repo, opened, plan.name)
+    return plan
+
+
+def delete_broken(repo: Repository, name: str) -> None:
+    """``delete --force`` of a broken snapshot: remove its damaged manifest, or accept the
+    loss of a removed one; its data is reclaimed at once."""
+    check_snapshot_name(name)
+    with repo.session("delete", exclusive=True) as opened:
+        if _why_broken(opened.backend, name) is None:
+            raise SnapshotNotFound(f"snapshot {name} is not damaged or missing")
+        _remove(repo, opened, name)
+
+
+def _remove(repo: Repository, opened: Opened, name: str) -> None:
+    """Delete the manifest ``name``, tell the catalog memory, and reclaim the space."""
+    Catalog(opened.backend).delete(name)
+    history.refresh(repo, opened.backend)
+    history.forget(repo, opened.backend, [name])
+    _reclaim(repo, opened)
 
 
 def broken_snapshot(repo: Repository, name: str) -> str | None:
     """Why snapshot ``name`` (exact) is broken: its manifest is damaged, or it was removed
     outside snapstore while another manifest names it (spec/manifest.md). None if not."""
     with repo.reading() as backend:
-        listing = Catalog(backend).load_all()
+        return _why_broken(backend, name)
+
+
+def _why_broken(backend: Backend, name: str) -> str | None:
+    listing = Catalog(backend).load_all()
     if name in listing.missing:
         return missing_problem(name, listing.missing[name])
     return listing.unreadable.get(name)
 
 
-def delete_broken(repo: Repository, name: str) -> None:
-    """``delete --force`` of a broken snapshot: remove its damaged manifest, or accept the
-    loss of a removed one; its data is reclaimed by gc."""
-    check_snapshot_name(name)
-    with repo.locked("delete", exclusive=True) as backend:
-        catalog = Catalog(backend)
-        listing = catalog.load_all()
-        if name not in listing.unreadable and name not in listing.missing:
-            raise SnapshotNotFound(f"snapshot {name} is not damaged or missing")
-        catalog.delete(name)
-        history.refresh(repo, backend)
-        history.forget(repo, backend, [name])
-
-
-def after_delete(repo: Repository) -> None:
-    """Reclaim a deleted snapshot's space at once, as the seed's delete did."""
+def _reclaim(repo: Repository, opened: Opened) -> None:
+    """gc right after a delete, in the same session; a refusal leaves the delete done."""
     try:
-        result = gc(repo)
+        manifests = load_manifests(opened.backend, "gc")
+        result = collect_garbage(opened.backend, opened.store, manifests, repo.reporter)
     except SnapstoreError as e:
         repo.reporter.warn(f"space not reclaimed yet ({e}); run `snapstore gc` later")
         return
@@ -136,51 +203,64 @@ def retention_policy(repo: Repository) -> RetentionPolicy:
         raise ConfigError(f"[retention]: {e}") from None
 
 
-def cleanup(repo: Repository, dry_run: bool, now: datetime | None) -> CleanupResult:
+def cleanup(
+    repo: Repository,
+    dry_run: bool,
+    now: datetime | None,
+    confirm: Callable[[CleanupPlan], None] | None = None,
+) -> CleanupResult:
     """Apply the retention policy (delete, compress, then gc); ``now`` (aware) decides as of
-    that instant; ``dry_run`` decides and changes nothing."""
+    that instant; ``dry_run`` decides and changes nothing. ``confirm(plan)`` is shown the
+    plan before it runs and raises (``NotConfirmed``) to cancel; the plan it saw is the one
+    executed, or none if the snapshots changed meanwhile."""
     when = now if now is not None else datetime.now(UTC)
     if when.utcoffset() is None:
         raise InvalidInput("now must be a timezone-aware datetime")
     policy = retention_policy(repo)
-    # A dry run only reads: a shared lock, so it never waits for (or blocks) a create.
-    with repo.session("cleanup", exclusive=not dry_run) as opened:
-        result = run_cleanup(
-            opened.backend, opened.store, policy, when, repo.reporter, dry_run=dry_run
-        )
-        if not dry_run:
-            history.refresh(repo, opened.backend)
+    with repo.open() as opened:
+        backend = opened.backend
+        # Decided under a shared lock: a dry run never waits for (or blocks) a create, nor
+        # does a question waiting for its answer.
+        if dry_run:
+            with repo.lock(backend, "cleanup", exclusive=False):
+                return plan_cleanup(backend, policy, when).preview()
+        plan = None
+        if confirm is not None:
+            with repo.lock(backend, "cleanup", exclusive=False):
+                plan = plan_cleanup(backend, policy, when)
+            confirm(plan)
+        with repo.lock(backend, "cleanup", exclusive=True):
+            if plan is None:
+                plan = plan_cleanup(backend, policy, when)
+            elif not still_valid(backend, plan):
+                raise RepositoryError(
+                    "cleanup stopped before changing anything: the snapshots changed while "
+                    "the plan waited for its answer; run cleanup again"
+                )
+            result = execute_cleanup(backend, opened.store, plan, repo.reporter)
+            history.refresh(repo, backend)
         return result
 
 
-def after_create(repo: Repository, manifest: Manifest) -> CleanupResult | None:
+def after_create(repo: Repository, opened: Opened, manifest: Manifest) -> CleanupResult | None:
     """Automatic cleanup after a successful create (``auto_cleanup``; never for the safety
-    snapshot of a restore, which must not delete what is being restored)."""
+    snapshot of a restore, which must not delete what is being restored), on the create's
+    opening of the repository."""
     if not repo.settings.auto_cleanup or manifest.kind == "safety":
         return None
+    backend = opened.backend
     try:
         policy = retention_policy(repo)
-        with repo.open() as opened:
-            backend = opened.backend
-            # Decide under a shared lock first: most creates have nothing to clean up, and
-            # then they neither wait for nor warn about concurrent creates.
-            with repo.lock(backend, "cleanup", exclusive=False):
-                fates = {
-                    d.fate
-                    for d in decide(load_manifests(backend, "cleanup"), datetime.now(UTC), policy)
-                }
-            if not fates & {Fate.DELETE, Fate.COMPRESS}:
-                return None
-            with repo.lock(backend, "cleanup", exclusive=True):
-                result = run_cleanup(
-                    backend,
-                    opened.store,
-                    policy,
-                    datetime.now(UTC),
-                    repo.reporter,
-                    dry_run=False,
-                    always_gc=False,
-                )
+        # Decide under a shared lock first: most creates have nothing to clean up, and then
+        # they neither wait for nor warn about concurrent creates.
+        with repo.lock(backend, "cleanup", exclusive=False):
+            plan = plan_cleanup(backend, policy, datetime.now(UTC))
+        if not plan.has_work():
+            return None
+        with repo.lock(backend, "cleanup", exclusive=True):
+            if not still_valid(backend, plan):  # nobody confirmed it: decide again
+                plan = plan_cleanup(backend, policy, datetime.now(UTC))
+            result = execute_cleanup(backend, opened.store, plan, repo.reporter, always_gc=False)
     except SnapstoreError as e:
         repo.reporter.warn(f"automatic cleanup skipped: {e}; run `snapstore cleanup` later")
         return None

@@ -94,7 +94,7 @@ class ArchiveBuilder:
     independent, so with an ``executor`` they are compressed on its threads (zlib releases the
     GIL) while more chunks are added. At most ``MAX_PENDING_MEMBERS`` members are in memory
     at once (waiting to be compressed or written): memory stays bounded whatever the archive's
-    size (issue 13 §6: archives were built whole in memory). ``spool_dir`` is where the file
+    size (archives were once built whole in memory). ``spool_dir`` is where the file
     goes: the backend's ``spool_dir()``, so that publishing it is a rename, not a copy."""
 
     def __init__(

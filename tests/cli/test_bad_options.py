@@ -1,6 +1,6 @@
 """Bad option values, as a user types them into a real ``snapstore`` process: refused before any
 work starts, exit code 2 (bad input), one clear error line naming the option, no traceback
-(DESIGN.md promise 5)."""
+(spec/README.md, promise 5)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The command line as a user runs it: ``python -m tools.backup.cli`` in real processes, the
 seed's programmatic usage, real stdin, signals, a real full disk (tmpfs), a real read-only
 target, a real unreadable file (the create runs as user nobody), and creates killed at random
-moments (DESIGN.md promises 1, 2, 4, 5)."""
+moments (spec/README.md, promises 1, 2, 4, 5)."""
 
 from __future__ import annotations
 

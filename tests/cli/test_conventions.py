@@ -1,4 +1,4 @@
-"""CLI conventions every command keeps (issue 10): global options also after the subcommand,
+"""CLI conventions every command keeps (spec/cli.md): global options also after the subcommand,
 usage errors as one ``error:`` line, errors as JSON on stderr with ``--json``."""
 
 from __future__ import annotations

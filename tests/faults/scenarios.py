@@ -2,7 +2,7 @@
 
 A scenario is built once (a template repository with a few snapshots whose trees are known),
 then copied for every kill so that each killed process starts from the same state. The
-invariant after a kill (issue 13, DESIGN.md promise 2): after the next gc, ``check
+invariant after a kill (spec/README.md, promise 2): after the next gc, ``check
 --read-data`` passes and every snapshot listed before the kill, except those the killed
 command was meant to remove, is still listed and restores exactly.
 """

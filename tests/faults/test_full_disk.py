@@ -1,5 +1,5 @@
 """A completely full disk (a real tmpfs filled to the last page): `delete` and `gc` still work,
-so snapstore can free space itself (issue 13 §5; spec/backends.md, "Reserve"), while a create
+so snapstore can free space itself (spec/backends.md, "Reserve"), while a create
 fails cleanly and never eats the room they need. The index cache lives on another disk, as it
 does when the repository has a disk of its own."""
 

@@ -1,4 +1,4 @@
-"""Issue 13 §1: a gc after a gc killed between its repack and its new index loses nothing.
+"""A gc after a gc killed between its repack and its new index loses nothing.
 
 The killed gc leaves a repacked pack that no index names. The next gc repacks the same live
 chunks into a byte-identical pack (same content-derived name); it must not then delete that

@@ -238,6 +238,49 @@ def test_cleanup_asks_at_a_terminal_and_runs_unattended_without_one(lws: Workspa
     assert "Deleted 1 snapshot(s)" in unattended.stdout
 
 
+def test_cleanup_runs_the_plan_it_asked_about_or_nothing(lws: Workspace) -> None:
+    """The question names what the plan deletes; a create while it waits for its answer
+    would make keep_last delete one more, unnamed, snapshot: cleanup stops instead."""
+    env = _config(lws, "auto_cleanup = false\n" + SMALL)
+    names = _create(lws, 3, env)  # keep_last = 2: the plan deletes names[0] only
+    master, slave = pty.openpty()
+    p = subprocess.Popen(
+        lws.cli_command("cleanup"),
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=lws.root,
+        env=env,
+    )
+    os.close(slave)
+    assert p.stdout is not None
+    shown = b""
+    while b"Type 'yes'" not in shown:  # the question is on the screen
+        chunk = os.read(p.stdout.fileno(), 4096)
+        assert chunk, shown
+        shown += chunk
+    assert names[0].encode() in shown and names[1].encode() not in shown
+    _create(lws, 1, env)  # meanwhile: names[1] falls out of keep_last too
+    os.write(master, b"yes\n")
+    out = shown + p.communicate(timeout=60)[0]
+    os.close(master)
+    assert p.returncode == 1, out
+    assert b"snapshots changed while the plan waited" in out
+    assert len(lws.manager().list_snapshots()) == 4  # nothing deleted, not even names[0]
+
+
+def test_confirmed_plan_is_what_cleanup_executes(lws: Workspace) -> None:
+    m = lifecycle_manager(lws, retention={"keep_last": 1, "keep_weekly_weeks": 0})
+    for k in range(3):
+        write(lws.bulk, f"f{k}.txt", text(k, 3000))
+        m.create(f"snap {k}")
+    shown = []
+    result = m.apply_retention_policy(confirm=shown.append)
+    [plan] = shown
+    assert sorted(d.name for d in plan.doomed) == result.deleted and len(result.deleted) == 2
+    assert result.decisions == plan.decisions
+
+
 def test_cleanup_yes_skips_the_question(lws: Workspace) -> None:
     env = _config(lws, "auto_cleanup = false\n" + SMALL)
     names = _create(lws, 3, env)
@@ -248,7 +291,7 @@ def test_cleanup_yes_skips_the_question(lws: Workspace) -> None:
 
 
 def test_restores_never_cost_the_user_a_snapshot_of_keep_last(lws: Workspace) -> None:
-    """Issue 9: the automatic cleanup after create once deleted the user's own snapshot
+    """The automatic cleanup after create once deleted the user's own snapshot
     because safety snapshots took places in "keep the last N". They have a rule of their
     own now, and cleanup --dry-run says so."""
     env = _config(lws, SMALL)  # keep_last = 2, auto cleanup on

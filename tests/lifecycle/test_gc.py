@@ -107,6 +107,38 @@ def test_gc_dry_run_changes_nothing(lws: Workspace, lm: SnapshotManager) -> None
     assert before == after
 
 
+def test_gc_dry_run_decides_what_the_real_gc_then_does(lws: Workspace) -> None:
+    """The dry run renders the plan the real gc executes (spec/gc.md, "Output"): the same
+    packs and archives deleted and rewritten, the same live and dead chunks."""
+    m = lifecycle_manager(lws)
+    write(lws.bulk, "own.txt", text(1, 30_000))
+    write(lws.bulk, "shared.txt", text(2, 30_000))
+    first = m.create("first").snapshot.snapshot_name
+    (lws.bulk / "own.txt").unlink()
+    m.create("second")
+    m.archive([first])  # own.txt's chunks go into an archive
+    # Gone: the archive holds dead chunks only, and the pack with the first snapshot's
+    # listing also holds shared.txt, still live.
+    Catalog(LocalBackend(lws.repo)).delete(first)
+    decided = (
+        "snapshots",
+        "live_chunks",
+        "dead_chunks",
+        "packs_deleted",
+        "packs_repacked",
+        "unindexed_packs",
+        "archives_deleted",
+        "archives_rewritten",
+        "dead_bytes_kept",
+    )
+    preview = m.gc(max_unused=0.0, dry_run=True).as_dict()
+    done = m.gc(max_unused=0.0).as_dict()
+    assert preview["archives_deleted"] >= 1 and preview["packs_repacked"] >= 1
+    assert {k: preview[k] for k in decided} == {k: done[k] for k in decided}
+    assert preview["dry_run"] is True and done["dry_run"] is False
+    assert m.gc(max_unused=0.0, dry_run=True).reclaimed_bytes == 0  # nothing left to do
+
+
 @pytest.mark.parametrize("step", STEPS)
 def test_gc_killed_at_each_step_leaves_a_good_repository(
     lws: Workspace, lm: SnapshotManager, step: str, tmp_path

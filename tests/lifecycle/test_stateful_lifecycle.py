@@ -6,7 +6,8 @@ every step the invariants hold: the listed snapshots are exactly the model's; ev
 them reads back exactly what it captured (through the chunk store, so from packs or from
 archives, every chunk verified); ``check --read-data`` passes. After every completed gc,
 nothing unreferenced survives: no indexed or archived chunk that no manifest references, no
-unindexed pack, no archive without its index (DESIGN.md promise 2, the issue's invariant).
+unindexed pack, no archive without its index (spec/README.md, promise 2; spec/gc.md, "What
+survives").
 """
 
 from __future__ import annotations
@@ -197,7 +198,7 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     @rule(victim=snapshots)
     def gc_killed_after_repack_then_gc(self, victim: str) -> None:
-        """Issue 13 §1: a gc killed just after writing its repacked packs (before its index),
+        """A gc killed just after writing its repacked packs (before its index),
         then a gc that repacks the same live chunks into the same content-named packs."""
         if victim not in self.model:
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,7 +19,10 @@ from snapstore.cli.render import (
 )
 from snapstore.errors import InvalidInput
 from snapstore.gc import DEFAULT_MAX_UNUSED
-from snapstore.retention import Fate, parse_now
+from snapstore.retention import parse_now
+
+if TYPE_CHECKING:
+    from snapstore.lifecycle import CleanupPlan
 
 
 @click.command("cleanup")
@@ -51,24 +55,28 @@ def cleanup_cmd(
             raise InvalidInput(
                 "--now only works with --dry-run: a real cleanup decides at the current time"
             )
-    manager = app.manager(json_output=as_json)
-    if not dry_run and not yes and sys.stdin.isatty():
-        # At a terminal, deleting snapshots is shown and asked for, as delete does. Without
-        # one (cron) cleanup runs as the reference's does and as the automatic cleanup after
-        # create does: it applies the user's own policy, which never touches a pinned
-        # snapshot, and prints what it deleted (spec/cli.md, "Who confirms what").
-        plan = manager.apply_retention_policy(dry_run=True)
-        doomed = [d for d in plan.decisions if d.fate == Fate.DELETE]
-        if doomed:
-            click.echo(f"Cleanup will delete {len(doomed)} snapshot(s):", err=True)
-            for d in doomed:
-                click.echo(f"  {d.name} ({'; '.join(d.reasons)})", err=True)
-            confirm(f"Type 'yes' to delete {len(doomed)} snapshot(s)", yes)
-    result = manager.apply_retention_policy(dry_run=dry_run, now=now)
+    # At a terminal, deleting snapshots is shown and asked for, as delete does. Without one
+    # (cron) cleanup runs as the reference's does and as the automatic cleanup after create
+    # does: it applies the user's own policy, which never touches a pinned snapshot, and
+    # prints what it deleted (spec/cli.md, "Who confirms what").
+    ask = not dry_run and not yes and sys.stdin.isatty()
+    result = app.manager(json_output=as_json).apply_retention_policy(
+        dry_run=dry_run, now=now, confirm=ask_cleanup if ask else None
+    )
     if as_json:
         emit_json(result.as_dict())
     elif dry_run or not app.quiet:  # a dry run's plan is what was asked for
         render_cleanup(result)
+
+
+def ask_cleanup(plan: CleanupPlan) -> None:
+    """Show the snapshots ``plan`` deletes and ask for the word ``yes`` (none: no question)."""
+    doomed = plan.doomed
+    if doomed:
+        click.echo(f"Cleanup will delete {len(doomed)} snapshot(s):", err=True)
+        for d in doomed:
+            click.echo(f"  {d.name} ({'; '.join(d.reasons)})", err=True)
+        confirm(f"Type 'yes' to delete {len(doomed)} snapshot(s)", False)
 
 
 @click.command("gc")

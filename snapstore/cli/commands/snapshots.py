@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from snapstore.cli.complete import complete_snapshot
 from snapstore.cli.context import AppContext, confirm, pass_app
 from snapstore.cli.render import emit_json, one_line, render_created, render_list, render_show
-from snapstore.errors import CorruptData, InvalidInput, PartialSnapshot, SnapshotNotFound
+from snapstore.errors import PartialSnapshot
+
+if TYPE_CHECKING:
+    from snapstore.ops.maintain import DeletePlan
 
 
 @click.command("create")
@@ -102,34 +107,26 @@ def show_cmd(app: AppContext, name: str, as_json: bool) -> None:
 @pass_app
 def delete_cmd(app: AppContext, name: str, yes: bool, force: bool, as_json: bool) -> None:
     """Delete a snapshot (permanent ones need --force)."""
-    manager = app.manager(json_output=as_json)
-    try:
-        snap = manager.get_snapshot(name)
-    except (CorruptData, SnapshotNotFound):
-        # A damaged manifest, or one removed outside snapstore: --force drops it (spec/manifest.md).
-        broken = manager.broken_snapshot(name) if force else None
-        if broken is None:
-            raise
-        if not yes:
-            click.echo(f"Delete broken snapshot: {broken}", err=True)
-        confirm("Type 'yes' to confirm deletion", yes)
-        manager.delete_broken(name)
-        if as_json:
-            emit_json({"deleted": name})
-        else:
-            app.done(f"✓ Snapshot deleted: {name}")
-        return
-    if snap.permanent and not force:
-        raise InvalidInput(f"snapshot {snap.snapshot_name} is permanent; use --force to delete it")
-    if not yes:
+    # With --force a damaged manifest, or one removed outside snapstore, is dropped too
+    # (spec/manifest.md).
+    plan = app.manager(json_output=as_json).delete(
+        name, force=force, confirm=None if yes else ask_delete
+    )
+    if as_json:
+        emit_json({"deleted": plan.name})
+    else:
+        app.done(f"✓ Snapshot deleted: {plan.name}")
+
+
+def ask_delete(plan: DeletePlan) -> None:
+    """Show what ``plan`` deletes and ask for the word ``yes``."""
+    snap = plan.snapshot
+    if snap is None:
+        click.echo(f"Delete broken snapshot: {plan.broken}", err=True)
+    else:
         click.echo(f"Delete snapshot: {snap.snapshot_name}", err=True)
         click.echo(f"  Description: {one_line(snap.description)}", err=True)
         click.echo(f"  Created: {snap.timestamp}", err=True)
         if snap.permanent:
             click.echo("  ⚠️  This snapshot is PERMANENT.", err=True)
-    confirm("Type 'yes' to confirm deletion", yes)
-    deleted = manager.delete_snapshot(snap.snapshot_name, force=force)
-    if as_json:
-        emit_json({"deleted": deleted.snapshot_name})
-    else:
-        app.done(f"✓ Snapshot deleted: {deleted.snapshot_name}")
+    confirm("Type 'yes' to confirm deletion", False)
