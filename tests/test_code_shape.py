@@ -24,7 +24,6 @@ ALLOWED: dict[str, str] = {
     "snapstore/ops/restore.py::run_restore": OTHERS,
     "snapstore/sources/restore/__init__.py::restore_roots": OTHERS,
     "snapstore/sources/restore/recover.py::_recover_one": OTHERS,
-    "snapstore/sources/restore/stage.py::fill": OTHERS,
     "snapstore/sources/restore/checks.py::plan_targets": OTHERS,
     "snapstore/sources/files.py::FilesBackup._entries": OTHERS,
 }
