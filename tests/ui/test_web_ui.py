@@ -72,14 +72,16 @@ def _status(served: Served, path: str, host: str | None = None, cookie: str | No
 
 def test_requests_without_the_token_or_from_another_host_are_refused(served: Served) -> None:
     token = served.url.split("token=", 1)[1]
+    cookie = f"snapstore_token_{served.port}"
     assert _status(served, "/") == 403
     assert _status(served, "/s/" + served.names[0]) == 403
     assert _status(served, "/static/app.css") == 403
-    assert _status(served, "/", cookie="snapstore_token=wrong") == 403
+    assert _status(served, "/", cookie=f"{cookie}=wrong") == 403
     assert _status(served, f"/?token={token}", host="evil.example:80") == 403
-    assert _status(served, "/", host="evil.example", cookie=f"snapstore_token={token}") == 403
+    assert _status(served, "/", host="evil.example", cookie=f"{cookie}={token}") == 403
     assert _status(served, f"/?token={token}") == 303  # trades the token for a cookie
-    assert _status(served, "/", cookie=f"snapstore_token={token}") == 200
+    assert _status(served, "/", cookie=f"{cookie}={token}") == 200
+    assert _status(served, "/", cookie=f"snapstore_token_1={token}") == 403  # another port's
 
 
 def test_timeline_snapshot_and_file_pages(served: Served, page) -> None:
@@ -90,7 +92,7 @@ def test_timeline_snapshot_and_file_pages(served: Served, page) -> None:
     assert "keep" in rows.nth(0).inner_text()
     page.screenshot(path=SHOTS / "timeline.png", full_page=True)
 
-    page.click(f"text={served.names[1]}")
+    page.click("table.snapshots >> text=after run 2")
     page.wait_for_selector("table.files")
     assert "results/" in page.inner_text("table.files")
     page.click("table.files >> text=results/")
@@ -130,7 +132,7 @@ def test_restore_into_a_folder_with_typed_confirmation(
 
     page.fill("#confirm", "no")
     page.click("#restore-button")
-    assert page.locator("#refused").inner_text().startswith("type yes")
+    assert page.locator("#confirm-error").inner_text().startswith("type yes")
     assert not out.exists()
 
     # The refused page keeps the choices and shows the same plan: confirm there.
@@ -192,7 +194,7 @@ def test_restore_of_chosen_paths_in_place_changes_nothing_else(served: Served, p
     before = tree_state(bulk)
     page.goto(f"{served.base}/s/{oldest}/restore")
     page.uncheck("input[name=db]")
-    page.fill("input[name=include]", "notes.txt")
+    page.fill("textarea[name=include]", "notes.txt")
     page.click("text=Show what this replaces")
     assert "only these paths" in page.inner_text("#plan")
     assert page.locator("#plan code.part").inner_text() == "notes.txt"
