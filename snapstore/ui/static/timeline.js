@@ -18,7 +18,9 @@
   const opts = {
     width: el.clientWidth,
     height: 300,
-    scales: { y: { distr: 3, log: 10 } },
+    // From a decade below the smallest value: the smallest snapshot stands above the axis.
+    scales: { y: { distr: 3, log: 10, range: (u, min, max) => [
+      10 ** (Math.floor(Math.log10(Math.max(min, 1))) - 1), 10 ** Math.ceil(Math.log10(Math.max(max, 10)))] } },
     cursor: { drag: { x: false, y: false } },
     series: [
       { value: (u, t) => (t == null ? "-" : new Date(t * 1000).toLocaleString()) },
