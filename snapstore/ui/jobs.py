@@ -137,10 +137,10 @@ class Job:
     def refusal(self) -> str | None:
         """Why a cancel now would not be acted on; None when it will be."""
         with self.lock:
-            if self.state != "running":
-                return f"the operation has already ended ({self.state})"
             if not self.cancellable:
                 return "this operation cannot be cancelled once started"
+            if self.state != "running":
+                return f"the operation has already ended ({self.state})"
             if self.no_return:
                 return f"too late to cancel: {self.step}"
         return None
