@@ -143,8 +143,16 @@ def browser(url: str) -> Iterator[Any]:
         b = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         try:
             pg = b.new_page(viewport={"width": 1280, "height": 900})
+            # Whatever the page's Content-Security-Policy blocked (an inline style, a
+            # script) is a page that does not work as written: every browser test fails on it.
+            blocked: list[str] = []
+            pg.on(
+                "console",
+                lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None,
+            )
             pg.goto(url)
             yield pg
+            assert not blocked, blocked
         finally:
             b.close()
 
