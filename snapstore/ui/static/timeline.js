@@ -29,7 +29,13 @@
         points: { show: true, size: 8, fill: "#c0392b" }, value: (u, v) => size(v) },
       { label: "snapshot holds", stroke: "#2e7d32", width: 1, dash: [6, 4], value: (u, v) => size(v) },
     ],
-    axes: [{}, { size: 70, values: (u, ticks) => ticks.map(size) }],
+    // Ticks at 1, 8, 64 and 512 of each binary unit: round sizes in the units the table uses.
+    axes: [{}, { size: 70, values: (u, ticks) => ticks.map(size).map((t) => t.replace(".0 ", " ")),
+      splits: (u, i, min, max) => {
+        const out = [];
+        for (let p = 1; p <= max * 8; p *= 8) if (p >= min && p <= max) out.push(p);
+        return out;
+      } }],
   };
   const data = [s.t, positive(s.stored), positive(s.new), positive(s.holds)];
   const chart = new uPlot(opts, data, el);
