@@ -239,6 +239,9 @@ class JobRunner:
         finally:
             with job.lock:
                 job.result, job.state, job.ended = one_line(result), state, time.time()
+                # No phase is under way any more (not even "can no longer be cancelled").
+                job.step = "finished" if state == "done" else f"stopped during: {job.step}"
+                job.no_return = False
 
     def get(self, job_id: str) -> Job | None:
         return self.jobs.get(job_id)

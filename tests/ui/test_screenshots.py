@@ -60,10 +60,16 @@ def project(ws: Workspace) -> Iterator[Project]:
 
 
 def _fits(page: Any, width: int, what: str) -> None:
+    page.wait_for_load_state("load")
     scroll, client = page.evaluate(
         "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
     )
-    assert scroll <= client, f"{what} is {scroll} px wide at {width} px"
+    wide = page.evaluate(
+        "() => [...document.querySelectorAll('body *')]"
+        ".filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth)"
+        ".slice(0, 3).map((e) => e.outerHTML.slice(0, 120))"
+    )
+    assert scroll <= client, f"{what} is {scroll} px wide at {width} px: {wide}"
 
 
 def _shoot(page: Any, what: str, width: int) -> None:
@@ -76,7 +82,8 @@ def _restore_and_list_jobs(page: Any, project: Project, width: int) -> None:
     page.goto(f"{base}/s/{name}/restore")
     page.uncheck("input[name=db]")
     page.fill("textarea[name=include]", "results/run1.csv\nnotes.txt")
-    page.click("#show-plan")
+    with page.expect_navigation():  # the plan's page, loaded (not the form still unloading)
+        page.click("#show-plan")
     _shoot(page, "restore", width)
     page.fill("#confirm", "yes")
     page.click("#restore-button")

@@ -35,7 +35,8 @@
         const out = [];
         for (let p = 1; p <= max * 8; p *= 8) if (p >= min && p <= max) out.push(p);
         return out;
-      } }],
+      },
+      filter: (u, splits) => splits }], // the log scale's default keeps decades only
   };
   const data = [s.t, positive(s.stored), positive(s.new), positive(s.holds)];
   const chart = new uPlot(opts, data, el);
