@@ -49,7 +49,8 @@ def history(ws: Workspace) -> Iterator[History]:
 
 
 def _snapshots(listed: Any) -> list[dict[str, Any]]:
-    return listed["snapshots"] if isinstance(listed, dict) else listed
+    out: list[dict[str, Any]] = listed["snapshots"] if isinstance(listed, dict) else listed
+    return out
 
 
 def _no_horizontal_scroll(page: Any) -> None:
