@@ -43,7 +43,7 @@ from snapstore.records import RestorePlan
 from snapstore.reporting import Reporter
 from snapstore.tree.bulk import parse_path
 from snapstore.ui import changes, download, tree, viewer, views
-from snapstore.ui.forms import RestoreForm, confirmation_problem, plan_digest
+from snapstore.ui.forms import RestoreForm, confirmation_problem, field_of, plan_digest
 from snapstore.ui.jobs import JobReporter, JobRunner, writes_into
 from snapstore.ui.security import Guard, check_form_token
 
@@ -330,6 +330,7 @@ class WebApp:
             digest=plan_digest(plan) if plan else "",
             untouched=views.untouched(plan) if plan else [],
             problem=problem,
+            problem_field=field_of(problem, form) if problem else None,
             refused=refused,
             unconfirmed=unconfirmed,
             job=self.jobs.busy(),

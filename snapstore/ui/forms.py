@@ -66,6 +66,16 @@ class RestoreForm:
         )
 
 
+def field_of(problem: str, form: RestoreForm) -> str | None:
+    """The field a refusal is about, so that the page says it beside that field: the one
+    whose text the message quotes (an include path the snapshot lacks, a target folder,
+    a collection), else None (said under the fields)."""
+    quoted = [("include", p.strip()) for p in form.include.splitlines() if p.strip()]
+    quoted += [("target", form.target.strip()), ("target_db", form.target_db.strip())]
+    quoted += [("collection", form.collection.strip())]
+    return next((name for name, text in quoted if text and text in problem), None)
+
+
 def confirmation_problem(values: Mapping[str, Any]) -> str | None:
     """Why the confirmation field does not confirm (shown beside it), or None: only
     ``yes`` does, as at the CLI's prompt."""

@@ -61,3 +61,18 @@ def test_delete_with_yes_capitalised_keeps_the_tick(ws: Workspace) -> None:
         assert page.is_checked("input[name=force]")
         assert page.url.endswith(f"/s/{name}/delete")
     assert name in ok(ws.run("list", "--json")).stdout  # not deleted
+
+
+def test_a_path_the_snapshot_lacks_is_named_beside_the_paths(ws: Workspace) -> None:
+    name = created_name(ok(ws.run("create", "files", "--no-db")).stdout)
+    with start_ui(ws) as server, browser(server.url) as page:
+        page.goto(f"{server.base}/s/{name}/restore")
+        page.uncheck("input[name=db]")
+        page.fill("textarea[name=include]", "notes.txt\nno/such/file.csv")
+        with page.expect_response(lambda r: r.request.method == "POST") as answer:
+            page.click("#show-plan")
+        assert answer.value.status == 400
+        beside = page.locator("fieldset label.wide + #include-error")
+        assert "no/such/file.csv" in beside.inner_text()
+        assert page.input_value("textarea[name=include]") == "notes.txt\nno/such/file.csv"
+        assert page.locator("#restore-button").count() == 0
