@@ -5,9 +5,12 @@ the timeline chart (uPlot, vendored in ``static/`` with its licence) and the job
 polling. Reads go straight to the manager; actions that change data go through a
 confirmation page that shows what will be replaced (a restore runs only the plan its page
 showed: ``forms.py``), then run as jobs (``jobs.py``) whose progress the browser polls and
-which can be cancelled. Downloads stream through ``download.py``, which releases the
-repository's lock when the response ends. Bad addresses get an error page with a status and
-the CLI's one-line message, never a traceback.
+which can be cancelled (``/jobs`` lists them). Downloads stream through ``download.py``,
+which releases the repository's lock when the response ends. What a page shows is computed
+apart from the routes: the timeline and restore counts in ``views.py``, the file tree in
+``tree.py``, a file's preview in ``viewer.py``, the diff's new bytes and line diffs in
+``changes.py``. Every answer carries the headers of ``security.py``. Bad addresses get an
+error page with a status and the CLI's one-line message, never a traceback.
 """
 
 from __future__ import annotations
