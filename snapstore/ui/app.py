@@ -5,18 +5,22 @@ the timeline chart (uPlot, vendored in ``static/`` with its licence) and the job
 polling. Reads go straight to the manager; actions that change data go through a
 confirmation page that shows what will be replaced (a restore runs only the plan its page
 showed: ``forms.py``), then run as jobs (``jobs.py``) whose progress the browser polls and
-which can be cancelled. Downloads stream through ``download.py``, which releases the
-repository's lock when the response ends. Bad addresses get an error page with a status and
-the CLI's one-line message, never a traceback.
+which can be cancelled (``/jobs`` lists them). Downloads stream through ``download.py``,
+which releases the repository's lock when the response ends. What a page shows is computed
+apart from the routes: the timeline and restore counts in ``views.py``, the file tree in
+``tree.py``, a file's preview in ``viewer.py``, the diff's new bytes and line diffs in
+``changes.py``. Every answer carries the headers of ``security.py``. Bad addresses get an
+error page with a status and the CLI's one-line message, never a traceback.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import re
 import sys
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -41,9 +45,9 @@ from snapstore.manager import SnapshotManager
 from snapstore.records import RestorePlan
 from snapstore.reporting import Reporter
 from snapstore.tree.bulk import parse_path
-from snapstore.ui import download, views
-from snapstore.ui.forms import RestoreForm, plan_digest
-from snapstore.ui.jobs import JobReporter, JobRunner
+from snapstore.ui import changes, download, tree, viewer, views
+from snapstore.ui.forms import RestoreForm, confirmation_problem, field_of, plan_digest
+from snapstore.ui.jobs import JobReporter, JobRunner, writes_into
 from snapstore.ui.security import Guard, check_form_token
 
 HERE = Path(__file__).parent
@@ -63,12 +67,6 @@ def query(request: Request) -> dict[str, str]:
 def quote_text(text: object) -> str:
     """``q``: text for a URL, surrogate escapes back to their original bytes."""
     return quote(str(text).encode("utf-8", "surrogateescape"), safe="")
-
-
-def confirmed(values: Mapping[str, Any]) -> bool:
-    """Whether ``yes`` was typed in the form's confirmation field."""
-    value = values.get("confirm")
-    return isinstance(value, str) and value.strip() == "yes"
 
 
 def page_number(text: str, pages: int) -> int:
@@ -95,6 +93,7 @@ class WebApp:
         )
         self.env.filters["size"] = views.size
         self.env.filters["q"] = quote_text
+        self.env.filters["breakable"] = views.breakable
 
     def manager(self, reporter: Reporter | None = None) -> SnapshotManager:
         return self.make_manager(reporter or Reporter())
@@ -137,20 +136,28 @@ class WebApp:
 
     async def snapshot(self, request: Request) -> Response:
         name = request.path_params["name"]
-        path = query(request).get("path", "")
+        values = query(request)
+        path = values.get("path", "")
         m = self.manager()
         info = await run_in_threadpool(m.get_snapshot, name)
-        entries: list[EntryInfo] = []
+        rows = None
         if info.includes_bulk:
             entry, entries = await run_in_threadpool(self._listing, m, info.snapshot_name, path)
             if entry is not None:  # a file: its own page
                 return RedirectResponse(self._url(info.snapshot_name, "/file", path), 303)
+            folder = display(parse_path(path)) if parse_path(path) else ""
+            below = await run_in_threadpool(
+                lambda: list(m.ls(info.snapshot_name, path, recursive=True))
+            )
+            pages = max(1, -(-len(entries) // tree.PAGE))
+            page = page_number(values.get("page", "0"), pages)
+            rows = tree.listing(folder, entries, tree.folder_sizes(folder, below), page)
         return self.page(
             "snapshot.html",
             s=info,
             path=path,
             crumbs=views.crumbs(path),
-            entries=entries,
+            listing=rows,
             meta=json.dumps(info.metadata, indent=2, ensure_ascii=False),
         )
 
@@ -164,13 +171,54 @@ class WebApp:
         entry, _ = await run_in_threadpool(self._listing, m, name, path)
         if entry is None:  # a folder: its listing
             return RedirectResponse(self._url(name, "", path), 303)
-        text = None
-        if entry.type == "file" and entry.size <= views.PREVIEW_LIMIT:
-            data = b"".join(await run_in_threadpool(lambda: list(m.cat(name, path))))
-            if views.looks_like_text(data[:8192]):
-                text = data.decode("utf-8", "replace")
+        shown, target = None, None
+        if entry.type == "file":
+            head = await run_in_threadpool(self._head, m, name, path)
+            shown = viewer.preview(head, entry.size)
+        elif entry.type == "symlink" and entry.target is not None:
+            target = await run_in_threadpool(self._link, m, name, entry)
         return self.page(
-            "file.html", name=entry.snapshot, entry=entry, text=text, crumbs=views.crumbs(path)
+            "file.html",
+            name=entry.snapshot,
+            entry=entry,
+            shown=shown,
+            target=target,
+            crumbs=views.crumbs(path),
+        )
+
+    @staticmethod
+    def _head(m: SnapshotManager, name: str, path: str) -> bytes:
+        pieces = m.cat(name, path)
+        try:
+            return viewer.read_head(pieces)
+        finally:
+            download.close(pieces)  # lets go of the repository's lock now
+
+    @staticmethod
+    def _link(m: SnapshotManager, name: str, entry: EntryInfo) -> str | None:
+        """The snapshot path a symlink points to, when that path is in the snapshot."""
+        assert entry.target is not None
+        resolved = viewer.link_target(entry.path, entry.target)
+        if resolved is None:
+            return None
+        try:
+            next(iter(m.ls(name, resolved)), None)
+        except (PathNotFound, InvalidInput):
+            return None
+        return resolved
+
+    async def versions(self, request: Request) -> Response:
+        name, path = request.path_params["name"], query(request).get("path", "")
+        m = self.manager()
+        entry, _ = await run_in_threadpool(self._listing, m, name, path)
+        if entry is None:
+            raise InvalidInput(f"{path!r} is a folder: versions are listed for files")
+        found = await run_in_threadpool(lambda: list(m.find(glob.escape(entry.path))))
+        return self.page(
+            "versions.html",
+            name=entry.snapshot,
+            entry=entry,
+            versions=tree.versions(entry.path, found),
         )
 
     async def raw(self, request: Request) -> Response:
@@ -209,8 +257,25 @@ class WebApp:
         a, b = request.query_params.get("a"), request.query_params.get("b")
         result = None
         if a and b:
-            result = views.diff_view(await run_in_threadpool(m.diff, a, b))
+            d = await run_in_threadpool(m.diff, a, b)
+            fresh = await run_in_threadpool(changes.new_bytes, m, d.before, d.after)
+            result = views.diff_view(d, fresh)
         return self.page("diff.html", snaps=snaps, a=a, b=b, d=result)
+
+    async def diff_file(self, request: Request) -> Response:
+        values = query(request)
+        a, b, path = values.get("a", ""), values.get("b", ""), values.get("path", "")
+        m = self.manager()
+        sides = []
+        for name in (a, b):
+            entry, _ = await run_in_threadpool(self._listing, m, name, path)
+            if entry is None or entry.type != "file":
+                raise InvalidInput(f"{path!r} is not a file in {name}")
+            if entry.size > changes.TEXT_LIMIT:
+                raise InvalidInput(f"{path!r} is larger than 1 MiB in {name}: no line diff")
+            sides.append(await run_in_threadpool(self._head, m, name, path))
+        lines = changes.unified(sides[0], sides[1], a, b, path)
+        return self.page("diff_file.html", a=a, b=b, path=path, lines=lines)
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -224,6 +289,19 @@ class WebApp:
         except InvalidInput as e:
             return None, str(e)
 
+    def _counts(self, name: str, form: RestoreForm) -> views.RestoreCounts | str:
+        """What the restore of these fields writes (its dry run), or why the dry run could
+        not be made: the page then shows the plan without counts, and the restore itself
+        reports the problem if it has it too."""
+        try:
+            _, changes = self.manager().preview_restore(name, form.options())
+        except SnapstoreError as e:
+            return str(e)
+        except Exception as e:  # a bug, or a damaged cache: the traceback for the terminal
+            traceback.print_exception(e, file=sys.stderr)
+            return f"internal error ({type(e).__name__}); see the server's output"
+        return views.restore_counts(changes)
+
     async def _restore_page(
         self,
         name: str,
@@ -231,13 +309,17 @@ class WebApp:
         status: int = 200,
         refused: str | None = None,
         planned: tuple[RestorePlan | None, str | None] | None = None,
+        unconfirmed: str | None = None,
     ) -> Response:
-        """The page for these fields; ``planned``: their plan, when it was just made."""
+        """The page for these fields; ``planned``: their plan, when it was just made;
+        ``unconfirmed``: why the confirmation field did not confirm (said beside it)."""
         if planned is None:
             planned = await run_in_threadpool(self._plan, name, form)
         plan, problem = planned
+        counts = None
         if plan is not None:
             info = plan.snapshot
+            counts = await run_in_threadpool(self._counts, name, form)
         else:
             info = await run_in_threadpool(self.manager().get_snapshot, name)
             status = max(status, 400)
@@ -247,10 +329,13 @@ class WebApp:
             s=info,
             form=form,
             plan=plan,
+            counts=counts,
             digest=plan_digest(plan) if plan else "",
             untouched=views.untouched(plan) if plan else [],
             problem=problem,
+            problem_field=field_of(problem, form) if problem else None,
             refused=refused,
+            unconfirmed=unconfirmed,
             job=self.jobs.busy(),
         )
 
@@ -282,10 +367,9 @@ class WebApp:
                 "when you confirmed; check what this replaces now, and confirm again",
                 planned,
             )
-        if not confirmed(values):
-            return await self._restore_page(
-                name, form, 400, "type yes to confirm: nothing was changed", planned
-            )
+        unconfirmed = confirmation_problem(values)
+        if unconfirmed is not None:
+            return await self._restore_page(name, form, 400, None, planned, unconfirmed)
         options, snapshot = form.options(), plan.snapshot.snapshot_name
 
         def work(reporter: JobReporter) -> str:
@@ -295,26 +379,36 @@ class WebApp:
                 done += f"; the state before is in safety snapshot {r.safety_snapshot}"
             return done
 
-        return self._start(f"Restore {snapshot}", work)
+        commits = writes_into([str(t.target) for t in plan.targets])
+        return self._start(f"Restore {snapshot}", work, commits=commits)
 
     async def delete_form(self, request: Request) -> Response:
         m = self.manager()
         info = await run_in_threadpool(m.get_snapshot, request.path_params["name"])
-        return self.page("delete.html", s=info, job=self.jobs.busy())
+        return self.page("delete.html", s=info, job=self.jobs.busy(), force=False)
 
     async def delete_start(self, request: Request) -> Response:
         form = await request.form()
         if not await check_form_token(request, self.token):
             return self.error(403, "the form did not carry this server's token")
-        if not confirmed(form):
-            raise NotConfirmed("type yes to confirm: nothing was changed")
         name, force = request.path_params["name"], form.get("force") == "on"
+        unconfirmed = confirmation_problem(form)
+        if unconfirmed is not None:  # the same form again, the tick kept, the reason beside
+            info = await run_in_threadpool(self.manager().get_snapshot, name)
+            return self.page(
+                "delete.html",
+                400,
+                s=info,
+                job=self.jobs.busy(),
+                force=force,
+                unconfirmed=unconfirmed,
+            )
 
         def work(reporter: JobReporter) -> str:
             gone = self.manager(reporter).delete_snapshot(name, force=force)
             return f"deleted {gone.snapshot_name}"
 
-        return self._start(f"Delete {name}", work)
+        return self._start(f"Delete {name}", work, cancellable=False)
 
     async def pin(self, request: Request) -> Response:
         if not await check_form_token(request, self.token):
@@ -327,17 +421,20 @@ class WebApp:
         info = await run_in_threadpool(m.pin if value else m.unpin, name)
         return RedirectResponse(f"/s/{quote(info.snapshot_name)}", 303)
 
-    def _start(self, title: str, work: Any) -> Response:
+    def _start(self, title: str, work: Any, **how: Any) -> Response:
         try:
-            job = self.jobs.start(title, work)
+            job = self.jobs.start(title, work, **how)
         except RuntimeError as e:
             return self.error(409, str(e))
         return RedirectResponse(f"/jobs/{job.id}", 303)
 
+    async def jobs_page(self, request: Request) -> Response:
+        return self.page("jobs.html", jobs=[j.as_dict() for j in self.jobs.all()])
+
     async def job_page(self, request: Request) -> Response:
         job = self.jobs.get(request.path_params["id"])
         if job is None:
-            return self.error(404, "no such operation (the server keeps the last 20)")
+            return self.error(404, "no such operation since this server started")
         return self.page("job.html", job=job.as_dict())
 
     async def job_json(self, request: Request) -> Response:
@@ -352,12 +449,13 @@ class WebApp:
         job = self.jobs.get(request.path_params["id"])
         if job is None:
             return self.error(404, "no such operation")
-        job.cancel_requested.set()
-        job.log("cancel requested: stopping at the next step")
+        refused = job.cancel()
+        if refused is not None:  # said on the job's page, which keeps following the job
+            return self.page("job.html", status=409, job=job.as_dict(), refused=refused)
         return RedirectResponse(f"/jobs/{job.id}", 303)
 
 
-def build(make_manager: MakeManager, token: str, hosts: set[str]) -> Any:
+def build(make_manager: MakeManager, token: str, hosts: set[str], port: int) -> Any:
     """The ASGI application: routes, errors as pages, and the host/token guard around it."""
     web = WebApp(make_manager, token)
 
@@ -372,15 +470,18 @@ def build(make_manager: MakeManager, token: str, hosts: set[str]) -> Any:
     routes = [
         Route("/", web.timeline),
         Route("/diff", web.diff),
+        Route("/diff/file", web.diff_file),
         Route("/s/{name}", web.snapshot),
         Route("/s/{name}/file", web.file),
         Route("/s/{name}/raw", web.raw),
+        Route("/s/{name}/versions", web.versions),
         Route("/s/{name}/collection/{collection}", web.collection),
         Route("/s/{name}/restore", web.restore_form, methods=["GET"]),
         Route("/s/{name}/restore", web.restore_post, methods=["POST"]),
         Route("/s/{name}/delete", web.delete_form, methods=["GET"]),
         Route("/s/{name}/delete", web.delete_start, methods=["POST"]),
         Route("/s/{name}/{action:str}", web.pin, methods=["POST"]),
+        Route("/jobs", web.jobs_page),
         Route("/jobs/{id}.json", web.job_json),
         Route("/jobs/{id}", web.job_page),
         Route("/jobs/{id}/cancel", web.job_cancel, methods=["POST"]),
@@ -399,4 +500,4 @@ def build(make_manager: MakeManager, token: str, hosts: set[str]) -> Any:
         routes=routes,
         exception_handlers={SnapstoreError: on_error, 404: not_found, Exception: bug},
     )
-    return Guard(app, token, hosts)
+    return Guard(app, token, hosts, port)

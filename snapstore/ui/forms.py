@@ -30,7 +30,7 @@ class RestoreForm:
     target: str = ""
     target_db: str = ""
     collection: str = ""
-    include: str = ""  # paths or globs of the bulk tree, comma-separated
+    include: str = ""  # paths or globs of the bulk tree, one per line
 
     @classmethod
     def read(cls, values: Mapping[str, Any]) -> RestoreForm:
@@ -61,8 +61,33 @@ class RestoreForm:
             target=self.target.strip() or None,
             target_db=self.target_db.strip() or None,
             collections=(collection,) if collection else (),
-            include=tuple(p.strip() for p in self.include.split(",") if p.strip()),
+            # One per line: a path may hold a comma.
+            include=tuple(p.strip() for p in self.include.splitlines() if p.strip()),
         )
+
+
+def field_of(problem: str, form: RestoreForm) -> str | None:
+    """The field a refusal is about, so that the page says it beside that field: the one
+    whose text the message quotes (an include path the snapshot lacks, a target folder,
+    a collection), else None (said under the fields)."""
+    quoted = [("include", p.strip()) for p in form.include.splitlines() if p.strip()]
+    quoted += [("target", form.target.strip()), ("target_db", form.target_db.strip())]
+    quoted += [("collection", form.collection.strip())]
+    return next((name for name, text in quoted if text and text in problem), None)
+
+
+def confirmation_problem(values: Mapping[str, Any]) -> str | None:
+    """Why the confirmation field does not confirm (shown beside it), or None: only
+    ``yes`` does, as at the CLI's prompt."""
+    value = values.get("confirm")
+    typed = value.strip() if isinstance(value, str) else ""
+    if typed == "yes":
+        return None
+    if not typed:
+        return "type yes to confirm: nothing was changed"
+    if typed.lower() == "yes":
+        return f"type yes in lower case, not {typed!r}: nothing was changed"
+    return f"type yes to confirm, not {typed!r}: nothing was changed"
 
 
 def plan_digest(plan: RestorePlan) -> str:

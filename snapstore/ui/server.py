@@ -45,7 +45,7 @@ def serve(
     bound = sock.getsockname()[1]
     token = new_token()
     hosts = {f"{HOST}:{bound}", f"localhost:{bound}"}
-    app = build(make_manager, token, hosts)
+    app = build(make_manager, token, hosts, bound)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
     announce(f"http://{HOST}:{bound}/?token={token}")

@@ -80,7 +80,7 @@ class Answer:
     @property
     def error(self) -> str:
         """The one-line message of an error page (or of a refused form), unescaped."""
-        m = re.search(r'class="error"[^>]*>(.*?)</p>', self.body, re.S)
+        m = re.search(r'class="(?:field-)?error"[^>]*>(.*?)</(?:p|span)>', self.body, re.S)
         return html.unescape(m.group(1)).strip() if m else ""
 
 
@@ -110,7 +110,10 @@ def start_ui(ws: Workspace, env: dict[str, str] | None = None) -> Iterator[Serve
 
 def request(server: Server, method: str, path: str, form: dict[str, str] | None = None) -> Answer:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-    headers = {"Host": f"127.0.0.1:{server.port}", "Cookie": f"snapstore_token={server.token}"}
+    headers = {
+        "Host": f"127.0.0.1:{server.port}",
+        "Cookie": f"snapstore_token_{server.port}={server.token}",
+    }
     body = None
     if form is not None:
         body = urlencode(form)
@@ -140,8 +143,16 @@ def browser(url: str) -> Iterator[Any]:
         b = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         try:
             pg = b.new_page(viewport={"width": 1280, "height": 900})
+            # Whatever the page's Content-Security-Policy blocked (an inline style, a
+            # script) is a page that does not work as written: every browser test fails on it.
+            blocked: list[str] = []
+            pg.on(
+                "console",
+                lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None,
+            )
             pg.goto(url)
             yield pg
+            assert not blocked, blocked
         finally:
             b.close()
 
@@ -152,11 +163,12 @@ def wait_for_job(page: Any) -> None:
     The click only starts the navigation: until the job page has loaded, the
     page is still the form, which has no job state to read.
     """
+    from playwright.sync_api import expect
+
     page.wait_for_url(re.compile(r".*/jobs/[^/]+$"))
-    page.wait_for_function(
-        "document.getElementById('job-state')"
-        " && document.getElementById('job-state').textContent !== 'running'"
-    )
+    # A selector, not a script: the page's Content-Security-Policy forbids eval, which
+    # Playwright's wait_for_function uses.
+    expect(page.locator("#job-state")).not_to_have_text("running", timeout=60_000)
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:

@@ -25,7 +25,7 @@ def test_an_aborted_download_releases_the_lock(ws: Workspace) -> None:
         client.connect(("127.0.0.1", server.port))
         client.sendall(
             f"GET /s/{name}/raw?path=big.bin HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
-            f"Cookie: snapstore_token={server.token}\r\n\r\n".encode()
+            f"Cookie: snapstore_token_{server.port}={server.token}\r\n\r\n".encode()
         )
         received = b""
         while len(received) < 1_000_000:
