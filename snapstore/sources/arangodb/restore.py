@@ -23,7 +23,7 @@ from typing import Any
 
 from snapstore.errors import DatabaseError, DatabaseRestoreStopped, InvalidInput
 from snapstore.reporting import Reporter
-from snapstore.sources.arangodb import build, objects, restore_merge, teardown
+from snapstore.sources.arangodb import build, objects, restore_decide, teardown
 from snapstore.sources.arangodb.connection import (
     Connection,
     ServerAnswer,
@@ -35,7 +35,7 @@ from snapstore.sources.arangodb.dump import SECTION_FORMAT
 from snapstore.sources.arangodb.progress import Progress
 from snapstore.sources.arangodb.restore_writes import DifferenceWriter
 from snapstore.sources.arangodb.target import Target, require_vector_support
-from snapstore.sources.arangodb.verify import Verifier, live_checksum
+from snapstore.sources.arangodb.verify import RevisionSet, Verifier, live_checksum
 from snapstore.sources.database import CollectionWrites, DatabaseRestorePlan
 from snapstore.store.chunkstore import ChunkStore
 
@@ -116,7 +116,7 @@ def plan(
     out = DatabaseRestorePlan(drop=drop, create=sorted(set(wanted) - set(live)))
     kept = sorted(set(live) & set(wanted))
     if compare and store is not None:
-        decisions = restore_merge.decide_all(
+        decisions = restore_decide.decide_all(
             conn, store, section, kept, teardown.leaders(conn, target, live)
         )
         for name in kept:
@@ -139,7 +139,7 @@ def _writes(
     conn: Connection,
     section: Json,
     plan: DatabaseRestorePlan,
-    decisions: dict[str, restore_merge.Decision],
+    decisions: dict[str, restore_decide.Decision],
 ) -> list[CollectionWrites]:
     coll = section["collections"]
     out = [CollectionWrites(n, "drop", removed=_count(conn, n)) for n in plan.drop]
@@ -150,7 +150,7 @@ def _writes(
             out.append(
                 CollectionWrites(
                     name,
-                    restore_merge.MERGE,
+                    restore_decide.MERGE,
                     removed=diff.removed,
                     inserted=diff.inserted,
                     replaced=diff.replaced,
@@ -160,7 +160,7 @@ def _writes(
             out.append(
                 CollectionWrites(
                     name,
-                    restore_merge.RELOAD,
+                    restore_decide.RELOAD,
                     d.reason,
                     removed=_count(conn, name),
                     inserted=int(coll[name]["count"]),
@@ -172,6 +172,18 @@ def _writes(
 def _count(conn: Connection, name: str) -> int:
     body = conn.call("get", f"/_api/collection/{q(name)}/count", what=f"counting {name}")
     return int(body.get("count", 0))
+
+
+def keep_last_value(props: Json, live: int | None) -> Json:
+    """The snapshot's properties for re-creating a live collection, with the live
+    ``keyOptions.lastValue`` where it is higher: key generators never go backwards, so keys
+    the live collection handed out after the snapshot are not handed out again."""
+    snap = restore_decide.last_value(props)
+    if live is None or snap is None or live <= snap:
+        return props
+    out = dict(props)
+    out["keyOptions"] = {**props["keyOptions"], "lastValue": live}
+    return out
 
 
 def equals_snapshot(conn: Connection, section: Json, name: str) -> bool:
@@ -281,9 +293,13 @@ class Restorer:
         # Which live collections are merged (only their difference written, indexes kept)
         # and which are reloaded: decided, and the differences listed, before any change.
         p.at("comparing the live collections with the snapshot")
-        decisions = restore_merge.decide_all(conn, self.store, self.section, replaced, leader_of)
+        decisions = restore_decide.decide_all(conn, self.store, self.section, replaced, leader_of)
         merged = {n: d.difference for n, d in decisions.items() if d.difference is not None}
         reloaded = [n for n in replaced if n not in merged]
+        # Read before the drop: a reloaded collection is created with the higher lastValue.
+        live_last = {
+            n: restore_decide.last_value(objects.read_properties(conn, n)) for n in reloaded
+        }
 
         # -- tear down
         live_views = objects.read_views(conn) if exists else []
@@ -307,10 +323,11 @@ class Restorer:
         rebuilt = [n for n in self.names if n not in merged]
         for name in build.creation_order(rebuilt, coll):
             if name not in in_place:
-                build.create_collection(conn, p, target, name, coll[name]["properties"])
+                props = keep_last_value(coll[name]["properties"], live_last.get(name))
+                build.create_collection(conn, p, target, name, props)
         loader = build.Loader(conn, self.store, self.reporter)
         writer = DifferenceWriter(conn, self.store, self.reporter)
-        sent = {}
+        sent: dict[str, RevisionSet | None] = {}
         for name in self.names:
             diff = merged.get(name)
             if diff is None:
@@ -354,7 +371,7 @@ class Restorer:
                 for n, d in sorted(merged.items())
             },
             "reloaded": {n: decisions[n].reason for n in reloaded},
-            "documents": sum(s.count for s in sent.values()),
+            "documents": sum(int(coll[n]["count"]) for n in self.names),
             "indexes": indexes,
             "views": views,
             "analyzers": len(self.section.get("analyzers") or []),
