@@ -311,6 +311,33 @@ def test_a_late_write_after_the_merge_is_caught_by_the_verification(sw: SnapWork
     assert fired
 
 
+def test_the_verification_from_digests_catches_a_late_change_of_an_unchanged_document(
+    sw: SnapWorkspace,
+) -> None:
+    """A merged collection is verified against the tree's revision digests: a document the
+    merge found unchanged, replaced by another client before the verification, keeps the
+    count but not the digest, and the restore fails."""
+    _fill(sw, 30)
+    name = sw.create("first")
+    db = sw.db()
+    db.collection("people").update({"_key": "p0001", "age": 99})
+    report = sw.restore(name, safety_snapshot=False).database
+    assert report["collections"]["people"]["compared_with"] == "revision digests"
+    db.collection("people").update({"_key": "p0001", "age": 98})
+    other = sw.db()
+    fired: list[bool] = []
+
+    def late(label: str) -> None:
+        if label.startswith("Restoring people") and not fired:
+            fired.append(True)
+            other.collection("people").update({"_key": "p0020", "age": 1})
+
+    manager = sw.manager(reporter=RecordingReporter(late))
+    with pytest.raises(DatabaseError, match=r"differ from the snapshot: people \(30 documents"):
+        manager.restore_snapshot(name, confirm=True, restore_bulk=False, safety_snapshot=False)
+    assert fired
+
+
 def test_a_write_the_server_refuses_half_way_is_rolled_back(sw: SnapWorkspace) -> None:
     """Another client takes a unique value the snapshot's document needs just as the
     difference is written: the server refuses that document (1210), the restore fails, and
@@ -481,3 +508,32 @@ def _count_leaf_reads(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     monkeypatch.setattr(ChunkStore, "read", counting)
     monkeypatch.setattr(ChunkStore, "read_many", counting_many)
     return leaves_read
+
+
+def test_the_safety_snapshot_fetches_only_what_changed_and_the_rollback_merges(
+    sw: SnapWorkspace,
+) -> None:
+    """The safety snapshot before a restore is incremental (its parent is the newest snapshot
+    of the database): it fetches only the documents changed since, and restoring it back is a
+    merge too, so going back and forth costs what the experiment changed."""
+    _fill(sw, 200)
+    name = sw.create("first")
+    db = sw.db()
+    db.collection("people").update_many([{"_key": f"p{i:04}", "age": -1} for i in range(5)])
+    db.collection("knows").delete("e0007")
+    messed = db_state(db)
+    ids = _ids(sw, "people")
+    manager = sw.manager()
+    manager.restore_snapshot(name, confirm=True, restore_bulk=False)
+    safety = next(s for s in manager.list_snapshots() if s.kind == "safety")
+    stats = manager.get_snapshot(safety.snapshot_name).database["dump_stats"]["incremental"]
+    assert stats["fetched"] == 5, stats  # the five updated documents, nothing else
+    report = manager.restore_snapshot(
+        safety.snapshot_name, confirm=True, restore_bulk=False, safety_snapshot=False
+    ).database
+    assert report["merged"] == {
+        "knows": {"removed": 1, "inserted": 0, "replaced": 0},
+        "people": {"removed": 0, "inserted": 0, "replaced": 5},
+    }
+    assert db_state(db) == messed
+    assert _ids(sw, "people") == ids
