@@ -537,3 +537,28 @@ def test_the_safety_snapshot_fetches_only_what_changed_and_the_rollback_merges(
     }
     assert db_state(db) == messed
     assert _ids(sw, "people") == ids
+
+
+@pytest.mark.parametrize("mode", ["drop", "lose"])
+def test_a_server_lost_during_the_listing_leaves_the_database_unchanged(
+    sw: SnapWorkspace, arango_server: ArangoTarget, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """The merge's listing fails on a later batch (fetched ahead, on another thread): the
+    restore stops before changing anything and says so; once the server is back, the same
+    restore merges."""
+    monkeypatch.setattr(listing, "BATCH", 7)
+    _fill(sw, 30)
+    name = sw.create("first")
+    db = sw.db()
+    db.collection("people").update({"_key": "p0001", "age": 99})
+    messed = db_state(db)
+    arango_server.fail_after(0, mode=mode, path_pattern=r"/_api/cursor/.", method="POST")
+    with pytest.raises(DatabaseError) as e:
+        sw.restore(name, safety_snapshot=False)
+    message = str(e.value)
+    assert "while comparing the live collections with the snapshot" in message
+    assert "the database was not changed" in message
+    arango_server.heal()
+    assert db_state(db) == messed
+    report = sw.restore(name, safety_snapshot=False).database
+    assert report["merged"]["people"]["replaced"] == 1
