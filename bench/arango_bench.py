@@ -398,11 +398,11 @@ def cli_restore(server: Server, env: dict[str, str], snapshot: str, *extra: str)
 
 def timed_listing(db: Any, name: str, sort: bool) -> float:
     """Wall seconds of the raw ``(_key, _rev)`` listing through plain python-arango, as the
-    restore lists (batches of 50,000)."""
+    restore lists (batches of 10,000)."""
     query = "FOR d IN @@c " + ("SORT d._key " if sort else "") + "RETURN [d._key, d._rev]"
     wall0 = time.perf_counter()
     with db.aql.execute(
-        query, bind_vars={"@c": name}, batch_size=50_000, stream=True, ttl=600
+        query, bind_vars={"@c": name}, batch_size=10_000, stream=True, ttl=600
     ) as cursor:
         for _ in cursor:
             pass

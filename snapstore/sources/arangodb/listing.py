@@ -27,9 +27,10 @@ from snapstore.sources.arangodb.connection import Connection, q
 
 SORTED_QUERY = "FOR d IN @@c SORT d._key RETURN [d._key, d._rev]"
 ANY_ORDER_QUERY = "FOR d IN @@c RETURN [d._key, d._rev]"
-# Pairs per batch: ~40 bytes each, so about 2 MB a batch; fewer round trips than ArangoDB's
-# default of 1000 without holding much in either process.
-BATCH = 50_000
+# Pairs per batch: ~40 bytes each, about 400 KB a batch; ten times fewer round trips than
+# ArangoDB's default of 1000, and small enough that the server prepares the next batch while
+# this one is hashed and merged (with 50,000 a collection of that size is one batch: no overlap).
+BATCH = 10_000
 TTL = 120  # seconds a cursor lives between two batches (renewed on every access)
 
 Batch = tuple[list[str], list[str]]
