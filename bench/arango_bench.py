@@ -28,11 +28,12 @@ The `merge` phases (``restore_phases``) measure restore by difference (spec/data
 live database is brought back to A, then 1% of its documents are updated at random, 0.1%
 inserted and 0.1% removed, and A is restored onto it (only the difference is written), against
 a full restore of A into an empty database; both run as the real CLI in a child process
-(``restore A --no-bulk --yes --no-safety-snapshot [--target-db]``), verification included, and
-report wall time and the child's peak RSS. The merge runs twice: with the leaf cache the
-setup restore filled (``restore_leafcache``: only changed leaves are read), and with it deleted
-(every leaf read). Beside them: the raw sorted ``(_key, _rev)`` listing of the live
-collection through python-arango, which the merge needs (its verification lists once more).
+(``restore A --no-bulk --yes --no-safety-snapshot [--target-db]``, bytecode cached as in an
+installed snapstore), verification included, each ``--restore-runs`` times (default 3; the
+machine is shared, so medians), reporting wall time, the child's and the test server's CPU
+time and the child's peak RSS. Beside them: the raw sorted and unsorted ``(_key, _rev)``
+listings of the changed collection through python-arango: the merge lists sorted, its
+verification unsorted, and together they bound what the merge can cost.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ import os
 import random
 import resource
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -351,77 +353,128 @@ main()
 """
 
 
-def cli_restore(
-    server: Server, env: dict[str, str], snapshot: str, *extra: str
-) -> tuple[dict[str, Any], float, float, int]:
-    """``restore SNAPSHOT`` through the CLI in a child process: its report, wall seconds,
-    the test server's CPU seconds and the child's peak RSS in bytes."""
+@dataclass
+class CliRun:
+    """One ``restore`` through the CLI: its report and what it cost."""
+
+    report: dict[str, Any]
+    wall: float
+    cpu: float  # the child's user + system seconds
+    server_cpu: float  # the test server's, over the same run
+    rss: int  # the child's peak RSS in bytes
+
+    @property
+    def total_cpu(self) -> float:
+        return self.cpu + self.server_cpu
+
+
+def child_env(env: dict[str, str], tmp: Path) -> dict[str, str]:
+    """The child's environment: compiled bytecode allowed (kept under ``tmp``), as an installed
+    snapstore has it; without it every run compiles each module again (~0.3 s here)."""
+    out = dict(env)
+    out.pop("PYTHONDONTWRITEBYTECODE", None)
+    out["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+    return out
+
+
+def cli_restore(server: Server, env: dict[str, str], snapshot: str, *extra: str) -> CliRun:
+    """``restore SNAPSHOT`` through the CLI in a child process."""
     cmd = [sys.executable, "-c", _CHILD, "restore", snapshot, "--no-bulk", "--yes"]
     cmd += ["--no-safety-snapshot", "--json", *extra]
     srv0, wall0 = server.cpu_seconds(), time.perf_counter()
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, check=False)
     wall = time.perf_counter() - wall0
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"restore failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
     srv1 = server.cpu_seconds()
     server_cpu = 0.0 if srv0 is None or srv1 is None else srv1 - srv0
+    cpu = cpu1.ru_utime - cpu0.ru_utime + cpu1.ru_stime - cpu0.ru_stime
     peak = [ln for ln in proc.stderr.decode().splitlines() if ln.startswith("peak-rss-kb ")]
     rss = int(peak[-1].split()[1]) * 1024 if peak else 0
-    return json.loads(proc.stdout)["database"], wall, server_cpu, rss
+    return CliRun(json.loads(proc.stdout)["database"], wall, cpu, server_cpu, rss)
+
+
+def timed_listing(db: Any, name: str, sort: bool) -> float:
+    """Wall seconds of the raw ``(_key, _rev)`` listing through plain python-arango, as the
+    restore lists (batches of 10,000)."""
+    query = "FOR d IN @@c " + ("SORT d._key " if sort else "") + "RETURN [d._key, d._rev]"
+    wall0 = time.perf_counter()
+    with db.aql.execute(
+        query, bind_vars={"@c": name}, batch_size=10_000, stream=True, ttl=600
+    ) as cursor:
+        for _ in cursor:
+            pass
+    return time.perf_counter() - wall0
+
+
+def _summary(runs: list[CliRun]) -> dict[str, Any]:
+    walls = sorted(r.wall for r in runs)
+    return {
+        "seconds_median": round(statistics.median(walls), 2),
+        "seconds_min": round(walls[0], 2),
+        "seconds_each": [round(r.wall, 2) for r in runs],
+        "in_process_seconds_median": round(
+            statistics.median(float(r.report["seconds"]) for r in runs), 2
+        ),
+        "client_cpu_seconds_median": round(statistics.median(r.cpu for r in runs), 2),
+        "server_cpu_seconds_median": round(statistics.median(r.server_cpu for r in runs), 2),
+        "peak_rss_mb": round(max(r.rss for r in runs) / 2**20, 1),
+    }
 
 
 def restore_phases(
     server: Server,
     db: Any,
+    sys_db: Any,
     coll: Any,
     gen: Documents,
     n: int,
     snapshot: str,
     env: dict[str, str],
     empty_db: str,
+    runs: int,
 ) -> dict[str, Any]:
-    """Restore by difference against a full restore (module doc)."""
+    """Restore by difference against a full restore (module doc), ``runs`` times each."""
     cli_restore(server, env, snapshot)  # the live database back to A (setup, not measured)
-    made = scatter_changes(coll, gen, n)
-    wall0 = time.perf_counter()
-    raw_listing(db, "papers")
-    listing = time.perf_counter() - wall0
-    merged, merge_wall, merge_cpu, merge_rss = cli_restore(server, env, snapshot)
-    # The same changes again, and the same restore with the leaf cache deleted (cold: the
-    # first restore after a snapshot). With node revision digests it should cost what the
-    # warm one does; the cache only serves trees written before digests.
-    scatter_changes(coll, gen, n)
-    for cache in Path(env["SNAPSTORE_CACHE_DIR"]).glob("*/leaf-pairs.sqlite"):
-        cache.unlink()
-    cold, cold_wall, _, cold_rss = cli_restore(server, env, snapshot)
-    full, full_wall, full_cpu, full_rss = cli_restore(
-        server, env, snapshot, "--target-db", empty_db
-    )
-    assert merged["merged"]["papers"]["replaced"] == made["updated"], merged["merged"]
+    merges: list[CliRun] = []
+    listings: list[tuple[float, float]] = []
+    made: dict[str, int] = {}
+    for _ in range(runs):
+        made = scatter_changes(coll, gen, n)
+        listings.append((timed_listing(db, "papers", True), timed_listing(db, "papers", False)))
+        # Deleted each time: with node revision digests the merge needs no cache (it only
+        # serves trees written before digests), so every run is the first after a snapshot.
+        for cache in Path(env["SNAPSTORE_CACHE_DIR"]).glob("*/leaf-pairs.sqlite"):
+            cache.unlink()
+        merges.append(cli_restore(server, env, snapshot))
+        merged = merges[-1].report
+        assert merged["merged"]["papers"]["replaced"] == made["updated"], merged["merged"]
+    fulls: list[CliRun] = []
+    for _ in range(runs):
+        sys_db.delete_database(empty_db, ignore_missing=True)
+        fulls.append(cli_restore(server, env, snapshot, "--target-db", empty_db))
+    merge_s, full_s = _summary(merges), _summary(fulls)
     return {
+        "runs": runs,
         "changes": made,
-        "written": merged["merged"]["papers"],
-        "raw_sorted_listing_seconds": round(listing, 2),
-        "merge_restore": {
-            "seconds": round(merge_wall, 2),
-            "restore_seconds": merged["seconds"],
-            "server_cpu_seconds": round(merge_cpu, 2),
-            "peak_rss_mb": round(merge_rss / 2**20, 1),
-        },
-        "merge_restore_cold_leaf_cache": {
-            "seconds": round(cold_wall, 2),
-            "restore_seconds": cold["seconds"],
-            "peak_rss_mb": round(cold_rss / 2**20, 1),
-        },
-        "full_restore_into_empty_database": {
-            "seconds": round(full_wall, 2),
-            "restore_seconds": full["seconds"],
-            "server_cpu_seconds": round(full_cpu, 2),
-            "peak_rss_mb": round(full_rss / 2**20, 1),
-        },
-        "merge_over_full": round(merge_wall / full_wall, 3),
-        "cold_merge_over_full": round(cold_wall / full_wall, 3),
-        "merge_over_full_in_process": round(merged["seconds"] / full["seconds"], 3),
+        "written": merges[-1].report["merged"]["papers"],
+        "verification": merges[-1].report["collections"]["papers"].get("compared_with"),
+        "raw_sorted_listing_seconds": round(statistics.median(a for a, _ in listings), 2),
+        "raw_unsorted_listing_seconds": round(statistics.median(b for _, b in listings), 2),
+        "merge_restore": merge_s,
+        "full_restore_into_empty_database": full_s,
+        "merge_over_full": round(merge_s["seconds_median"] / full_s["seconds_median"], 3),
+        "merge_over_full_best": round(merge_s["seconds_min"] / full_s["seconds_min"], 3),
+        "merge_over_full_cpu": round(
+            statistics.median(r.total_cpu for r in merges)
+            / statistics.median(r.total_cpu for r in fulls),
+            3,
+        ),
+        "merge_over_full_in_process": round(
+            merge_s["in_process_seconds_median"] / full_s["in_process_seconds_median"], 3
+        ),
         "bench_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10, 1),
     }
 
@@ -433,6 +486,12 @@ def main(argv: list[str] | None = None) -> None:
         "--phases",
         default="read,dump,changes,write,restore,merge",
         help="comma-separated subset of read,dump,changes,write,restore,merge,incremental",
+    )
+    ap.add_argument(
+        "--restore-runs",
+        type=int,
+        default=3,
+        help="times each restore of the merge phases runs (the median is reported)",
     )
     ap.add_argument("--doc-kind", choices=["arxiv", "small", "large"], default="arxiv")
     ap.add_argument("--url", help="a real ArangoDB (password in SNAPSTORE_ARANGO_PASSWORD)")
@@ -547,12 +606,14 @@ def main(argv: list[str] | None = None) -> None:
             merge_report = restore_phases(
                 server,
                 db,
+                sys_db,
                 coll,
                 gen,
                 n,
                 first.snapshot.snapshot_name,
-                env,
+                child_env(env, tmp),
                 f"bench_{os.getpid()}_empty",
+                args.restore_runs,
             )
         if "restore" in wanted:
             restore_phase, restored = measure(server, "restore A (incl. verification)", n, restore)

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 
 from snapstore.cli.main import cli
 from snapstore.errors import DatabaseError
-from snapstore.sources.arangodb import restore_merge
+from snapstore.sources.arangodb import listing
+from snapstore.store.chunkstore import ChunkStore
 from tests.arango.conftest import ArangoDatabase, ArangoTarget
 from tests.arango.dbstate import (
     RecordingReporter,
@@ -70,7 +71,7 @@ def test_a_merge_writes_only_the_difference_and_keeps_the_indexes(
     sw: SnapWorkspace, monkeypatch: pytest.MonkeyPatch, batch: int
 ) -> None:
     """``batch``: the listing's cursor batch size (7: many batches, fetched ahead)."""
-    monkeypatch.setattr(restore_merge, "LISTING_BATCH", batch)
+    monkeypatch.setattr(listing, "BATCH", batch)
     _fill(sw)
     db = sw.db()
     name = sw.create("first")
@@ -203,12 +204,37 @@ def test_a_lower_last_value_takes_the_full_path(sw: SnapWorkspace) -> None:
     assert after >= snap_last
 
 
+@pytest.mark.parametrize("only", [False, True])
+def test_a_reloaded_collection_keeps_a_higher_live_last_value(
+    sw: SnapWorkspace, only: bool
+) -> None:
+    """A collection reloaded for another reason (here its properties changed) whose key
+    generator moved on since the snapshot is created with the live lastValue, not the
+    snapshot's: keys handed out after the snapshot are not handed out again."""
+    db = sw.db()
+    c = db.create_collection("gen")
+    c.insert_many([{"n": i} for i in range(30)])
+    name = sw.create("first")
+    snap_last = int(raw(db, "get", "/_api/collection/gen/properties")["keyOptions"]["lastValue"])
+    c.insert_many([{"n": i} for i in range(30, 50)])
+    raw(db, "put", "/_api/collection/gen/properties", data={"waitForSync": True})
+    live_last = int(raw(db, "get", "/_api/collection/gen/properties")["keyOptions"]["lastValue"])
+    assert live_last > snap_last
+    options: dict[str, Any] = {"collections": ["gen"]} if only else {}
+    report = sw.restore(name, safety_snapshot=False, **options).database
+    assert report["reloaded"] == {"gen": "its properties differ from the snapshot's"}
+    after = int(raw(db, "get", "/_api/collection/gen/properties")["keyOptions"]["lastValue"])
+    assert after >= live_last
+    fresh = c.insert({"n": -1})["_key"]
+    assert int(fresh) > live_last
+
+
 @pytest.mark.parametrize("batch", [10_000, 2])
 def test_keys_not_listed_in_byte_order_take_the_full_path(
     sw: SnapWorkspace, arango_server: ArangoTarget, monkeypatch: pytest.MonkeyPatch, batch: int
 ) -> None:
     """A Coordinator merges shards in AQL collation order: the merge needs byte order."""
-    monkeypatch.setattr(restore_merge, "LISTING_BATCH", batch)
+    monkeypatch.setattr(listing, "BATCH", batch)
     db = sw.db()
     db.create_collection("mixed").insert_many([{"_key": k} for k in ("a", "B", "c", "D")])
     name = sw.create("first")
@@ -285,6 +311,33 @@ def test_a_late_write_after_the_merge_is_caught_by_the_verification(sw: SnapWork
     assert fired
 
 
+def test_the_verification_from_digests_catches_a_late_change_of_an_unchanged_document(
+    sw: SnapWorkspace,
+) -> None:
+    """A merged collection is verified against the tree's revision digests: a document the
+    merge found unchanged, replaced by another client before the verification, keeps the
+    count but not the digest, and the restore fails."""
+    _fill(sw, 30)
+    name = sw.create("first")
+    db = sw.db()
+    db.collection("people").update({"_key": "p0001", "age": 99})
+    report = sw.restore(name, safety_snapshot=False).database
+    assert report["collections"]["people"]["compared_with"] == "revision digests"
+    db.collection("people").update({"_key": "p0001", "age": 98})
+    other = sw.db()
+    fired: list[bool] = []
+
+    def late(label: str) -> None:
+        if label.startswith("Restoring people") and not fired:
+            fired.append(True)
+            other.collection("people").update({"_key": "p0020", "age": 1})
+
+    manager = sw.manager(reporter=RecordingReporter(late))
+    with pytest.raises(DatabaseError, match=r"differ from the snapshot: people \(30 documents"):
+        manager.restore_snapshot(name, confirm=True, restore_bulk=False, safety_snapshot=False)
+    assert fired
+
+
 def test_a_write_the_server_refuses_half_way_is_rolled_back(sw: SnapWorkspace) -> None:
     """Another client takes a unique value the snapshot's document needs just as the
     difference is written: the server refuses that document (1210), the restore fails, and
@@ -347,19 +400,19 @@ def test_a_second_merge_reads_only_the_leaves_that_differ(
     c.update_many([{"_key": "k00010", "v": -1}])
     sw.restore(name, safety_snapshot=False)
     reads: list[bytes] = []
-    real_read = restore_merge.ChunkStore.read
+    real_read = ChunkStore.read
 
     def counting(self: Any, cid: bytes) -> bytes:
         reads.append(cid)
         return real_read(self, cid)
 
-    real_many = restore_merge.ChunkStore.read_many
+    real_many = ChunkStore.read_many
 
     def counting_many(self: Any, cids: Any) -> Any:
         return real_many(self, (reads.append(c) or c for c in cids))
 
-    monkeypatch.setattr(restore_merge.ChunkStore, "read", counting)
-    monkeypatch.setattr(restore_merge.ChunkStore, "read_many", counting_many)
+    monkeypatch.setattr(ChunkStore, "read", counting)
+    monkeypatch.setattr(ChunkStore, "read_many", counting_many)
     c.update_many([{"_key": "k00020", "v": -1}, {"_key": "k00500", "v": -1}])
     c.delete_many([{"_key": "k00300"}])
     c.insert_many([{"_key": "k00300x"}, {"_key": "zzz"}])
@@ -438,8 +491,8 @@ def _count_leaf_reads(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     """The leaf chunks the store reads from now on (until ``monkeypatch.undo()``), told from
     node chunks by their content: a leaf is document lines."""
     leaves_read: list[bytes] = []
-    real_read = restore_merge.ChunkStore.read
-    real_many = restore_merge.ChunkStore.read_many
+    real_read = ChunkStore.read
+    real_many = ChunkStore.read_many
 
     def note(data: bytes) -> bytes:
         if data[:1] == b"{":
@@ -452,6 +505,60 @@ def _count_leaf_reads(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     def counting_many(self: Any, cids: Any) -> Any:
         return (note(d) for d in real_many(self, cids))
 
-    monkeypatch.setattr(restore_merge.ChunkStore, "read", counting)
-    monkeypatch.setattr(restore_merge.ChunkStore, "read_many", counting_many)
+    monkeypatch.setattr(ChunkStore, "read", counting)
+    monkeypatch.setattr(ChunkStore, "read_many", counting_many)
     return leaves_read
+
+
+def test_the_safety_snapshot_fetches_only_what_changed_and_the_rollback_merges(
+    sw: SnapWorkspace,
+) -> None:
+    """The safety snapshot before a restore is incremental (its parent is the newest snapshot
+    of the database): it fetches only the documents changed since, and restoring it back is a
+    merge too, so going back and forth costs what the experiment changed."""
+    _fill(sw, 200)
+    name = sw.create("first")
+    db = sw.db()
+    db.collection("people").update_many([{"_key": f"p{i:04}", "age": -1} for i in range(5)])
+    db.collection("knows").delete("e0007")
+    messed = db_state(db)
+    ids = _ids(sw, "people")
+    manager = sw.manager()
+    manager.restore_snapshot(name, confirm=True, restore_bulk=False)
+    safety = next(s for s in manager.list_snapshots() if s.kind == "safety")
+    stats = manager.get_snapshot(safety.snapshot_name).database["dump_stats"]["incremental"]
+    assert stats["fetched"] == 5, stats  # the five updated documents, nothing else
+    report = manager.restore_snapshot(
+        safety.snapshot_name, confirm=True, restore_bulk=False, safety_snapshot=False
+    ).database
+    assert report["merged"] == {
+        "knows": {"removed": 1, "inserted": 0, "replaced": 0},
+        "people": {"removed": 0, "inserted": 0, "replaced": 5},
+    }
+    assert db_state(db) == messed
+    assert _ids(sw, "people") == ids
+
+
+@pytest.mark.parametrize("mode", ["drop", "lose"])
+def test_a_server_lost_during_the_listing_leaves_the_database_unchanged(
+    sw: SnapWorkspace, arango_server: ArangoTarget, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """The merge's listing fails on a later batch (fetched ahead, on another thread): the
+    restore stops before changing anything and says so; once the server is back, the same
+    restore merges."""
+    monkeypatch.setattr(listing, "BATCH", 7)
+    _fill(sw, 30)
+    name = sw.create("first")
+    db = sw.db()
+    db.collection("people").update({"_key": "p0001", "age": 99})
+    messed = db_state(db)
+    arango_server.fail_after(0, mode=mode, path_pattern=r"/_api/cursor/.", method="POST")
+    with pytest.raises(DatabaseError) as e:
+        sw.restore(name, safety_snapshot=False)
+    message = str(e.value)
+    assert "while comparing the live collections with the snapshot" in message
+    assert "the database was not changed" in message
+    arango_server.heal()
+    assert db_state(db) == messed
+    report = sw.restore(name, safety_snapshot=False).database
+    assert report["merged"]["people"]["replaced"] == 1

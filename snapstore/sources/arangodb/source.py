@@ -10,7 +10,8 @@ from snapstore.settings import ArangoSettings
 from snapstore.sources.arangodb.compare import live_objects, object_changes
 from snapstore.sources.arangodb.connection import Connection, q
 from snapstore.sources.arangodb.dump import Dumper
-from snapstore.sources.arangodb.restore import Restorer, drop_collections, plan
+from snapstore.sources.arangodb.restore import Restorer, drop_collections
+from snapstore.sources.arangodb.restore_plan import plan
 from snapstore.sources.database import DatabaseCapture, DatabaseRestorePlan
 from snapstore.store.chunkstore import ChunkStore
 

@@ -9,6 +9,11 @@ Two levels (spec/database.md, *Restore*, step Verify):
   documents a late write replaced (another revision), and a server that ignored
   ``isRestore`` (new revisions everywhere: then the contents are compared without ``_rev``).
   The lines themselves come from chunks verified against their ids on reading.
+* from digests, for a collection merged against a tree with revision digests
+  (``DigestCheck``): the same listing, each pair hashed as the tree's revision digests are
+  (``revdigest``), and the sum compared with the one the root node holds for the whole
+  collection, with the count. Nothing of the snapshot is read but the root node, and
+  nothing needs to be collected during the merge.
 * ``full`` (``--verify``): every document is read back, re-encoded in the snapshot's line
   format and checksummed; the checksum must equal the one the dump recorded.
 """
@@ -22,12 +27,14 @@ import orjson
 from snapstore.errors import DatabaseError
 from snapstore.sources.arangodb.connection import Connection, q
 from snapstore.sources.arangodb.docchunks import Checksum, canonical, canonical_for, iter_lines
+from snapstore.sources.arangodb.doctree import read_node
 from snapstore.sources.arangodb.dump import READ_QUERY
+from snapstore.sources.arangodb.listing import ANY_ORDER_QUERY, batches, pair_hashes
 from snapstore.sources.arangodb.progress import Progress
+from snapstore.sources.arangodb.revdigest import MASK
 from snapstore.store.chunkstore import ChunkStore
 
 Json = dict[str, Any]
-REVISIONS_QUERY = "FOR d IN @@c RETURN [d._key, d._rev]"
 _MASK64 = 2**64 - 1
 
 
@@ -75,11 +82,37 @@ def _cursor(conn: Connection, name: str, query: str, what: str, fast: bool = Fal
 
 def live_revisions(conn: Connection, name: str) -> RevisionSet:
     out = RevisionSet()
-    for key, rev in _cursor(
-        conn, name, REVISIONS_QUERY, f"reading back collection {name}", fast=True
-    ):
-        out.add(key, rev)
+    for keys, revs in batches(conn, name, ANY_ORDER_QUERY, f"reading back collection {name}"):
+        # RevisionSet.add for each pair, summed in one C-level loop.
+        out.total = (out.total + sum(map(hash, zip(keys, revs, strict=True)))) & _MASK64
+        out.count += len(keys)
     return out
+
+
+def tree_digest(store: ChunkStore, entry: Json, where: str) -> tuple[int, int] | None:
+    """Count and revision digest of every document of a collection entry, from its root node
+    alone (its entries' sums); None when the tree has no digests or is a single leaf."""
+    root, height = entry.get("root"), int(entry.get("height", 0))
+    if root is None:
+        return 0, 0
+    if height == 0:
+        return None
+    entries = read_node(store, bytes(root), height, where)
+    if any(e.digest is None for e in entries):
+        return None
+    return sum(e.docs for e in entries), sum(
+        int.from_bytes(e.digest or b"", "little") for e in entries
+    ) & MASK
+
+
+def live_digest(conn: Connection, name: str) -> tuple[int, int]:
+    """Count and revision digest of a live collection's pairs, listed in any order."""
+    count = total = 0
+    what = f"reading back the keys and revisions of collection {name}"
+    for keys, revs in batches(conn, name, ANY_ORDER_QUERY, what):
+        count += len(keys)
+        total += sum(pair_hashes(keys, revs))
+    return count, total & MASK
 
 
 def live_checksum(conn: Connection, section: Json, name: str, keep_rev: bool) -> tuple[int, str]:
@@ -118,7 +151,33 @@ class Verifier:
             snap.add(_without_rev(line))
         return live == snap.hexdigest()
 
-    def run(self, names: list[str], sent: dict[str, RevisionSet], full: bool) -> Json:
+    def _tree_count_problem(self, name: str, held: int, expected: int) -> DatabaseError:
+        return DatabaseError(
+            f"collection {name}: the snapshot's document tree holds {held} "
+            f"documents where its manifest says {expected}: run snapstore check"
+        )
+
+    def _by_revisions(self, name: str, expected: int, mine: RevisionSet | None) -> tuple[int, bool]:
+        """Count and agreement of the live pairs with the set sent (``mine``) or, when None,
+        with the tree's revision digests."""
+        if mine is None:
+            where = f"collection {name}"
+            held = tree_digest(self.store, self.section["collections"][name], where)
+            if held is None:
+                raise AssertionError(f"{where}: no set to verify against and no digests")
+            if held[0] != expected:
+                raise self._tree_count_problem(name, held[0], expected)
+            count, digest = live_digest(self.conn, name)
+            return count, count == expected and digest == held[1]
+        if mine.count != expected:
+            raise self._tree_count_problem(name, mine.count, expected)
+        live = live_revisions(self.conn, name)
+        return live.count, live.count == expected and live.total == mine.total
+
+    def run(self, names: list[str], sent: dict[str, RevisionSet | None], full: bool) -> Json:
+        """Verify each collection of ``names``: every document read back (``full``), else the
+        live pairs against ``sent[name]`` (the pairs the restore sent or merged) or, where
+        that is None, against the tree's revision digests."""
         out: Json = {}
         bad: list[str] = []
         for name in names:
@@ -129,15 +188,7 @@ class Verifier:
                 count, checksum = live_checksum(self.conn, self.section, name, keep_rev=True)
                 ok = count == expected and checksum == entry.get("checksum")
             else:
-                mine = sent[name]
-                if mine.count != expected:
-                    raise DatabaseError(
-                        f"collection {name}: the snapshot's document tree holds {mine.count} "
-                        f"documents where its manifest says {expected}: run snapstore check"
-                    )
-                live = live_revisions(self.conn, name)
-                count = live.count
-                ok = count == expected and live.total == mine.total
+                count, ok = self._by_revisions(name, expected, sent[name])
             revisions = True
             if count == expected and not ok and self._same_without_revisions(name, entry):
                 # Same documents with other revisions: a server that ignores isRestore.
@@ -152,6 +203,9 @@ class Verifier:
                 "checksum_ok": ok,
                 "revisions_kept": revisions,
                 "read_back": "documents" if full else "keys and revisions",
+                "compared_with": "checksum"
+                if full
+                else ("revision digests" if sent[name] is None else "revisions sent"),
             }
             if not ok:
                 bad.append(f"{name} ({count} documents, snapshot has {expected})")
