@@ -60,6 +60,10 @@ output._ChunkReader.readable
 # Jinja templates (snapstore/ui/templates/timeline.html) read these
 TimelineRow.stored_mb
 Timeline.chart_json
+# and the other pages' templates (snapshot, versions, diff, restore)
+(_.octal, _.same_as_newer, _.dedup_ratio, _.single_root)
+(_.files_written, _.files_removed, _.metadata_only)
+(_.docs_removed, _.docs_inserted, _.docs_replaced)
 
 # -- Dead today, in files another change owns this round (remove there, then here) ---------
 # sources/arangodb/ (the database source's change)

@@ -18,7 +18,6 @@ from snapstore.lifecycle import CleanupResult
 from snapstore.records import RestorePlan, SnapshotInfo
 
 MB = 1024 * 1024
-PREVIEW_LIMIT = 1 << 20  # files up to 1 MiB of text are shown; bigger ones are downloaded
 
 
 @dataclass
@@ -138,17 +137,6 @@ def crumbs(path: str) -> list[Crumb]:
     for i, part in enumerate(parts):
         out.append(Crumb(part, "/".join(parts[: i + 1])))
     return out
-
-
-def looks_like_text(head: bytes) -> bool:
-    """Shown as text when the start decodes as UTF-8 and holds no NUL byte."""
-    if b"\0" in head:
-        return False
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as e:
-        return e.start > len(head) - 4  # a character cut at the end of the sample
-    return True
 
 
 @dataclass
