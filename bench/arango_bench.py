@@ -165,6 +165,7 @@ class Phase:
     round_trips: float
     server_cpu: float | None
     added_bytes: int | None = None
+    peak_rss_mb: float | None = None  # this process's peak so far, read at the phase's end
 
     def to_map(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -181,6 +182,8 @@ class Phase:
             d["server_cpu_seconds"] = round(self.server_cpu, 2)
         if self.added_bytes is not None:
             d["added_bytes"] = self.added_bytes
+        if self.peak_rss_mb is not None:
+            d["peak_rss_mb_so_far"] = self.peak_rss_mb
         return d
 
 
@@ -191,6 +194,7 @@ def measure(server: Server, name: str, docs: int, run: Any) -> tuple[Phase, Any]
     srv1 = server.cpu_seconds()
     server_cpu = None if srv0 is None or srv1 is None else srv1 - srv0
     phase = Phase(name, docs, wall, time.process_time() - cpu0, round_trips, server_cpu)
+    phase.peak_rss_mb = peak_rss_mb()
     return phase, result
 
 
