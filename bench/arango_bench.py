@@ -24,6 +24,13 @@ HTTP round trips (what the client waits for), and, for the test server run as a 
 that process's CPU time. `--doc-kind small` uses ~100-byte documents instead, `--doc-kind
 large` ~4 KB ones.
 
+The `incremental` phases (``incremental_phases``; spec/database.md, *Incremental dump*) time,
+after snapshot A, the raw sorted ``(_key, _rev)`` listing and cursor read, `create --reread`,
+a snapshot with nothing changed, and, after 1% scattered updates, 0.1% inserts and 0.1%
+removals, an incremental snapshot and a `--reread` one: ratios to `--reread`, the new bytes'
+share of A's, whether both trees have the same root, and the peak RSS after each phase
+(``--repeat N``: the fastest of N runs of the phases before the changes).
+
 The `merge` phases (``restore_phases``) measure restore by difference (spec/database.md): the
 live database is brought back to A, then 1% of its documents are updated at random, 0.1%
 inserted and 0.1% removed, and A is restored onto it (only the difference is written), against
