@@ -115,6 +115,32 @@ def test_a_recreated_collection_is_read_in_full(
     assert second.database["collections"]["docs"]["count"] == 50
 
 
+def test_a_new_collection_and_a_recreated_database_are_read_in_full(
+    arango_server: ArangoTarget, sw: SnapWorkspace, caplog: pytest.LogCaptureFixture
+) -> None:
+    """-v names why: a collection the parent lacks, then a database dropped and created
+    again under the same name (its id differs: nothing of the parent can serve)."""
+    db = fill(sw, 30)
+    manager = sw.manager()
+    manager.create("first", include_bulk=False)
+    db.create_collection("later").insert({"_key": "x"})
+    caplog.set_level(logging.INFO, logger=LOG)
+    manager.create("second", include_bulk=False)
+    assert "collection later: full read: not in the earlier snapshot" in caplog.text
+    assert "collection docs: incremental" in caplog.text
+    sys_db = arango_server.sys_db()
+    sys_db.delete_database(sw.target.db_name)
+    sys_db.create_database(sw.target.db_name)
+    fill(sw, 30)
+    caplog.clear()
+    third = manager.create("third", include_bulk=False).snapshot
+    assert (
+        "collection docs: full read: the database was created again since the earlier "
+        "snapshot (its id differs)" in caplog.text
+    )
+    assert third.database["dump_stats"]["incremental"]["collections"] == 0
+
+
 def test_a_damaged_parent_leaf_reads_the_collection_in_full(
     sw: SnapWorkspace, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -183,15 +209,18 @@ KEYS = [f"k{i:03d}" for i in range(0, 400, 3)] + ["A", "zz", "_u", "k050x"]
 
 
 class Snapshots(RuleBasedStateMachine):
-    """Random writes, truncations, drops, re-creations and index changes between
-    incremental and ``--reread`` snapshots: each incremental tree equals the full read's, and
-    every snapshot restores to the database it was taken of."""
+    """Random writes, removals, truncations, drops, re-creations, index and view changes
+    between incremental and ``--reread`` snapshots: each incremental tree equals the full
+    read's, every snapshot restores to the database it was taken of, and a collection
+    restored by difference keeps its index ids."""
 
     sw: SnapWorkspace
 
     @initialize()
     def start(self) -> None:
         self.db = self.sw.db()
+        for v in self.db.views():
+            self.db.delete_view(v["name"])
         for name in list(NAMES):
             if self.db.has_collection(name):
                 self.db.delete_collection(name)
@@ -247,6 +276,15 @@ class Snapshots(RuleBasedStateMachine):
         else:
             coll.add_index({"type": "persistent", "fields": [field]})
 
+    @rule(name=st.sampled_from(NAMES))
+    def view(self, name: str) -> None:
+        """An arangosearch view linking one collection, created or dropped."""
+        if any(v["name"] == "sv" for v in self.db.views()):
+            self.db.delete_view("sv")
+        elif self.db.has_collection(name):
+            links = {name: {"includeAllFields": True}}
+            self.db.create_view("sv", "arangosearch", {"links": links})
+
     @rule(reread=st.booleans())
     def snapshot(self, reread: bool) -> None:
         info = self.manager.create("s", include_bulk=False, reread=reread).snapshot
@@ -256,13 +294,27 @@ class Snapshots(RuleBasedStateMachine):
         other = self.manager.create("t", include_bulk=False, reread=not reread).snapshot
         assert roots(info.database) == roots(other.database)
 
-    @rule(data=st.data())
-    def restore(self, data: st.DataObject) -> None:
+    @rule(data=st.data(), latest=st.booleans())
+    def restore(self, data: st.DataObject, latest: bool) -> None:
+        """Any earlier snapshot, or the latest (whose collections usually still have its
+        definitions: a restore by difference)."""
         if not self.snaps:
             return
-        name, state = data.draw(st.sampled_from(self.snaps))
-        self.sw.restore(name, safety_snapshot=False)
+        name, state = self.snaps[-1] if latest else data.draw(st.sampled_from(self.snaps))
+        before = self._index_ids()
+        report = self.sw.restore(name, safety_snapshot=False).database
         assert db_state(self.db) == state
+        # A collection restored by difference keeps its indexes: the same ids.
+        after = self._index_ids()
+        for merged in report["merged"]:
+            assert after[merged] == before[merged], merged
+
+    def _index_ids(self) -> dict[str, list[str]]:
+        return {
+            c: sorted(i["id"] for i in self.db.collection(c).indexes())
+            for c in NAMES
+            if self.db.has_collection(c)
+        }
 
 
 def test_snapshots_state_machine(sw: SnapWorkspace) -> None:

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from snapstore.sources.arangodb import incremental
 from snapstore.sources.arangodb.docchunks import (
     Checksum,
     ChunkingParams,
@@ -241,3 +242,41 @@ def test_entry_size_is_the_msgpack_length(
 
     entry = NodeEntry(first, last, bytes(32), docs, size, bytes(16) if digest else None, closed)
     assert _entry_size(entry) == len(msgpack.packb(entry.to_list(), use_bin_type=True))
+
+
+@settings(max_examples=100)
+@given(histories(), st.sampled_from([SMALL, CAPPED]), st.integers(1, 6))
+def test_small_windows_keep_the_full_dumps_tree(
+    h: tuple[Docs, Docs], params: ChunkingParams, window: int
+) -> None:
+    """Windows flushed every few items: changed leaves read in batches across flushes, and
+    fetches split, still give the full dump's tree."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(incremental, "WINDOW_ITEMS", window)
+        m.setattr(incremental, "FETCH_BATCH", max(1, window // 2))
+        m.setattr(incremental, "WINDOW_BYTES", 100 * window)
+        check_same(h[0], h[1], params)
+
+
+def test_the_window_holds_a_bounded_number_of_leaf_entries() -> None:
+    """Memory stays bounded on an unchanged collection: a kept level-1 node counts as the
+    leaves it lists, so a flush never holds more than WINDOW_ITEMS leaf entries plus one
+    node's."""
+    held: list[int] = []
+    widest = [0]
+    real_flush = Merge._flush
+
+    def flush(self: Merge) -> None:
+        nodes = [len(item[2]) for item in self._window if item[0] == "node"]
+        widest[0] = max([widest[0], *nodes])
+        held.append(sum(nodes) + sum(1 for item in self._window if item[0] != "node"))
+        real_flush(self)
+
+    wide = ChunkingParams(leaf_target=256, leaf_max=4096, node_target=2048, node_max=32768)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(incremental, "WINDOW_ITEMS", 40)
+        m.setattr(Merge, "_flush", flush)
+        a = many(3000)
+        inc = check_same(a, a, wide)
+    assert inc.merge.stats.reused_leaves > 200 and len(held) > 3 and widest[0] > 8
+    assert max(held) <= 40 + widest[0]

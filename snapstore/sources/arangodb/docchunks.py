@@ -214,10 +214,9 @@ LoadLeaf = Callable[[NodeEntry], LeafLines]
 
 @dataclass
 class _Pending:
-    """A leaf cut but not stored yet (``data``), or a parent's leaf taken as it is (``cid``)."""
+    """A leaf cut but not stored yet (a parent's leaf taken as it is waits as its entry)."""
 
-    data: bytes | None
-    cid: bytes | None
+    data: bytes
     first: bytes
     last: bytes
     docs: int
@@ -257,7 +256,7 @@ class TreeBuilder:
         self._first: bytes = b""
         self._last: bytes | None = None
         self._levels: list[_Level] = []  # _levels[i] collects the entries of level i + 1 nodes
-        self._pending: list[_Pending] = []
+        self._pending: list[_Pending | NodeEntry] = []
         # A reused leaf that did not end by itself: the next item decides (see add_leaf).
         self._held: NodeEntry | None = None
         self._held_seq = -1
@@ -386,18 +385,9 @@ class TreeBuilder:
     def _take(self, entry: NodeEntry) -> None:
         if entry is self._held:
             self._held = self._held_load = None
-        self._pending.append(
-            _Pending(
-                None,
-                entry.child,
-                entry.first_key.encode("utf-8"),
-                entry.last_key.encode("utf-8"),
-                entry.docs,
-                entry.bytes,
-                int.from_bytes(entry.digest or bytes(16), "little"),
-                entry.closed,
-            )
-        )
+        # Its entry goes up as it is: a full dump would write the same one (same key range,
+        # chunk, counts, digest and ``closed``).
+        self._pending.append(entry)
         self._last = entry.last_key.encode("utf-8")
         self.stats.docs += entry.docs
         self.stats.bytes += entry.bytes
@@ -426,7 +416,6 @@ class TreeBuilder:
         self._pending.append(
             _Pending(
                 data,
-                None,
                 self._first,
                 self._last,
                 len(self._lines) - 1,
@@ -446,16 +435,15 @@ class TreeBuilder:
         pending, self._pending = self._pending, []
         if not pending:
             return
-        fresh = [p for p in pending if p.data is not None]
-        prepared = iter(self.store.prepare_many([p.data for p in fresh if p.data is not None]))
+        fresh: list[bytes | memoryview] = [p.data for p in pending if isinstance(p, _Pending)]
+        prepared = iter(self.store.prepare_many(fresh) if fresh else ())
         for p in pending:
-            if p.data is not None:
-                cid, new = self.store.add_prepared(next(prepared))
-                self._count(len(p.data), new)
-            else:
-                assert p.cid is not None
-                cid = p.cid
             self.stats.leaves += 1
+            if isinstance(p, NodeEntry):  # a leaf of the earlier tree, taken as it is
+                self._push(0, p)
+                continue
+            cid, new = self.store.add_prepared(next(prepared))
+            self._count(len(p.data), new)
             self._push(
                 0,
                 NodeEntry(
@@ -531,12 +519,16 @@ def _uint_size(v: int) -> int:
     return 1 if v < 128 else 2 if v < 256 else 3 if v < 65536 else 5 if v < 1 << 32 else 9
 
 
+def _utf8_len(s: str) -> int:
+    return len(s) if s.isascii() else len(s.encode("utf-8"))
+
+
 def _entry_size(entry: NodeEntry) -> int:
     """The length of the entry's msgpack encoding (computed: a hot path of every dump)."""
     size = (
         1  # fixarray of 5 or 7
-        + _str_size(len(entry.first_key.encode("utf-8")))
-        + _str_size(len(entry.last_key.encode("utf-8")))
+        + _str_size(_utf8_len(entry.first_key))
+        + _str_size(_utf8_len(entry.last_key))
         + 2
         + len(entry.child)  # bin8
         + _uint_size(entry.docs)

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import blake3
+
 from snapstore.errors import CorruptData
 from snapstore.sources.arangodb import revdigest
 from snapstore.sources.arangodb.docchunks import (
@@ -28,6 +30,8 @@ from snapstore.sources.arangodb.docchunks import (
 from snapstore.sources.arangodb.doctree import NodeEntry, iter_level1_nodes
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.ids import short
+
+_blake3 = blake3.blake3
 
 FETCH_BATCH = 1000  # documents fetched per request
 WINDOW_ITEMS = 20_000  # leaves and documents waiting for a fetch, at most
@@ -112,7 +116,9 @@ class _Leaves:
         self.seg_hash = 0
         self.loaded: dict[bytes, tuple[bytes, str]] | None = None  # the current leaf, once read
 
-    def feed(self, key: bytes, rev: str) -> None:
+    def feed(self, key: bytes, rev: str, pair_hash: int) -> None:
+        """The next listed pair in this node's range, with its ``revdigest.pair_hash``
+        (computed once: the node-level comparison hashed it already)."""
         while key > self.last_b and self.i < len(self.leaves) - 1:
             self._end_leaf()
             self.i += 1
@@ -122,7 +128,7 @@ class _Leaves:
             merge._from_loaded(self.loaded, key, rev)
             return
         self.seg.append((key, rev))
-        self.seg_hash += revdigest.pair_hash(key, rev)
+        self.seg_hash += pair_hash
         if len(self.seg) > self.leaves[self.i].docs:  # more than it held: read it now
             self.loaded = merge._read(self.leaves[self.i])
             for k, r in self.seg:
@@ -149,9 +155,7 @@ class _Leaves:
             merge._item(("leaf", self.seq + self.i, entry))
             merge.stats.reused_leaves += 1
             return
-        lines = merge._read(entry)
-        for k, r in seg:
-            merge._from_loaded(lines, k, r)
+        merge._part(entry, seg)
 
 
 class Merge:
@@ -173,10 +177,16 @@ class Merge:
         self.checksum = checksum
         self.where = where
         self.stats = IncrementalStats()
-        # In key order: ("node", entry, leaves, seq), ("leaf", seq, entry) or
-        # ("doc", key, rev, line or None to fetch).
+        # In key order: ("node", entry, leaves, seq), ("leaf", seq, entry),
+        # ("doc", key, rev, line or None to fetch) or ("part", entry, pairs): a changed
+        # parent leaf and its share of the listing, read (with the window's others in one
+        # batched read) when the window is flushed.
         self._window: list[tuple[Any, ...]] = []
         self._window_bytes = 0
+        # What the window's items hold besides themselves: the listed pairs of "part" items
+        # and the leaf entries of "node" items (a node item stands for ~16 leaves: counting
+        # it as one let an unchanged 1M-document collection's window hold every leaf entry).
+        self._window_parts = 0
         self._wanted: list[str] = []
 
     # -- parent leaves ------------------------------------------------------------------------
@@ -186,11 +196,31 @@ class Merge:
         ``TreeBuilder.add`` comes back in)."""
         where = f"{self.where}: leaf {short(entry.child)}"
         try:
-            lines = parse_leaf(self.store.read(entry.child), where)
+            data = self.store.read(entry.child)
         except CorruptData as e:
             raise ParentUnusable(str(e)) from None
         except Exception as e:  # a missing chunk or pack: the parent cannot serve
             raise ParentUnusable(f"{where}: {e}") from None
+        return self._parse(entry, data)
+
+    def _load_many(self, entries: list[NodeEntry]) -> Iterator[LeafLines]:
+        """``load`` for many leaves, with one batched read (store.read_many)."""
+        data = self.store.read_many([e.child for e in entries])
+        for entry in entries:
+            try:
+                got = next(data)
+            except CorruptData as e:
+                raise ParentUnusable(str(e)) from None
+            except Exception as e:  # a missing chunk or pack: the parent cannot serve
+                raise ParentUnusable(f"{self.where}: leaf {short(entry.child)}: {e}") from None
+            yield self._parse(entry, got)
+
+    def _parse(self, entry: NodeEntry, data: bytes) -> LeafLines:
+        where = f"{self.where}: leaf {short(entry.child)}"
+        try:
+            lines = parse_leaf(data, where)
+        except CorruptData as e:
+            raise ParentUnusable(str(e)) from None
         if len(lines) != entry.docs or (lines and lines[0][0] != entry.first_key.encode()):
             raise ParentUnusable(f"{where}: leaf does not match its node entry")
         for _, line, _ in lines:
@@ -207,36 +237,47 @@ class Merge:
         groups = self.groups
         seq = 0
         cur = next(groups, None)
+        # After the last group every key is new: b"" is below every key.
         last_b = cur[1][-1].last_key.encode() if cur else b""
-        pairs: list[tuple[bytes, str]] = []  # the current node's share, while it may be intact
+        # More pairs than this and the current node is known changed (-1: a root leaf).
+        limit = cur[0].docs if cur is not None and cur[0] is not None else -1
+        # The current node's share (key, rev, pair hash), while it may be intact.
+        pairs: list[tuple[bytes, str, int]] = []
         total = 0
         split: _Leaves | None = None  # the current node's share, leaf by leaf
-        prev: bytes | None = None
-        pair_hash = revdigest.pair_hash
+        prev = b""  # below every key (keys are never empty; an empty one fails as out of order)
+        blake3_ = _blake3
+        from_bytes = int.from_bytes
         for key_s, rev in listing:
-            key = key_s.encode("utf-8")
-            if prev is not None and key <= prev:
+            # The hot loop of an unchanged snapshot: one iteration per document.
+            key = key_s.encode()
+            if key <= prev:
                 raise KeyOrder(key_s)
             prev = key
-            while cur is not None and key > last_b:
-                self._end_group(cur, seq, pairs, total, split)
-                seq += len(cur[1])
-                pairs, total, split = [], 0, None
-                cur = next(groups, None)
-                last_b = cur[1][-1].last_key.encode() if cur else b""
-            if cur is None:
-                self._doc(key, rev, None)
-                continue
+            if key > last_b:
+                while cur is not None and key > last_b:
+                    self._end_group(cur, seq, pairs, total, split)
+                    seq += len(cur[1])
+                    pairs, total, split = [], 0, None
+                    cur = next(groups, None)
+                    last_b = cur[1][-1].last_key.encode() if cur else b""
+                    limit = cur[0].docs if cur is not None and cur[0] is not None else -1
+                if cur is None:
+                    self._doc(key, rev, None)
+                    continue
+            # revdigest.pair_hash written out, once per listed pair
+            h = from_bytes(
+                blake3_(len(key).to_bytes(4, "little") + key + rev.encode()).digest(16), "little"
+            )
             if split is not None:
-                split.feed(key, rev)
+                split.feed(key, rev, h)
                 continue
-            pairs.append((key, rev))
-            total += pair_hash(key, rev)
-            node = cur[0]
-            if node is None or len(pairs) > node.docs:  # not the node it was: leaf by leaf
+            pairs.append((key, rev, h))
+            total += h
+            if len(pairs) > limit and cur is not None:  # not the node it was: leaf by leaf
                 split = _Leaves(self, cur[1], seq)
-                for k, r in pairs:
-                    split.feed(k, r)
+                for k, r, ph in pairs:
+                    split.feed(k, r, ph)
                 pairs = []
         while cur is not None:
             self._end_group(cur, seq, pairs, total, split)
@@ -249,7 +290,7 @@ class Merge:
         self,
         cur: Group,
         seq: int,
-        pairs: list[tuple[bytes, str]],
+        pairs: list[tuple[bytes, str, int]],
         total: int,
         split: _Leaves | None,
     ) -> None:
@@ -260,12 +301,13 @@ class Merge:
                 and len(pairs) == node.docs
                 and revdigest.to_bytes(total) == node.digest
             ):
+                self._window_parts += len(leaves)
                 self._item(("node", node, leaves, seq))
                 self.stats.reused_leaves += len(leaves)
                 return
             split = _Leaves(self, leaves, seq)
-            for k, r in pairs:
-                split.feed(k, r)
+            for k, r, h in pairs:
+                split.feed(k, r, h)
         split.end()
 
     def _from_loaded(self, lines: dict[bytes, tuple[bytes, str]], key: bytes, rev: str) -> None:
@@ -279,18 +321,38 @@ class Merge:
             self._window_bytes += len(line)
         self._item(("doc", key, rev, line))
 
+    def _part(self, entry: NodeEntry, pairs: list[tuple[bytes, str]]) -> None:
+        """A changed parent leaf: read it at the flush, with the window's other ones."""
+        self._window_bytes += entry.bytes
+        self._window_parts += len(pairs)
+        self._item(("part", entry, pairs))
+
     def _item(self, item: tuple[Any, ...]) -> None:
         self._window.append(item)
         if (
             len(self._wanted) >= FETCH_BATCH
-            or len(self._window) >= WINDOW_ITEMS
+            or len(self._window) + self._window_parts >= WINDOW_ITEMS
             or self._window_bytes >= WINDOW_BYTES
         ):
             self._flush()
 
     def _flush(self) -> None:
         window, wanted = self._window, self._wanted
-        self._window, self._wanted, self._window_bytes = [], [], 0
+        self._window, self._wanted, self._window_bytes, self._window_parts = [], [], 0, 0
+        # Changed parent leaves: read them all at once; a listed key whose parent line has
+        # the listed revision keeps it, every other one is fetched with the rest.
+        parts = [item for item in window if item[0] == "part"]
+        kept_lines: dict[bytes, bytes] = {}
+        for (_, _leaf, pairs), lines in zip(
+            parts, self._load_many([p[1] for p in parts]), strict=True
+        ):
+            had = {k: (line, r) for k, line, r in lines}
+            for key, rev in pairs:
+                old = had.get(key)
+                if old is not None and old[1] == rev:
+                    kept_lines[key] = old[0]
+                else:
+                    wanted.append(key.decode("utf-8"))
         fetched: dict[str, dict[str, Any]] = {}
         for start in range(0, len(wanted), FETCH_BATCH):
             for doc in self.fetch(wanted[start : start + FETCH_BATCH]):
@@ -311,11 +373,21 @@ class Merge:
                 builder.add_node(item[1], item[2], item[3], self.load)
             elif kind == "leaf":
                 builder.add_leaf(item[2], item[1], self.load)
+            elif kind == "part":
+                for key, rev in item[2]:
+                    line = kept_lines.get(key)
+                    if line is None:
+                        line = self._fetched_line(fetched, key, rev)
+                    builder.add(key, line, rev)
             else:
                 _, key, rev, line = item
                 if line is None:
-                    got = fetched.get(key.decode("utf-8"))
-                    if got is None or got.get("_rev") != rev:
-                        raise Vanished(key.decode("utf-8"))
-                    line = canonical(got)
+                    line = self._fetched_line(fetched, key, rev)
                 builder.add(key, line, rev)
+
+    @staticmethod
+    def _fetched_line(fetched: dict[str, dict[str, Any]], key: bytes, rev: str) -> bytes:
+        got = fetched.get(key.decode("utf-8"))
+        if got is None or got.get("_rev") != rev:
+            raise Vanished(key.decode("utf-8"))
+        return canonical(got)
