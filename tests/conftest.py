@@ -24,7 +24,9 @@ put back here, once, before any test runs.
 from __future__ import annotations
 
 import os
+import resource
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -165,6 +167,32 @@ _LONG_FIRST = (
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: not item.nodeid.startswith(_LONG_FIRST))
+
+
+# ``SNAPSTORE_CPU_LOG=FILE`` appends one line per test: the CPU seconds its set-up, call and
+# tear-down cost this worker and the children it waited for, then the test's id. How the suite's
+# cost is measured on a shared machine, where wall time says more about the neighbours.
+_CPU_LOG = os.environ.get("SNAPSTORE_CPU_LOG")
+
+
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    killpoint = sys.modules.get("tests.faults.killpoint")  # its runs are not our children
+    forked = killpoint.forked_cpu_seconds() if killpoint is not None else 0.0
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime + forked
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
+    if not _CPU_LOG:
+        return (yield)
+    start = _cpu_seconds()
+    try:
+        return (yield)
+    finally:
+        with open(_CPU_LOG, "a") as log:
+            log.write(f"{_cpu_seconds() - start:.2f} {item.nodeid}\n")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
