@@ -178,8 +178,8 @@ _CPU_LOG = os.environ.get("SNAPSTORE_CPU_LOG")
 def _cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    killpoint = sys.modules.get("tests.faults.killpoint")  # its runs are not our children
-    forked = killpoint.forked_cpu_seconds() if killpoint is not None else 0.0
+    zygote = sys.modules.get("tests.zygote")  # its runs are not this process's children
+    forked = zygote.forked_cpu_seconds() if zygote is not None else 0.0
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime + forked
 
 

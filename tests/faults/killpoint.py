@@ -18,27 +18,16 @@ The child is ``python -m tests.faults.killpoint``, configured through the enviro
 only), ``FAULT_LOG`` (where the count and the events are written at exit), ``FAULT_MODULE``
 (the CLI module to run, default ``tools.backup.cli``).
 
-A crash test runs the CLI a hundred times or more, and a fresh interpreter importing snapstore
-costs about 0.3 s of CPU each time, four fifths of a kill. So the runs are forked from a
-*zygote*: one Python per test process (``python -m tests.faults.killpoint --zygote``) that has
-imported the CLI's modules and forks a child for each run. The child is a real process of its
-own: it gets the run's environment, working directory and standard streams, adds the audit hook,
-runs the CLI module as ``__main__`` as ``python -m`` would, and leaves through the interpreter's
-own exit (threads joined, atexit handlers run, objects finalized). The zygote
-itself runs nothing but imports, holds no thread, and exits when its test process closes the
-pipe to it. ``KILLPOINT_FRESH=1`` starts a fresh interpreter for every run instead.
+A crash test runs the CLI a hundred times or more: each run is forked from the test process's
+zygote (``tests/zygote.py``), which imported the CLI once, rather than started as a fresh
+interpreter (``FRESH_PROCESSES=1`` starts fresh ones).
 """
 
 from __future__ import annotations
 
 import atexit
-import functools
-import importlib
-import json
 import os
-import resource
 import runpy
-import select
 import signal
 import subprocess
 import sys
@@ -48,18 +37,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests import zygote
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_MODULE = "tools.backup.cli"
-# What the zygote imports once: what every command the crash tests run imports anyway (the
-# web view and the mount are left out: nothing kills them, and they start threads).
-PRELOAD = (
-    "snapstore.cli.main",
-    "snapstore.manager",
-    "snapstore.cli.commands.repo",
-    "snapstore.cli.commands.snapshots",
-    "snapstore.cli.commands.lifecycle",
-    "snapstore.cli.commands.restore",
-)
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 PATH_EVENTS = {  # event -> indexes of its path arguments and of their dir_fd arguments
     "os.rename": ((0, 2), (1, 3)),
@@ -83,8 +63,9 @@ class Steps:
 
 def _child_env(env: Mapping[str, str], under: Sequence[Path], at: int, log: str) -> dict[str, str]:
     out = dict(env)
-    path = out.get("PYTHONPATH", "")
-    out["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + path if path else "")
+    paths = out.get("PYTHONPATH", "").split(os.pathsep)
+    if str(REPO_ROOT) not in paths:
+        out["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), *filter(None, paths)])
     out["FAULT_UNDER"] = os.pathsep.join(str(Path(u).absolute()) for u in under)
     out["FAULT_AT"] = str(at)
     out["FAULT_LOG"] = log
@@ -102,96 +83,13 @@ def _run(
     log: str,
 ) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "tests.faults.killpoint", *args]
-    child_env = _child_env(env, under, at, log)
-    if os.environ.get("KILLPOINT_FRESH"):
-        return subprocess.run(
-            command,
-            input=stdin,
-            stdin=None if stdin is not None else subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=child_env,
-            cwd=cwd or REPO_ROOT,
-        )
-    with tempfile.TemporaryDirectory() as io:
-        streams = {name: os.path.join(io, name) for name in ("stdin", "stdout", "stderr")}
-        if stdin is None:
-            streams["stdin"] = os.devnull
-        else:
-            Path(streams["stdin"]).write_text(stdin)
-        request = {"argv": list(args), "env": child_env, "cwd": str(cwd or REPO_ROOT), **streams}
-        code = _zygote().run(request, timeout, command)
-        # Read as subprocess.run(text=True) reads a pipe: locale encoding, universal newlines.
-        out, err = (Path(streams[s]).read_text() for s in ("stdout", "stderr"))
-    return subprocess.CompletedProcess(command, code, out, err)
-
-
-class _Zygote:
-    """The client's end of the zygote: one request at a time, over its stdin and stdout."""
-
-    def __init__(self) -> None:
-        env = dict(os.environ)
-        path = env.get("PYTHONPATH", "")
-        env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + path if path else "")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.faults.killpoint", "--zygote"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            cwd=REPO_ROOT,
-            env=env,
-        )
-        self.lock = threading.Lock()
-        self.pending = b""
-        self.cpu_seconds = 0.0  # what the zygote and its children cost so far (CPU)
-        atexit.register(self.close)
-
-    def run(self, request: dict[str, object], timeout: float, command: list[str]) -> int:
-        """Run one child; its exit code (negative: the signal that ended it)."""
-        with self.lock:
-            assert self.proc.stdin is not None
-            self.proc.stdin.write(json.dumps(request).encode() + b"\n")
-            self.proc.stdin.flush()
-            pid = int(self._line(timeout))
-            try:
-                code, cpu = self._line(timeout).split()
-            except subprocess.TimeoutExpired:
-                os.kill(pid, signal.SIGKILL)
-                self._line(timeout)  # the zygote reaps it and says so
-                raise subprocess.TimeoutExpired(command, timeout) from None
-            self.cpu_seconds += float(cpu)
-            return int(code)
-
-    def _line(self, timeout: float) -> bytes:
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in self.pending:
-            ready, _, _ = select.select([fd], [], [], timeout)
-            if not ready:
-                raise subprocess.TimeoutExpired("the zygote's child", timeout)
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                raise RuntimeError(f"the zygote died (exit code {self.proc.wait()})")
-            self.pending += chunk
-        line, self.pending = self.pending.split(b"\n", 1)
-        return line
-
-    def close(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        self.proc.wait()
-
-
-@functools.cache
-def _zygote() -> _Zygote:
-    """This test process's zygote, started at its first run."""
-    return _Zygote()
-
-
-def forked_cpu_seconds() -> float:
-    """The CPU seconds this process's runs cost in the zygote: a process's own accounting
-    (``RUSAGE_CHILDREN``) does not see them, its children's children until the zygote exits."""
-    return _zygote().cpu_seconds if _zygote.cache_info().currsize else 0.0
+    return zygote.run(
+        command,
+        stdin=stdin,
+        timeout=timeout,
+        env=_child_env(env, under, at, log),
+        cwd=cwd or REPO_ROOT,
+    )
 
 
 def count_steps(
@@ -345,71 +243,11 @@ def main(args: Sequence[str]) -> None:
     log = os.environ.get("FAULT_LOG")
     if log and counter.at == 0:
         atexit.register(counter.write_log, log)
-    module = os.environ.get("FAULT_MODULE", DEFAULT_MODULE)
+    module = os.environ.get("FAULT_MODULE", "tools.backup.cli")
     sys.argv = [module, *args]
     sys.addaudithook(counter)
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 
 
-# -- the zygote -----------------------------------------------------------------------------------
-
-
-def serve() -> None:
-    """Import the CLI, then fork one child per request line on stdin; answer each with two
-    lines on stdout: the child's pid, then, once it is reaped, its exit code and the CPU
-    seconds it cost (with the zygote's own since the last answer)."""
-    for module in PRELOAD:
-        importlib.import_module(module)
-    # The requests come on copies of stdin and stdout; the standard streams themselves are
-    # never read or written here, so a child's sys.stdin/stdout start with empty buffers.
-    requests = os.fdopen(os.dup(0), "rb")
-    replies = os.dup(1)
-    null = os.open(os.devnull, os.O_RDWR)
-    os.dup2(null, 0)
-    os.dup2(null, 1)
-    os.close(null)
-    spent = 0.0  # the zygote's own CPU seconds already reported
-    for line in requests:
-        request = json.loads(line)
-        pid = os.fork()
-        if pid == 0:
-            requests.close()
-            os.close(replies)
-            _child(request)
-        os.write(replies, f"{pid}\n".encode())
-        _, status, usage = os.wait4(pid, 0)
-        own = resource.getrusage(resource.RUSAGE_SELF)
-        cpu = usage.ru_utime + usage.ru_stime + own.ru_utime + own.ru_stime - spent
-        spent = own.ru_utime + own.ru_stime
-        os.write(replies, f"{os.waitstatus_to_exitcode(status)} {cpu:.6f}\n".encode())
-
-
-def _child(request: dict[str, object]) -> None:
-    """Become the requested run: never returns. Its outcome leaves through the interpreter's
-    own exit, as a ``python -m`` run's does: the exit code of its SystemExit (or 1 and the
-    traceback), the threads joined, the atexit handlers run, every object finalized (an open
-    SQLite database is closed, and so checkpoints and removes its -wal file, only then)."""
-    for fd, name, flags in (
-        (0, "stdin", os.O_RDONLY),
-        (1, "stdout", os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
-        (2, "stderr", os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
-    ):
-        opened = os.open(str(request[name]), flags, 0o600)
-        os.dup2(opened, fd)
-        os.close(opened)
-    env = request["env"]
-    argv = request["argv"]
-    assert isinstance(env, dict) and isinstance(argv, list)
-    os.environ.clear()
-    os.environ.update(env)
-    os.chdir(str(request["cwd"]))
-    sys.path[0] = os.getcwd()  # as ``python -m`` sets it
-    main(argv)
-    raise SystemExit(0)
-
-
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--zygote"]:
-        serve()
-    else:
-        main(sys.argv[1:])
+    main(sys.argv[1:])
