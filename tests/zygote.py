@@ -108,7 +108,7 @@ def _forkable(command: Sequence[str], env: Mapping[str, str]) -> bool:
     def startup(e: Mapping[str, str]) -> dict[str, str]:
         return {k: v for k, v in e.items() if k.startswith(_STARTUP_ENV) and k not in _ANY}
 
-    return startup(_zygote_env()) == startup(env)
+    return startup(_zygote().env) == startup(env)  # the settings it was started with
 
 
 def _zygote_env() -> dict[str, str]:
