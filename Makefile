@@ -16,7 +16,11 @@ demo: $(STAMP)
 
 # CI profile: bounded property runs, slow tests excluded, on WORKERS pytest-xdist workers
 # (each with its own tmp folders, servers and ports). More workers than cores: many tests
-# wait on subprocesses, servers and the disk. The long tests start first (tests/conftest.py).
+# wait on subprocesses, servers and the disk. The costliest tests start first (tests/conftest.py)
+# and --dist worksteal lets an idle worker take queued tests from a busy one, so the run does
+# not end with one worker still holding a backlog. The CLI runs of the tests are forked from a
+# per-worker process that imported snapstore once (tests/zygote.py; FRESH_PROCESSES=1 for fresh
+# interpreters). SNAPSTORE_CPU_LOG=FILE logs each test's CPU seconds.
 # The run's tmp folders live in a fresh folder of its own (--basetemp), not in the
 # /tmp/pytest-of-USER shared with every other pytest run of the same user: there a
 # concurrent run's clean-up can remove this run's folders, and this run's clean-up would
@@ -30,7 +34,7 @@ test: $(STAMP)
 	@tmp=$$(mktemp -d -t snapstore-test.XXXXXX) && \
 	echo "HYPOTHESIS_PROFILE=ci pytest -n $(WORKERS) --basetemp=$$tmp/t" && \
 	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -m "not slow" -q -p no:cacheprovider \
-		-n $(WORKERS) --dist load --basetemp="$$tmp/t"; \
+		-n $(WORKERS) --dist worksteal --basetemp="$$tmp/t"; \
 	status=$$?; \
 	if [ $$status -eq 0 ]; then rm -rf "$$tmp"; else echo "test folders kept in $$tmp"; fi; \
 	exit $$status

@@ -1,6 +1,6 @@
 """Benchmark snapstore against the reference (rsync + tar.gz), restic and borg.
 
-    python -m bench.run --scale 1.0 --runs 3 [--tools snapstore,restic,borg,rsync]
+    python -m bench.run --scale 1.0 --runs 3 [--tools snapstore,restic,borg,rsync,stat-walk]
                         [--workdir bench/work] [--results-dir bench/results]
     python -m bench.run --many-files 1000000      # per-file costs of one big tree
     python -m bench.run --many-snapshots 1000     # list/diff/cleanup/gc on 1000 snapshots

@@ -25,6 +25,7 @@ from snapstore.manager import SnapshotManager
 from snapstore.settings import ArangoSettings, Settings
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.config import ChunkerParams
+from tests import zygote
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -96,27 +97,20 @@ class Workspace:
         cwd: Path | None = None,
         env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``python -m tools.backup.cli ARGS`` as a real process."""
-        return subprocess.run(
+        """Run ``python -m tools.backup.cli ARGS`` as a real process (forked from the test
+        process's zygote: tests/zygote.py)."""
+        return zygote.run(
             self.cli_command(*args),
-            input=input,
-            capture_output=True,
-            text=True,
+            stdin=input,
             timeout=timeout,
             cwd=cwd or self.root,
             env=env or self.env(),
-            stdin=None if input is not None else subprocess.DEVNULL,
         )
 
     def run_bytes(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
         """``run`` with stdout kept as bytes (``cat``, ``export --tar -``); stderr as text."""
-        r = subprocess.run(
-            self.cli_command(*args),
-            capture_output=True,
-            timeout=timeout,
-            cwd=self.root,
-            env=self.env(),
-            stdin=subprocess.DEVNULL,
+        r = zygote.run(
+            self.cli_command(*args), timeout=timeout, cwd=self.root, env=self.env(), text=False
         )
         return subprocess.CompletedProcess(r.args, r.returncode, r.stdout, r.stderr.decode())
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import gc
 import importlib
-import json
 import os
 import select
 import sys
@@ -156,6 +155,8 @@ def report_error(message: str, code: int, as_json: bool) -> None:
     """One error on stderr: ``error: ...``, or with ``--json`` a JSON object
     ``{"error": ..., "exit_code": ...}`` (spec/cli.md)."""
     if as_json:
+        import json  # only for an error reported as JSON: --version and --help never need it
+
         click.echo(json.dumps({"error": message, "exit_code": code}), err=True)
     else:
         click.echo(f"error: {message}", err=True)

@@ -17,6 +17,10 @@ The child is ``python -m tests.faults.killpoint``, configured through the enviro
 ``FAULT_UNDER`` (``os.pathsep``-separated roots), ``FAULT_AT`` (the step to die at; 0 counts
 only), ``FAULT_LOG`` (where the count and the events are written at exit), ``FAULT_MODULE``
 (the CLI module to run, default ``tools.backup.cli``).
+
+A crash test runs the CLI a hundred times or more: each run is forked from the test process's
+zygote (``tests/zygote.py``), which imported the CLI once, rather than started as a fresh
+interpreter (``FRESH_PROCESSES=1`` starts fresh ones).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests import zygote
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
@@ -57,8 +63,9 @@ class Steps:
 
 def _child_env(env: Mapping[str, str], under: Sequence[Path], at: int, log: str) -> dict[str, str]:
     out = dict(env)
-    path = out.get("PYTHONPATH", "")
-    out["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + path if path else "")
+    paths = out.get("PYTHONPATH", "").split(os.pathsep)
+    if str(REPO_ROOT) not in paths:
+        out["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), *filter(None, paths)])
     out["FAULT_UNDER"] = os.pathsep.join(str(Path(u).absolute()) for u in under)
     out["FAULT_AT"] = str(at)
     out["FAULT_LOG"] = log
@@ -75,12 +82,10 @@ def _run(
     cwd: Path | None,
     log: str,
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tests.faults.killpoint", *args],
-        input=stdin,
-        stdin=None if stdin is not None else subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
+    command = [sys.executable, "-m", "tests.faults.killpoint", *args]
+    return zygote.run(
+        command,
+        stdin=stdin,
         timeout=timeout,
         env=_child_env(env, under, at, log),
         cwd=cwd or REPO_ROOT,
@@ -231,7 +236,7 @@ def _fd_path(fd: object) -> str | None:
         return None
 
 
-def main() -> None:
+def main(args: Sequence[str]) -> None:
     counter = _Counter(
         os.environ.get("FAULT_UNDER", "").split(os.pathsep), int(os.environ["FAULT_AT"])
     )
@@ -239,10 +244,10 @@ def main() -> None:
     if log and counter.at == 0:
         atexit.register(counter.write_log, log)
     module = os.environ.get("FAULT_MODULE", "tools.backup.cli")
-    sys.argv = [module, *sys.argv[1:]]
+    sys.argv = [module, *args]
     sys.addaudithook(counter)
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
