@@ -1,7 +1,7 @@
 """Every chunk a manifest references, with where it is used (for check, gc and error messages).
 
 Each part of a snapshot answers for itself (``sources.base.SnapshotPart``): the bulk roots'
-listings and files (``sources.files.BulkPart``) and the database section's document trees
+listings and files (``sources.files.capture.BulkPart``) and the database section's document trees
 (``sources.arangodb.doctree.DatabasePart``). This module asks all of them.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from snapstore.manifest.schema import BulkRoot, Manifest
 from snapstore.sources.arangodb.doctree import DatabasePart, iter_database_references
 from snapstore.sources.base import Ref, SnapshotPart
-from snapstore.sources.files import BulkPart
+from snapstore.sources.files.capture import BulkPart
 from snapstore.store.chunkstore import ChunkStore
 
 __all__ = ["Ref", "iter_database_references", "iter_references", "root_chunk_ids"]

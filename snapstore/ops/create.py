@@ -28,9 +28,9 @@ from snapstore.ops.create_cleanup import create_session
 from snapstore.ops.repository import Repository
 from snapstore.records import CreateResult, SnapshotInfo
 from snapstore.settings import Settings
-from snapstore.sources.files import FilesBackup, load_entry_maps
-from snapstore.sources.restore import restored_parent
-from snapstore.sources.walk import paths_inside
+from snapstore.sources.files.capture import FilesBackup, load_entry_maps
+from snapstore.sources.files.restore import restored_parent
+from snapstore.sources.files.walk import paths_inside
 from snapstore.store.cache import default_cache_root
 from snapstore.store.chunkstore import ChunkStore
 

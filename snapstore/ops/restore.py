@@ -37,7 +37,7 @@ from snapstore.records import (
     RestoreTarget,
     SnapshotInfo,
 )
-from snapstore.sources.restore import (
+from snapstore.sources.files.restore import (
     Part,
     RestoreJob,
     part_jobs,
@@ -46,8 +46,8 @@ from snapstore.sources.restore import (
     restore_roots,
     select_parts,
 )
-from snapstore.sources.restore.checks import refuse_mount_points
-from snapstore.sources.walk import paths_inside
+from snapstore.sources.files.restore.checks import refuse_mount_points
+from snapstore.sources.files.walk import paths_inside
 
 
 def plan_restore(repo: Repository, name: str, opts: RestoreOptions) -> RestorePlan:
