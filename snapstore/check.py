@@ -32,6 +32,7 @@ from snapstore.manifest.schema import Manifest
 from snapstore.references import Ref, iter_database_references
 from snapstore.reporting import Reporter
 from snapstore.sources.files.restore.checks import check_roots
+from snapstore.sources.registry import section_references
 from snapstore.store.archive_format import ArchivedChunk
 from snapstore.store.archives import check_archives
 from snapstore.store.cache import Location
@@ -199,6 +200,7 @@ def _references(
         checker.finish()
     if m.database:
         yield from iter_database_references(m.database, store, m.name)
+    yield from section_references(m, store)
 
 
 def _read_packs(

@@ -11,6 +11,7 @@ from snapstore.manifest.schema import Manifest
 
 if TYPE_CHECKING:
     from snapstore.lifecycle import CleanupResult
+    from snapstore.sources.registry import SourcePlan
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,8 @@ class RestorePlan:
     bulk_note: str = ""
     database_note: str = ""
     database: str | None = None
+    # What restoring each section of a source beyond files and database would do.
+    sources: tuple[SourcePlan, ...] = ()
 
     def writes(self) -> dict[str, Any]:
         """What the restore writes: ``{"targets": [DIR...], "database": NAME or None,

@@ -189,6 +189,10 @@ def render_plan(plan: RestorePlan) -> None:
             echo("    only these paths (nothing else changes):")
             for path in plan.include:
                 echo(f"      {one_line(path)}")
+    for sp in plan.sources:
+        echo(f"  {sp.source}:")
+        for line in sp.lines:
+            echo(f"    {line}")
     echo(
         "  Safety snapshot: "
         + ("taken first" if plan.safety_snapshot else "skipped (--no-safety-snapshot)")
@@ -343,6 +347,14 @@ def _file_line(c: FileChange) -> str:
     return f"{one_line(c.path)} ({', '.join(c.details)})"
 
 
+def _render_sections(d: SnapshotDiff) -> None:
+    """The other sources' lines, under each source's name (spec/sources.md)."""
+    for name, lines in d.sections.items():
+        click.echo(f"  {name}:")
+        for line in lines:
+            click.echo(f"    {line}")
+
+
 def render_diff(d: SnapshotDiff, title: str | None = None) -> None:
     """``diff A B`` and ``restore --dry-run``: one line per change, grouped by root."""
     click.echo(title or f"Changes from {d.before} to {d.after}:")
@@ -361,6 +373,7 @@ def render_diff(d: SnapshotDiff, title: str | None = None) -> None:
         click.echo(f"    {_CHANGE_MARK[c.change]} {_file_line(c)}")
     if d.database:
         click.echo(f"  database dump {d.database}")
+    _render_sections(d)
     if d.collections:
         click.echo("  Collections:")
     for coll in d.collections:

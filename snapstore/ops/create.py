@@ -27,7 +27,9 @@ from snapstore.ops import history
 from snapstore.ops.create_cleanup import create_session
 from snapstore.ops.repository import Repository
 from snapstore.records import CreateResult, SnapshotInfo
+from snapstore.reporting import Reporter
 from snapstore.settings import Settings
+from snapstore.sources import registry
 from snapstore.sources.files.capture import FilesBackup, load_entry_maps
 from snapstore.sources.files.restore import restored_parent
 from snapstore.sources.files.walk import paths_inside
@@ -135,6 +137,7 @@ def create_snapshot(repo: Repository, req: CreateRequest) -> tuple[CreateResult,
             db_section = capture.section
             collections = capture.collections
             db_size = capture.size_bytes
+        sections = _capture_sections(store, reporter)
         # Durability order: packs and index first, the manifest last.
         store.flush()
         added = store.stats.pack_bytes + store.stats.index_bytes
@@ -163,6 +166,7 @@ def create_snapshot(repo: Repository, req: CreateRequest) -> tuple[CreateResult,
             warnings=skipped,
             bulk=bulk,
             database=db_section,
+            sections=sections,
             stats={
                 "added_bytes": added,
                 "new_chunks": store.stats.new_chunks,
@@ -189,6 +193,16 @@ def create_snapshot(repo: Repository, req: CreateRequest) -> tuple[CreateResult,
         initialized=opened.initialized,
     )
     return result, manifest
+
+
+def _capture_sections(store: ChunkStore, reporter: Reporter) -> dict[str, Any]:
+    """The sections of the sources beyond files and database (spec/sources.md)."""
+    out = {}
+    for source in registry.section_sources():
+        section = source.capture(store, reporter)
+        if section is not None:
+            out[source.name] = section
+    return out
 
 
 def own_folders(settings: Settings) -> dict[str, str]:

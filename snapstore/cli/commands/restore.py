@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -10,6 +10,9 @@ from snapstore.cli.complete import complete_snapshot
 from snapstore.cli.context import AppContext, confirm, pass_app
 from snapstore.cli.render import emit_json, render_database_writes, render_diff, render_plan
 from snapstore.records import RestoreOptions, RestorePlan
+
+if TYPE_CHECKING:
+    from snapstore.ops.restore import PlannedRestore
 
 
 @click.command("restore")
@@ -93,30 +96,38 @@ def restore_cmd(
         include=include,
         verify=verify,
     )
-    if dry_run:  # lifecycle addition: a diff of the live state against the snapshot
-        plan, changes = manager.preview_restore(name, options)
-        if as_json:
-            emit_json({**changes.as_dict(), "writes": plan.writes()})
-        else:
-            title = f"Restoring {changes.after} would change (nothing was changed):"
-            render_diff(changes, "\n".join([title, *_parts(plan)]))
-            render_database_writes(changes)
-        return
-    plan = manager.plan_restore(name, options=options)
-    if not yes:
-        render_plan(plan)
-        for line in _notes(plan):
-            click.echo(line, err=True)
-        click.echo(f"⚠️  WARNING: This will REPLACE {_replaced(plan, options)}!", err=True)
-    confirm("Type 'yes' to confirm restoration", yes)
-    if not as_json:
-        click.echo("Restoring snapshot...")
-    result = manager.restore_snapshot(plan.snapshot.snapshot_name, confirm=True, options=options)
+    # Planned once, in the command's one opening of the repository: the dry run and the
+    # confirmation show this plan, and it is what runs.
+    with manager.restore_session(name, options, dry_run=dry_run) as planned:
+        plan = planned.plan
+        if dry_run:
+            _dry_run(planned, as_json)
+            return
+        if not yes:
+            render_plan(plan)
+            for line in _notes(plan):
+                click.echo(line, err=True)
+            click.echo(f"⚠️  WARNING: This will REPLACE {_replaced(plan, options)}!", err=True)
+        confirm("Type 'yes' to confirm restoration", yes)
+        if not as_json:
+            click.echo("Restoring snapshot...")
+        result = planned.execute()
     if as_json:
         emit_json(result.as_dict())
     else:
         _echo_database(result.database)
         click.echo("✓ Snapshot restored successfully")
+
+
+def _dry_run(planned: PlannedRestore, as_json: bool) -> None:
+    """Lifecycle addition: the plan, and a diff of the live state against the snapshot."""
+    plan, changes = planned.plan, planned.preview()
+    if as_json:
+        emit_json({**changes.as_dict(), "writes": plan.writes()})
+    else:
+        title = f"Restoring {changes.after} would change (nothing was changed):"
+        render_diff(changes, "\n".join([title, *_parts(plan)]))
+        render_database_writes(changes)
 
 
 def _parts(plan: RestorePlan) -> list[str]:
@@ -130,6 +141,7 @@ def _parts(plan: RestorePlan) -> list[str]:
         out.append(f"  database: {plan.database}")
     elif plan.database_note:
         out.append(f"  database: not restored ({plan.database_note})")
+    out += [f"  {sp.source}: {line}" for sp in plan.sources for line in sp.lines]
     return out
 
 
