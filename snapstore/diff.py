@@ -34,7 +34,7 @@ from snapstore.manifest.listing import (
 from snapstore.manifest.schema import BulkRoot, Manifest
 from snapstore.sources.arangodb import compare
 from snapstore.sources.arangodb.compare import differing_documents as differing_documents
-from snapstore.sources.database import CollectionWrites
+from snapstore.sources.database import CollectionWrites, DatabaseSection
 from snapstore.sources.registry import find
 from snapstore.store.chunkstore import ChunkStore
 
@@ -342,7 +342,8 @@ def object_diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> 
 
 
 def _sections(m: Manifest) -> dict[str, dict[str, Any]]:
-    return dict((m.database or {}).get("collections") or {})
+    section = DatabaseSection.of(m.database)
+    return section.collections if section else {}
 
 
 def diff_collections(store: ChunkStore, a: Manifest, b: Manifest) -> list[CollectionChange]:

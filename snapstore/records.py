@@ -11,6 +11,7 @@ from snapstore.manifest.schema import Manifest
 
 if TYPE_CHECKING:
     from snapstore.lifecycle import CleanupResult
+    from snapstore.sources.database import DatabaseRestoreReport
     from snapstore.sources.registry import SourcePlan
 
 
@@ -182,6 +183,13 @@ class RestoreResult:
     targets: tuple[str, ...]
     database: dict[str, Any] | None
     elapsed: float
+
+    @property
+    def database_report(self) -> DatabaseRestoreReport | None:
+        """The database part as a typed record (what the CLI prints)."""
+        from snapstore.sources.database import DatabaseRestoreReport
+
+        return None if not self.database else DatabaseRestoreReport.from_dict(self.database)
 
     def as_dict(self) -> dict[str, Any]:
         """``restore --json`` (spec/cli.md)."""

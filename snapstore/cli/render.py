@@ -13,6 +13,7 @@ from snapstore.diff import FileChange, SnapshotDiff
 from snapstore.gc import GcResult
 from snapstore.lifecycle import ArchiveResult, CleanupResult
 from snapstore.records import CreateResult, RestorePlan, SnapshotInfo
+from snapstore.sources.database import DatabaseSection
 
 
 def one_line(text: str) -> str:
@@ -93,11 +94,11 @@ def render_list(
 
 def consistency_line(section: dict[str, Any] | None) -> str:
     """How consistent a database dump is (spec/database.md, ``consistency``)."""
-    c = (section or {}).get("consistency") or {}
-    if c.get("mode") == "transaction":
+    mode, reason = DatabaseSection(section or {}).consistency
+    if mode == "transaction":
         return "one transaction (all collections from the same moment)"
-    if c.get("mode"):
-        return f"{c['mode']} only ({c.get('reason') or 'no reason recorded'})"
+    if mode:
+        return f"{mode} only ({reason or 'no reason recorded'})"
     return "unknown"
 
 
@@ -117,7 +118,7 @@ def render_show(s: SnapshotInfo) -> None:
             click.echo(f"    {name}: {count}")
         click.echo(f"  Database: {s.database_size_mb:.1f} MB")
         click.echo(f"  Consistency: {consistency_line(s.database)}")
-        for w in (s.database or {}).get("warnings") or []:
+        for w in DatabaseSection(s.database or {}).warnings:
             click.echo(f"    warning: {w}")
     else:
         click.echo("  Database: not included")

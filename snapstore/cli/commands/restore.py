@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,6 +13,7 @@ from snapstore.records import RestoreOptions, RestorePlan
 
 if TYPE_CHECKING:
     from snapstore.ops.restore import PlannedRestore
+    from snapstore.sources.database import DatabaseRestoreReport
 
 
 @click.command("restore")
@@ -115,7 +116,7 @@ def restore_cmd(
     if as_json:
         emit_json(result.as_dict())
     else:
-        _echo_database(result.database)
+        _echo_database(result.database_report)
         click.echo("✓ Snapshot restored successfully")
 
 
@@ -176,29 +177,30 @@ def _replaced(plan: RestorePlan, options: RestoreOptions) -> str:
     return " and ".join(what)
 
 
-def _echo_database(report: dict[str, Any] | None) -> None:
+def _echo_database(report: DatabaseRestoreReport | None) -> None:
     """The database part of a restore: what changed and the verification against the snapshot."""
-    if not report:
+    if report is None:
         return
-    colls = report.get("collections") or {}
+    colls = report.collections
     click.echo(
-        f"  Database {report.get('database')}: {report.get('documents', 0)} documents in "
+        f"  Database {report.database}: {report.documents} documents in "
         f"{len(colls)} collection(s) restored"
-        + (" (database created)" if report.get("created_database") else "")
+        + (" (database created)" if report.created_database else "")
     )
-    for what in ("dropped", "created", "replaced"):
-        if report.get(what):
-            click.echo(f"    {what}: {', '.join(report[what])}")
-    merged = report.get("merged") or {}
-    if merged:
-        parts = [
-            f"{n} (-{w['removed']} +{w['inserted']} ~{w['replaced']})" for n, w in merged.items()
-        ]
+    for what, names in (
+        ("dropped", report.dropped),
+        ("created", report.created),
+        ("replaced", report.replaced),
+    ):
+        if names:
+            click.echo(f"    {what}: {', '.join(names)}")
+    if report.merged:
+        parts = [f"{n} (-{r} +{i} ~{c})" for n, (r, i, c) in report.merged.items()]
         click.echo(f"    written by difference, indexes kept: {', '.join(parts)}")
-    for name, reason in (report.get("reloaded") or {}).items():
+    for name, reason in report.reloaded.items():
         click.echo(f"    reloaded {name}: {reason}")
     for name, c in sorted(colls.items()):
-        state = "count and checksum match" if c.get("checksum_ok") else "DIFFERS"
-        click.echo(f"    {name}: {c.get('count')} of {c.get('expected_count')} documents, {state}")
-    for w in report.get("warnings") or []:
+        state = "count and checksum match" if c.checksum_ok else "DIFFERS"
+        click.echo(f"    {name}: {c.count} of {c.expected_count} documents, {state}")
+    for w in report.warnings:
         click.echo(f"  warning: {w}", err=True)
