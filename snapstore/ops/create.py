@@ -31,7 +31,7 @@ from snapstore.reporting import Reporter
 from snapstore.settings import Settings
 from snapstore.sources import registry
 from snapstore.sources.files.capture import FilesBackup, load_entry_maps
-from snapstore.sources.files.restore import restored_parent
+from snapstore.sources.files.record import restored_parent
 from snapstore.sources.files.walk import paths_inside
 from snapstore.store.cache import default_cache_root
 from snapstore.store.chunkstore import ChunkStore

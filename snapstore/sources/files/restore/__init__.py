@@ -22,10 +22,10 @@ from snapstore.errors import SourceError
 from snapstore.manifest.listing import DIR, FILE, Coverage, FileEntry, load_listing
 from snapstore.manifest.schema import BulkRoot
 from snapstore.reporting import Reporter
+from snapstore.sources.files.record import forget, restored_parent, write_record
 from snapstore.sources.files.restore.checks import plan_targets
 from snapstore.sources.files.restore.include import Part, part_coverage, part_target, select_parts
 from snapstore.sources.files.restore.live import MAKE_SYMLINK, WRITE, Action, Comparer, LivePlanner
-from snapstore.sources.files.restore.record import forget, restored_parent, write_record
 from snapstore.sources.files.restore.recover import recover
 from snapstore.sources.files.restore.stage import RestoreStats, fill
 from snapstore.sources.files.restore.swap import (
