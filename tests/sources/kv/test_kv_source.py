@@ -32,6 +32,7 @@ def test_a_registered_source_is_snapshotted_diffed_kept_and_restored(
     cli("delete", two, "--yes")
     cli("gc", "--max-unused", "0")  # rewrites every pack: one's values must stay
     cli("check", "--read-data")
+    assert "  kv: write b\n  kv: remove c\n" in cli("restore", one, "--dry-run")
     shown = cli("restore", one, stdin="yes\n")
     assert "  kv:\n    write b\n    remove c\n" in shown
     assert "  kv: 1 written, 1 removed" in shown
