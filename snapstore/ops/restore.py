@@ -6,6 +6,10 @@ parts (``_scope``: ``--target`` leaves the live database alone without ``--targe
 ``--collection`` alone is a database restore) and where (in place only into the configured
 bulk roots, never where a manifest says; snapstore's own folders inside a root are kept).
 
+Plan, then execute (spec/restore.md): ``restore_session`` opens the repository once for the
+whole command and plans once; the dry run and the confirmation show that ``PlannedRestore``,
+and its ``execute`` is what runs (the safety snapshot writes through the same opening).
+
 Order (spec/restore.md): resolve and plan (refusing unsafe targets and hostile manifests);
 finish what an interrupted restore left; take the safety snapshot of what will be replaced;
 then, under a shared lock, restore the bulk roots (staged, journaled, swapped in) and the
