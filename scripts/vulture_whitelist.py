@@ -15,6 +15,7 @@ from snapstore.manager import SnapshotManager
 from snapstore.manifest import schema
 from snapstore.mount import SnapshotFS
 from snapstore.sources.arangodb import connection
+from snapstore.sources.registry import SourcePlan
 from snapstore.tree import output
 from snapstore.ui.views import Timeline, TimelineRow
 
@@ -30,6 +31,8 @@ GcResult.index_objects_replaced
 
 # Public Python API (SnapshotManager is the seed's entry point; tests call these too)
 SnapshotManager.repository_config
+SnapshotManager.restore_snapshot  # the one-call restore of the Python API (tools/backup, scripts)
+SourcePlan.detail  # spec/sources.md: what a source carries from its plan to its restore
 SnapshotManager.snapshot_files
 
 # The manifest format: fields written into every manifest (spec/manifest.md)

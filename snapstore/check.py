@@ -5,7 +5,7 @@ is long enough for its entries; every manifest decodes and matches its checksum,
 predecessor it names exists (spec/manifest.md: a manifest removed outside snapstore); every
 chunk a manifest references is indexed. Each snapshot passes the checks restore makes before
 it writes anything (spec/restore.md, "Hostile listings"): its root paths and labels
-(``sources.restore.checks.check_roots``) and each listing as one tree in listing order
+(``sources.files.restore.checks.check_roots``) and each listing as one tree in listing order
 (``tree.bulk.TreeChecker``, the same object restore runs), and each file's chunks add up to
 the size its entry records. With ``read_data``: every pack is read in full, its
 name matches its hash, its table of contents matches the index, and every chunk decompresses
@@ -31,7 +31,8 @@ from snapstore.manifest.listing import load_listing, show_path
 from snapstore.manifest.schema import Manifest
 from snapstore.references import Ref, iter_database_references
 from snapstore.reporting import Reporter
-from snapstore.sources.restore.checks import check_roots
+from snapstore.sources.files.restore.checks import check_roots
+from snapstore.sources.registry import section_references
 from snapstore.store.archive_format import ArchivedChunk
 from snapstore.store.archives import check_archives
 from snapstore.store.cache import Location
@@ -231,6 +232,7 @@ def _references(
         checker.finish()
     if m.database:
         yield from iter_database_references(m.database, store, m.name)
+    yield from section_references(m, store)
 
 
 def _read_packs(

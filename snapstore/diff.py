@@ -34,7 +34,8 @@ from snapstore.manifest.listing import (
 from snapstore.manifest.schema import BulkRoot, Manifest
 from snapstore.sources.arangodb import compare
 from snapstore.sources.arangodb.compare import differing_documents as differing_documents
-from snapstore.sources.database import CollectionWrites
+from snapstore.sources.database import CollectionWrites, DatabaseSection
+from snapstore.sources.registry import find
 from snapstore.store.chunkstore import ChunkStore
 
 ADDED, REMOVED, MODIFIED, METADATA, TYPE = "added", "removed", "modified", "metadata", "type"
@@ -115,6 +116,8 @@ class SnapshotDiff:
     objects: list[ObjectChange] = field(default_factory=list)
     # restore --dry-run: what the restore writes into each collection (spec/database.md)
     database_writes: list[CollectionWrites] = field(default_factory=list)
+    # The other sources' differences, one line each, by source (spec/sources.md).
+    sections: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -125,6 +128,7 @@ class SnapshotDiff:
             or self.roots_removed
             or self.database
             or self.objects
+            or self.sections
         )
 
     def counts(self) -> dict[str, int]:
@@ -159,6 +163,7 @@ class SnapshotDiff:
                 if self.database_writes
                 else {}
             ),
+            **({"sections": self.sections} if self.sections else {}),
         }
 
 
@@ -310,6 +315,18 @@ def diff_snapshots(store: ChunkStore, a: Manifest, b: Manifest) -> SnapshotDiff:
         out.database = "added" if a.database is None else "removed"
     out.collections = diff_collections(store, a, b)
     out.objects = object_diff(a.database, b.database)
+    out.sections = diff_sections(store, a, b)
+    return out
+
+
+def diff_sections(store: ChunkStore, a: Manifest, b: Manifest) -> dict[str, list[str]]:
+    """Each section source's lines for the sections of ``a`` and ``b`` that differ."""
+    out = {}
+    for name in sorted(a.sections.keys() | b.sections.keys()):
+        source = find(name)
+        lines = source.diff(a.sections.get(name), b.sections.get(name), store) if source else []
+        if lines:
+            out[name] = lines
     return out
 
 
@@ -325,7 +342,8 @@ def object_diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> 
 
 
 def _sections(m: Manifest) -> dict[str, dict[str, Any]]:
-    return dict((m.database or {}).get("collections") or {})
+    section = DatabaseSection.of(m.database)
+    return section.collections if section else {}
 
 
 def diff_collections(store: ChunkStore, a: Manifest, b: Manifest) -> list[CollectionChange]:

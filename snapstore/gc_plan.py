@@ -76,7 +76,7 @@ def mark(
                 if key not in memo:
                     memo[key] = frozenset(root_chunk_ids(store, root, m.name))
                 seen |= memo[key]
-            if m.database is not None:
+            if m.database is not None or m.sections:
                 for ref in iter_references(dataclasses.replace(m, bulk=None), store):
                     seen.add(ref.chunk)
                     if ref.hot:  # read to find the leaves (mark, diff): never archived

@@ -1,6 +1,6 @@
 """What restoring a snapshot would change on disk now (``restore --dry-run``).
 
-The live tree is walked (``sources.walk``) and each entry made a listing entry the way create
+The live tree is walked (``sources.files.walk``) and each entry made a listing entry the way create
 makes one (``entry_from_stat``), then compared with the snapshot's listing by ``diff``'s
 ``compare_entries``. A live file with the snapshot's size and mtime is taken as unchanged (the
 quick check rsync and create's reuse make); one with the same size but another mtime is read
@@ -37,7 +37,7 @@ from snapstore.errors import SourceError
 from snapstore.manifest.listing import Coverage, FileEntry
 from snapstore.manifest.schema import Manifest
 from snapstore.sources.database import DatabaseRestorePlan
-from snapstore.sources.walk import TreeWalker, entry_from_stat
+from snapstore.sources.files.walk import TreeWalker, entry_from_stat
 from snapstore.store.chunker import Chunker
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.ids import chunk_id

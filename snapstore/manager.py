@@ -10,6 +10,7 @@ view and ``tools.backup`` all call this class.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,7 @@ from snapstore.ops import browse, maintain, restore, snapshots
 from snapstore.ops.create import CreateRequest, create_snapshot
 from snapstore.ops.maintain import DeletePlan
 from snapstore.ops.repository import Repository, require_new
+from snapstore.ops.restore import PlannedRestore
 from snapstore.records import CreateResult, RestoreOptions, RestorePlan, RestoreResult, SnapshotInfo
 from snapstore.reporting import Reporter
 from snapstore.retention import RetentionPolicy
@@ -200,6 +202,14 @@ class SnapshotManager:
         )
         opts = replace(opts, verify=verify) if options is None else opts
         return restore.run_restore(self.repository, snapshot_name, opts)
+
+    def restore_session(
+        self, snapshot_name: str, options: RestoreOptions, *, dry_run: bool = False
+    ) -> AbstractContextManager[PlannedRestore]:
+        """The restore planned once in one opening of the repository: show ``.plan`` (and,
+        with ``dry_run``, ``.preview()``), then ``.execute()`` runs that very plan once
+        the user confirmed it."""
+        return restore.restore_session(self.repository, snapshot_name, options, dry_run=dry_run)
 
     def restore_changes(
         self,

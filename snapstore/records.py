@@ -11,6 +11,8 @@ from snapstore.manifest.schema import Manifest
 
 if TYPE_CHECKING:
     from snapstore.lifecycle import CleanupResult
+    from snapstore.sources.database import DatabaseRestoreReport
+    from snapstore.sources.registry import SourcePlan
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,8 @@ class RestorePlan:
     bulk_note: str = ""
     database_note: str = ""
     database: str | None = None
+    # What restoring each section of a source beyond files and database would do.
+    sources: tuple[SourcePlan, ...] = ()
 
     def writes(self) -> dict[str, Any]:
         """What the restore writes: ``{"targets": [DIR...], "database": NAME or None,
@@ -179,6 +183,13 @@ class RestoreResult:
     targets: tuple[str, ...]
     database: dict[str, Any] | None
     elapsed: float
+
+    @property
+    def database_report(self) -> DatabaseRestoreReport | None:
+        """The database part as a typed record (what the CLI prints)."""
+        from snapstore.sources.database import DatabaseRestoreReport
+
+        return None if not self.database else DatabaseRestoreReport.from_dict(self.database)
 
     def as_dict(self) -> dict[str, Any]:
         """``restore --json`` (spec/cli.md)."""

@@ -13,6 +13,7 @@ from snapstore.diff import CollectionChange, FileChange, SnapshotDiff
 from snapstore.gc import GcResult
 from snapstore.lifecycle import ArchiveResult, CleanupResult
 from snapstore.records import CreateResult, RestorePlan, SnapshotInfo
+from snapstore.sources.database import DatabaseSection
 
 
 def one_line(text: str) -> str:
@@ -93,11 +94,11 @@ def render_list(
 
 def consistency_line(section: dict[str, Any] | None) -> str:
     """How consistent a database dump is (spec/database.md, ``consistency``)."""
-    c = (section or {}).get("consistency") or {}
-    if c.get("mode") == "transaction":
+    mode, reason = DatabaseSection(section or {}).consistency
+    if mode == "transaction":
         return "one transaction (all collections from the same moment)"
-    if c.get("mode"):
-        return f"{c['mode']} only ({c.get('reason') or 'no reason recorded'})"
+    if mode:
+        return f"{mode} only ({reason or 'no reason recorded'})"
     return "unknown"
 
 
@@ -117,7 +118,7 @@ def render_show(s: SnapshotInfo) -> None:
             click.echo(f"    {name}: {count}")
         click.echo(f"  Database: {s.database_size_mb:.1f} MB")
         click.echo(f"  Consistency: {consistency_line(s.database)}")
-        for w in (s.database or {}).get("warnings") or []:
+        for w in DatabaseSection(s.database or {}).warnings:
             click.echo(f"    warning: {w}")
     else:
         click.echo("  Database: not included")
@@ -189,6 +190,10 @@ def render_plan(plan: RestorePlan) -> None:
             echo("    only these paths (nothing else changes):")
             for path in plan.include:
                 echo(f"      {one_line(path)}")
+    for sp in plan.sources:
+        echo(f"  {sp.source}:")
+        for line in sp.lines:
+            echo(f"    {line}")
     echo(
         "  Safety snapshot: "
         + ("taken first" if plan.safety_snapshot else "skipped (--no-safety-snapshot)")
@@ -343,6 +348,14 @@ def _file_line(c: FileChange) -> str:
     return f"{one_line(c.path)} ({', '.join(c.details)})"
 
 
+def _render_sections(d: SnapshotDiff) -> None:
+    """The other sources' lines, under each source's name (spec/sources.md)."""
+    for name, lines in d.sections.items():
+        click.echo(f"  {name}:")
+        for line in lines:
+            click.echo(f"    {line}")
+
+
 def render_diff(d: SnapshotDiff, title: str | None = None) -> None:
     """``diff A B`` and ``restore --dry-run``: one line per change, grouped by root."""
     click.echo(title or f"Changes from {d.before} to {d.after}:")
@@ -361,6 +374,7 @@ def render_diff(d: SnapshotDiff, title: str | None = None) -> None:
         click.echo(f"    {_CHANGE_MARK[c.change]} {_file_line(c)}")
     if d.database:
         click.echo(f"  database dump {d.database}")
+    _render_sections(d)
     if d.collections:
         click.echo("  Collections:")
     for coll in d.collections:

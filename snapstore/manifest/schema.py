@@ -84,6 +84,9 @@ class Manifest:
     # this manifest records (name -> UTC time): spec/manifest.md, "Going back in time".
     generation: int = 0
     deleted: dict[str, str] = field(default_factory=dict)
+    # The state of each source beyond the files and the database, by source name
+    # (spec/sources.md): plain data only that source reads.
+    sections: dict[str, Any] = field(default_factory=dict)
     version: int = MANIFEST_VERSION  # the format it was read from; encode writes the newest
 
     @property
@@ -261,6 +264,7 @@ _OPTIONAL: dict[str, Any] = {
     "safety_for": _opt(_str),
     "previous": _is_str_list,
     "generation": lambda v: _is_int(v) and v >= 0,
+    "sections": lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v),
     "deleted": lambda v: (
         isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, str) for k, x in v.items())
     ),

@@ -30,11 +30,13 @@ from snapstore.ops import history
 from snapstore.ops.create_cleanup import create_session
 from snapstore.ops.repository import Opened, Repository
 from snapstore.records import CreateResult, SnapshotInfo
+from snapstore.reporting import Reporter
 from snapstore.settings import Settings
+from snapstore.sources import registry
 from snapstore.sources.database import DatabaseCapture, DatabaseSource
-from snapstore.sources.files import FilesBackup, load_entry_maps
-from snapstore.sources.restore import restored_parent
-from snapstore.sources.walk import paths_inside
+from snapstore.sources.files.capture import FilesBackup, load_entry_maps
+from snapstore.sources.files.record import restored_parent
+from snapstore.sources.files.walk import paths_inside
 from snapstore.store.cache import default_cache_root
 from snapstore.store.chunkstore import ChunkStore
 
@@ -185,6 +187,7 @@ def _capture(
             parent=None if reread else _parent_database(seen.manifests, db_source.database),
             no_parent="--reread" if reread else "no earlier snapshot of this database",
         )
+    sections = _capture_sections(store, repo.reporter)
     # Durability order: packs and index first, the manifest last.
     store.flush()
     figures.added = store.stats.pack_bytes + store.stats.index_bytes
@@ -195,6 +198,7 @@ def _capture(
     )
     now_local = datetime.now().astimezone()
     manifest = _manifest(plan, now_local, bulk, capture, figures, store)
+    manifest.sections = sections
     manifest.previous = catalog.predecessors(seen)
     _publish(catalog, manifest, now_local, repo.settings.prefix)
     gone_back = history.look(repo, store.backend, seen, manifest).warning()
@@ -273,6 +277,16 @@ def _manifest(
         },
         safety_for=req.safety_for,
     )
+
+
+def _capture_sections(store: ChunkStore, reporter: Reporter) -> dict[str, Any]:
+    """The sections of the sources beyond files and database (spec/sources.md)."""
+    out = {}
+    for source in registry.section_sources():
+        section = source.capture(store, reporter)
+        if section is not None:
+            out[source.name] = section
+    return out
 
 
 def own_folders(settings: Settings) -> dict[str, str]:

@@ -24,7 +24,7 @@ from typing import Any
 from snapstore.errors import DatabaseError, DatabaseRestoreStopped, Interrupted, SnapstoreError
 from snapstore.manifest.schema import Manifest
 from snapstore.reporting import Reporter
-from snapstore.sources.database import DatabaseSource
+from snapstore.sources.database import DatabaseSection, DatabaseSource
 from snapstore.store.chunkstore import ChunkStore
 
 ROLLBACK_ATTEMPTS = 3
@@ -88,7 +88,7 @@ class DatabaseRestore:
 
     def _roll_back(self, stopped: DatabaseRestoreStopped, safety: Manifest) -> SnapstoreError:
         assert safety.database is not None
-        before = sorted(safety.database.get("collections") or {})
+        before = sorted(DatabaseSection(safety.database).collections)
         again: list[str] | None = None
         new: list[str] = []
         if self.collections is not None:

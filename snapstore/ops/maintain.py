@@ -47,7 +47,7 @@ from snapstore.ops.create import mb
 from snapstore.ops.repository import Opened, Repository
 from snapstore.records import SnapshotInfo
 from snapstore.retention import Fate, RetentionPolicy
-from snapstore.sources.restore import recover
+from snapstore.sources.files.restore import recover
 from snapstore.store.rebuild import RebuildReport, rebuild_index
 
 # -- delete -------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from snapstore.naming import check_snapshot_name
 from snapstore.reporting import Reporter
 from snapstore.settings import Settings
 from snapstore.sources.database import DatabaseSource
+from snapstore.sources.registry import database_source
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.config import RepoConfig, read_config, write_config
 
@@ -93,6 +94,9 @@ class Repository:
     reporter: Reporter = field(default_factory=Reporter)
     # The chunk store open on each backend (by id), so that ``lock`` can re-sync it.
     _open: dict[int, ChunkStore] = field(default_factory=dict, repr=False)
+    # The opening shared with the opens nested in it (``open(share=True)``); a copy made
+    # with ``dataclasses.replace`` shares it too.
+    _shared: list[Opened] = field(default_factory=list, repr=False)
 
     def backend(self) -> Backend:
         return open_backend(
@@ -110,8 +114,13 @@ class Repository:
             backend.close()
 
     @contextmanager
-    def open(self, *, create: bool = False) -> Iterator[Opened]:
-        """The backend and chunk store, without a lock (the caller takes it: ``lock``)."""
+    def open(self, *, create: bool = False, share: bool = False) -> Iterator[Opened]:
+        """The backend and chunk store, without a lock (the caller takes it: ``lock``).
+        ``share``: the opens nested in this one (a restore's safety snapshot) use it too, so
+        that a command opens the repository once."""
+        if self._shared:
+            yield self._shared[-1]
+            return
         backend = self.backend()
         initialized = False
         try:
@@ -122,10 +131,15 @@ class Repository:
             store = ChunkStore.open(backend, self.settings.cache_dir)
             log.info("opened repository %s (id %s)", backend.location, store.config.id)
             self._open[id(backend)] = store
+            opened = Opened(backend, store, initialized)
+            if share:
+                self._shared.append(opened)
             try:
-                yield Opened(backend, store, initialized)
+                yield opened
             finally:
                 self._open.pop(id(backend), None)
+                if share:
+                    self._shared.remove(opened)
         finally:
             backend.close()
 
@@ -249,10 +263,9 @@ class Repository:
     def database(self, target_db: str | None = None) -> DatabaseSource:
         """The database source; ``target_db`` names another database (restore --target-db)."""
         try:
-            from snapstore.sources.arangodb.source import ArangoSource
+            return database_source(self.settings.arangodb, self.reporter, target_db)
         except ImportError as e:
             raise DatabaseError(f"ArangoDB support is not available: {e}") from None
-        return ArangoSource(self.settings.arangodb, self.reporter, target_db)
 
 
 def require_new(backend: Backend) -> None:

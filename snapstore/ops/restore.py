@@ -6,6 +6,10 @@ parts (``_scope``: ``--target`` leaves the live database alone without ``--targe
 ``--collection`` alone is a database restore) and where (in place only into the configured
 bulk roots, never where a manifest says; snapstore's own folders inside a root are kept).
 
+Plan, then execute (spec/restore.md): ``restore_session`` opens the repository once for the
+whole command and plans once; the dry run and the confirmation show that ``PlannedRestore``,
+and its ``execute`` is what runs (the safety snapshot writes through the same opening).
+
 Order (spec/restore.md): resolve and plan (refusing unsafe targets and hostile manifests);
 finish what an interrupted restore left; take the safety snapshot of what will be replaced;
 then, under a shared lock, restore the bulk roots (staged, journaled, swapped in) and the
@@ -17,9 +21,12 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import replace
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from shlex import quote
+from typing import Any
 
 from snapstore.diff import SnapshotDiff
 from snapstore.errors import InvalidInput, SnapshotNotFound
@@ -29,7 +36,7 @@ from snapstore.manifest.listing import DIR, Coverage
 from snapstore.manifest.schema import Manifest
 from snapstore.ops.create import CreateRequest, create_snapshot, own_folders
 from snapstore.ops.database_restore import DatabaseRestore
-from snapstore.ops.repository import Repository
+from snapstore.ops.repository import Opened, Repository
 from snapstore.records import (
     RestoreOptions,
     RestorePlan,
@@ -37,7 +44,8 @@ from snapstore.records import (
     RestoreTarget,
     SnapshotInfo,
 )
-from snapstore.sources.restore import (
+from snapstore.sources.database import DatabaseRestorePlan
+from snapstore.sources.files.restore import (
     Part,
     RestoreJob,
     part_jobs,
@@ -46,99 +54,96 @@ from snapstore.sources.restore import (
     restore_roots,
     select_parts,
 )
-from snapstore.sources.restore.checks import refuse_mount_points
-from snapstore.sources.walk import paths_inside
+from snapstore.sources.files.restore.checks import refuse_mount_points
+from snapstore.sources.files.walk import paths_inside
+from snapstore.sources.registry import SourcePlan, find
+from snapstore.store.chunkstore import ChunkStore
 
 
-def plan_restore(repo: Repository, name: str, opts: RestoreOptions) -> RestorePlan:
-    """What ``run_restore`` would do; raises on requests it could not carry out."""
-    with repo.open() as opened:
-        m = repo.resolve(opened.backend, name)
-        plan = _plan(repo, m, opts)
-        if opts.include and plan.restore_bulk:
-            parts = select_parts(opened.store, m, list(opts.include))
-            _kept_parts(plan, parts)
-            plan = replace(plan, include=_include_text(m, parts))
-        return plan
+@dataclass
+class PlannedRestore:
+    """A restore planned once, inside the command's one opening of the repository: ``plan``
+    is what the confirmation and ``--dry-run`` show, and ``execute`` runs exactly that plan
+    (spec/restore.md, "Plan, then execute"). Made by ``restore_session``."""
 
+    repo: Repository
+    opened: Opened
+    manifest: Manifest
+    options: RestoreOptions
+    plan: RestorePlan
+    # --include: the selected parts (None: whole roots).
+    parts: list[Part] | None = None
+    # With ``dry_run``: what the restore writes into each collection (compared with the live
+    # database), for ``preview``.
+    db_plan: DatabaseRestorePlan | None = None
 
-def preview_restore(
-    repo: Repository, name: str, opts: RestoreOptions
-) -> tuple[RestorePlan, SnapshotDiff]:
-    """``restore --dry-run``: the plan (what would be written: files into which folders, which
-    database) and what restoring would change in the live files and database (live state as
-    "before", the snapshot as "after"). Changes nothing."""
-    with repo.open() as opened:
-        m = repo.resolve(opened.backend, name)
-        plan = _plan(repo, m, replace(opts, safety_snapshot=False))
+    def preview(self) -> SnapshotDiff:
+        """``restore --dry-run``: what restoring would change in the live files and database
+        (live state as "before", the snapshot as "after"). Changes nothing."""
         parts: dict[str, list[bytes]] | None = None
-        if opts.include and plan.restore_bulk:
-            selected = select_parts(opened.store, m, list(opts.include))
-            _kept_parts(plan, selected)
-            plan = replace(plan, include=_include_text(m, selected))
+        if self.parts is not None:
             parts = {}
-            for p in selected:
+            for p in self.parts:
                 parts.setdefault(p.root.path, []).append(p.path)
-        db_plan = None
-        if plan.restore_db and m.database is not None:
-            db_plan = repo.database(opts.target_db).plan_restore(
-                m.database, list(opts.collections) or None, compare=True, store=opened.store
-            )
-        changes = diff_live(
-            opened.store,
-            m,
+        plan = self.plan
+        return diff_live(
+            self.opened.store,
+            self.manifest,
             [(t.root, t.target) for t in plan.targets],
-            db_plan,
-            excludes=repo.settings.exclude,
+            self.db_plan,
+            excludes=self.repo.settings.exclude,
             parts=parts,
-            verify=opts.verify,
+            verify=self.options.verify,
             kept={t.root: t.kept_paths for t in plan.targets if t.kept},
         )
-        return plan, changes
 
+    def execute(self) -> RestoreResult:
+        """Make the live bulk storage (and database) equal to the snapshot, as planned
+        (module doc)."""
+        started = time.monotonic()
+        repo, opts, plan, m = self.repo, self.options, self.plan, self.manifest
+        # Finish (or undo) what an interrupted restore left, before anything looks at it.
+        recover([t.target for t in plan.targets], repo.reporter)
+        live = [t for t in plan.targets if t.exists and any(t.target.iterdir())]
+        # The safety snapshot holds the database being replaced (--target-db's, if given),
+        # and only if it exists: a database the restore creates has no state to keep.
+        live_db = plan.restore_db and repo.database(opts.target_db).database_exists()
+        safety_name = None
+        if opts.safety_snapshot and (live or live_db):
+            safety_name = _take_safety(repo, m, opts, [str(t.target) for t in live], live_db)
+            # Said as soon as it exists: if the restore stops, this is the way back.
+            repo.reporter.info(f"Safety snapshot taken: {safety_name}")
+            back = _way_back(opts, live_db)
+            if back:
+                repo.reporter.info(f"  to go back: snapstore restore {safety_name}{back}")
+        # The repository (or the cache) inside a bulk root is swapped with it, its files
+        # linked into the new tree: nothing else may write to it meanwhile.
+        guard = any(t.kept for t in plan.targets)
+        backend = self.opened.backend
+        with repo.lock(backend, "restore", exclusive=guard):
+            if m.name not in Catalog(backend).names():  # a delete ran while we waited
+                raise SnapshotNotFound(
+                    f"snapshot {m.name} was deleted while this restore waited for the lock"
+                )
+            jobs, files, nbytes = self._restore_files(safety_name)
+            db_result = self._restore_database(jobs, safety_name, live_db)
+            for sp in plan.sources:
+                source = find(sp.source)
+                assert source is not None  # planned from the registry
+                repo.reporter.info(source.restore(sp, self.opened.store, repo.reporter))
+        return RestoreResult(
+            snapshot=plan.snapshot,
+            safety_snapshot=safety_name,
+            files=files,
+            bytes=nbytes,
+            targets=tuple(str(j.target) for j in jobs),
+            database=db_result,
+            elapsed=time.monotonic() - started,
+        )
 
-def restore_changes(repo: Repository, name: str, opts: RestoreOptions) -> SnapshotDiff:
-    """What restoring would change in the live files and database (``preview_restore``)."""
-    return preview_restore(repo, name, opts)[1]
-
-
-def run_restore(repo: Repository, name: str, opts: RestoreOptions) -> RestoreResult:
-    """Make the live bulk storage (and database) equal to the snapshot (module doc)."""
-    started = time.monotonic()
-    reporter, settings = repo.reporter, repo.settings
-    collections = list(opts.collections) or None
-    with repo.open() as opened:
-        m = repo.resolve(opened.backend, name)
-        plan = _plan(repo, m, opts)
-        parts = None
-        if opts.include and plan.restore_bulk:
-            parts = select_parts(opened.store, m, list(opts.include))
-            _kept_parts(plan, parts)
-    # Finish (or undo) what an interrupted restore left, before anything looks at it.
-    recover([t.target for t in plan.targets], reporter)
-    live = [t for t in plan.targets if t.exists and any(t.target.iterdir())]
-    # The safety snapshot holds the database being replaced (--target-db's, if given), and
-    # only if it exists: a database the restore creates has no state to keep.
-    live_db = plan.restore_db and repo.database(opts.target_db).database_exists()
-    safety_name = None
-    if opts.safety_snapshot and (live or live_db):
-        safety_name = _take_safety(repo, m, opts, [str(t.target) for t in live], live_db)
-        # Said as soon as it exists: if the restore stops, this is the way back.
-        reporter.info(f"Safety snapshot taken: {safety_name}")
-        back = _way_back(opts, live_db)
-        if back:
-            reporter.info(f"  to go back: snapstore restore {safety_name}{back}")
-    files = nbytes = 0
-    db_result = None
-    # The repository (or the cache) inside a bulk root is swapped with it, its files linked
-    # into the new tree: nothing else may write to it meanwhile.
-    guard = any(t.kept for t in plan.targets)
-    with repo.session("restore", exclusive=guard) as opened:
-        backend, store = opened.backend, opened.store
-        if m.name not in Catalog(backend).names():  # a delete ran while we waited
-            raise SnapshotNotFound(
-                f"snapshot {m.name} was deleted while this restore waited for the lock"
-            )
+    def _restore_files(self, safety_name: str | None) -> tuple[list[RestoreJob], int, int]:
+        """The bulk roots (staged, journaled, swapped in): the jobs, files and bytes."""
+        m, settings, reporter = self.manifest, self.repo.settings, self.repo.reporter
         roots = {r.path: r for r in m.bulk or []}
         jobs = [
             RestoreJob(
@@ -147,51 +152,114 @@ def run_restore(repo: Repository, name: str, opts: RestoreOptions) -> RestoreRes
                 _coverage(t, m, settings.exclude),
                 kept=t.kept_paths,
             )
-            for t in plan.targets
+            for t in self.plan.targets
         ]
-        if parts is not None:
-            jobs = [j for job in jobs for j in part_jobs(job, parts)]
+        if self.parts is not None:
+            jobs = [j for job in jobs for j in part_jobs(job, self.parts)]
+        files = nbytes = 0
         if jobs:
             done = restore_roots(
-                store,
+                self.opened.store,
                 jobs,
                 reporter,
                 m.name,
-                verify=opts.verify,
+                verify=self.options.verify,
                 safety_snapshot=safety_name,
                 # A partial restore leaves the root's record valid: the files it rewrote
                 # have new inodes, which the record does not name.
-                record=parts is None,
+                record=self.parts is None,
                 cache_dir=settings.cache_dir,
             )
             for job, stats in zip(jobs, done, strict=True):
                 files += stats.files
                 nbytes += stats.bytes
                 reporter.info(stats.describe(str(job.target)))
-        if plan.restore_db and m.database is not None:
-            restored = ", ".join(str(t.target) for t in plan.targets)
-            safety = Catalog(backend).load(safety_name) if live_db and safety_name else None
-            db_result = DatabaseRestore(
-                store,
-                repo.database(opts.target_db),
-                m,
-                reporter,
-                collections,
-                safety=safety,
-                existed=live_db,
-                flags=f" --target-db {opts.target_db}" if opts.target_db else "",
-                done_before=f"the bulk files were restored into {restored}" if restored else "",
-                verify=opts.verify,
-            ).run()
-    return RestoreResult(
-        snapshot=plan.snapshot,
-        safety_snapshot=safety_name,
-        files=files,
-        bytes=nbytes,
-        targets=tuple(str(j.target) for j in jobs),
-        database=db_result,
-        elapsed=time.monotonic() - started,
-    )
+        return jobs, files, nbytes
+
+    def _restore_database(
+        self, jobs: list[RestoreJob], safety_name: str | None, live_db: bool
+    ) -> dict[str, Any] | None:
+        """The database, rolled back from the safety snapshot when it stops half-way."""
+        m, opts = self.manifest, self.options
+        if not self.plan.restore_db or m.database is None:
+            return None
+        restored = ", ".join(str(t.target) for t in self.plan.targets)
+        backend = self.opened.backend
+        safety = Catalog(backend).load(safety_name) if live_db and safety_name else None
+        return DatabaseRestore(
+            self.opened.store,
+            self.repo.database(opts.target_db),
+            m,
+            self.repo.reporter,
+            list(opts.collections) or None,
+            safety=safety,
+            existed=live_db,
+            flags=f" --target-db {opts.target_db}" if opts.target_db else "",
+            done_before=f"the bulk files were restored into {restored}" if restored else "",
+            verify=opts.verify,
+        ).run()
+
+
+@contextmanager
+def restore_session(
+    repo: Repository, name: str, opts: RestoreOptions, *, dry_run: bool = False
+) -> Iterator[PlannedRestore]:
+    """Open the repository (once, for the whole command: the safety snapshot and the restore
+    use this opening too), resolve ``name`` and plan the restore; raises on requests it could
+    not carry out. ``dry_run``: also compare with the live database (``preview``)."""
+    if dry_run:  # nothing is written, so no safety snapshot is taken
+        opts = replace(opts, safety_snapshot=False)
+    with repo.open(share=True) as opened:
+        m = repo.resolve(opened.backend, name)
+        plan, db_plan = _plan(repo, m, opts, opened.store if dry_run else None)
+        plan = replace(plan, sources=_plan_sections(m, opts, opened.store))
+        parts = None
+        if opts.include and plan.restore_bulk:
+            parts = select_parts(opened.store, m, list(opts.include))
+            _kept_parts(plan, parts)
+            plan = replace(plan, include=_include_text(m, parts))
+        yield PlannedRestore(repo, opened, m, opts, plan, parts, db_plan)
+
+
+def plan_restore(repo: Repository, name: str, opts: RestoreOptions) -> RestorePlan:
+    """What ``run_restore`` would do; raises on requests it could not carry out."""
+    with restore_session(repo, name, opts) as planned:
+        return planned.plan
+
+
+def preview_restore(
+    repo: Repository, name: str, opts: RestoreOptions
+) -> tuple[RestorePlan, SnapshotDiff]:
+    """``restore --dry-run``: the plan (what would be written: files into which folders, which
+    database) and what restoring would change there (``PlannedRestore.preview``)."""
+    with restore_session(repo, name, opts, dry_run=True) as planned:
+        return planned.plan, planned.preview()
+
+
+def restore_changes(repo: Repository, name: str, opts: RestoreOptions) -> SnapshotDiff:
+    """What restoring would change in the live files and database (``preview_restore``)."""
+    return preview_restore(repo, name, opts)[1]
+
+
+def run_restore(repo: Repository, name: str, opts: RestoreOptions) -> RestoreResult:
+    """Plan and execute in one opening of the repository (``PlannedRestore.execute``)."""
+    with restore_session(repo, name, opts) as planned:
+        return planned.execute()
+
+
+def _plan_sections(m: Manifest, opts: RestoreOptions, store: ChunkStore) -> tuple[SourcePlan, ...]:
+    """The sections a restore writes back: on a restore of the whole snapshot only (what
+    ``--include``, ``--collection``, ``--target``, ``--target-db``, ``--no-bulk`` or
+    ``--no-db`` narrow it to is files or the database: spec/sources.md)."""
+    narrowed = opts.include or opts.collections or opts.target or opts.target_db
+    if narrowed or not (opts.restore_bulk and opts.restore_db):
+        return ()
+    out = []
+    for name, section in sorted(m.sections.items()):
+        source = find(name)
+        if source is not None:
+            out.append(source.plan(section, store))
+    return tuple(out)
 
 
 def _coverage(t: RestoreTarget, m: Manifest, excludes: tuple[str, ...]) -> Coverage:
@@ -217,7 +285,8 @@ def _take_safety(
     source = repo
     if opts.target_db:
         arango = replace(repo.settings.arangodb, database=opts.target_db)
-        source = Repository(replace(repo.settings, arangodb=arango), repo.reporter)
+        # A copy that shares ``repo``'s opening (``Repository.open(share=True)``).
+        source = replace(repo, settings=replace(repo.settings, arangodb=arango))
     result, _ = create_snapshot(
         source,
         CreateRequest(
@@ -279,7 +348,11 @@ def _check_flags(opts: RestoreOptions, files: bool) -> None:
         )
 
 
-def _plan(repo: Repository, m: Manifest, opts: RestoreOptions) -> RestorePlan:
+def _plan(
+    repo: Repository, m: Manifest, opts: RestoreOptions, compare: ChunkStore | None = None
+) -> tuple[RestorePlan, DatabaseRestorePlan | None]:
+    """The plan, and the database's (compared with the live one, reading the snapshot's
+    documents from ``compare``, when given: the dry run)."""
     settings = repo.settings
     files, database = _scope(opts)
     _check_flags(opts, files)
@@ -313,14 +386,15 @@ def _plan(repo: Repository, m: Manifest, opts: RestoreOptions) -> RestorePlan:
             )
     db_changes: dict[str, list[str]] = {}
     into = None
+    db_plan = None
     if do_db and m.database is not None:
         db_plan = repo.database(opts.target_db).plan_restore(
-            m.database, list(opts.collections) or None
+            m.database, list(opts.collections) or None, compare=compare is not None, store=compare
         )
         db_changes = {"drop": db_plan.drop, "replace": db_plan.replace, "create": db_plan.create}
         into = opts.target_db or settings.arangodb.database
         db_changes["database"] = [into]
-    return RestorePlan(
+    restore_plan = RestorePlan(
         snapshot=SnapshotInfo.from_manifest(m),
         targets=tuple(targets),
         restore_bulk=do_bulk,
@@ -331,6 +405,7 @@ def _plan(repo: Repository, m: Manifest, opts: RestoreOptions) -> RestorePlan:
         database_note=db_note if m.database is not None and not do_db else "",
         database=into,
     )
+    return restore_plan, db_plan
 
 
 def _same_disk(dest: Path, inside: dict[bytes, str], own: dict[str, str]) -> None:

@@ -10,7 +10,7 @@ from snapstore.manifest.listing import FileEntry
 from snapstore.ops import history
 from snapstore.ops.repository import Repository
 from snapstore.records import SnapshotInfo
-from snapstore.sources.files import load_entries
+from snapstore.sources.files.capture import load_entries
 
 
 def list_with_problems(repo: Repository) -> tuple[list[SnapshotInfo], list[str]]:

@@ -4,7 +4,7 @@ A snapshot holds parts of different kinds (the bulk roots, a database), each wri
 by its own source. Check, gc and archives only need one answer from each: which chunks the
 part needs (``references``). Capture and restore differ too much in shape to share a
 signature (a tree walk against a server dump) and stay each source's own
-(``sources.files``, ``sources.restore``; ``sources.database.DatabaseSource``).
+(``sources.files.capture``, ``sources.files.restore``; ``sources.database.DatabaseSource``).
 """
 
 from __future__ import annotations

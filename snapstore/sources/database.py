@@ -117,3 +117,83 @@ class DatabaseSource(Protocol):
     def drop_database(self) -> None:
         """Drop the whole database: undoing a restore that created it."""
         ...
+
+
+@dataclass(frozen=True)
+class DatabaseSection:
+    """A typed view of a manifest's ``database`` section (spec/database.md) for the
+    operations above the sources: what they read of it, by name. The section itself stays
+    the source's own (it reads the rest)."""
+
+    raw: dict[str, Any]
+
+    @classmethod
+    def of(cls, section: dict[str, Any] | None) -> DatabaseSection | None:
+        return None if section is None else cls(section)
+
+    @property
+    def collections(self) -> dict[str, dict[str, Any]]:
+        """Each collection's entry (definition, count, document tree), by name."""
+        return dict(self.raw.get("collections") or {})
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.raw.get("warnings") or [])
+
+    @property
+    def consistency(self) -> tuple[str, str]:
+        """(mode, reason): ``transaction``, another mode with its reason, or ("", "")."""
+        c = self.raw.get("consistency") or {}
+        return str(c.get("mode") or ""), str(c.get("reason") or "")
+
+
+@dataclass(frozen=True)
+class CollectionCheck:
+    """A restored collection read back: its count against the snapshot's, and whether its
+    documents (or keys and revisions) match."""
+
+    count: int | None
+    expected_count: int | None
+    checksum_ok: bool
+
+
+@dataclass(frozen=True)
+class DatabaseRestoreReport:
+    """What a database restore did (the CLI's lines after ``restore``; ``restore --json``
+    keeps the source's whole map: ``RestoreResult.database``)."""
+
+    database: str
+    documents: int = 0
+    created_database: bool = False
+    dropped: tuple[str, ...] = ()
+    created: tuple[str, ...] = ()
+    replaced: tuple[str, ...] = ()
+    # Written by difference (indexes kept): (removed, inserted, replaced) by collection.
+    merged: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    reloaded: dict[str, str] = field(default_factory=dict)  # collection -> why
+    collections: dict[str, CollectionCheck] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DatabaseRestoreReport:
+        """Read the source's report map (``DatabaseSource.restore``)."""
+        return cls(
+            database=str(d.get("database")),
+            documents=int(d.get("documents") or 0),
+            created_database=bool(d.get("created_database")),
+            dropped=tuple(d.get("dropped") or ()),
+            created=tuple(d.get("created") or ()),
+            replaced=tuple(d.get("replaced") or ()),
+            merged={
+                n: (w["removed"], w["inserted"], w["replaced"])
+                for n, w in (d.get("merged") or {}).items()
+            },
+            reloaded=dict(d.get("reloaded") or {}),
+            collections={
+                n: CollectionCheck(
+                    c.get("count"), c.get("expected_count"), bool(c.get("checksum_ok"))
+                )
+                for n, c in (d.get("collections") or {}).items()
+            },
+            warnings=tuple(d.get("warnings") or ()),
+        )

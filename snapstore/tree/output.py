@@ -12,7 +12,7 @@ Outputs here: ``DirectoryOutput`` (a new folder, written in a staging folder bes
 renamed into place when complete and synced; entries created with ``O_EXCL`` and
 ``O_NOFOLLOW`` inside folders it made itself) and ``TarOutput`` (a tar stream, to a temporary
 file renamed at the end by ``TarFileOutput``, or to standard output). Restore's staged tree
-(sources/restore/stage.py) is the directory output with hard links to unchanged live files;
+(sources/files/restore/stage.py) is the directory output with hard links to unchanged live files;
 it reads through the same read plan. spec/browse.md, "Writing a tree out", is the contract.
 """
 

@@ -370,10 +370,17 @@ class WebApp:
         unconfirmed = confirmation_problem(values)
         if unconfirmed is not None:
             return await self._restore_page(name, form, 400, None, planned, unconfirmed)
-        options, snapshot = form.options(), plan.snapshot.snapshot_name
+        options, snapshot, shown = form.options(), plan.snapshot.snapshot_name, plan_digest(plan)
 
         def work(reporter: JobReporter) -> str:
-            r = self.manager(reporter).restore_snapshot(snapshot, confirm=True, options=options)
+            # The job runs the plan it makes, and only when that is the plan confirmed.
+            with self.manager(reporter).restore_session(snapshot, options) as planned:
+                if plan_digest(planned.plan) != shown:
+                    raise InvalidInput(
+                        "nothing was changed: what this restore replaces changed after you "
+                        "confirmed; check what it replaces now, and confirm again"
+                    )
+                r = planned.execute()
             done = f"restored {r.snapshot.snapshot_name}: {r.files} files"
             if r.safety_snapshot:
                 done += f"; the state before is in safety snapshot {r.safety_snapshot}"

@@ -93,7 +93,8 @@ def confirmation_problem(values: Mapping[str, Any]) -> str | None:
 def plan_digest(plan: RestorePlan) -> str:
     """A fingerprint of everything the page shows of a plan: which snapshot, each folder
     replaced (and whether it exists), the database changes, the paths selected, whether a
-    safety snapshot is taken. Equal digests: the same restore."""
+    safety snapshot is taken, what each other source restores. Equal digests: the same
+    restore."""
     shown = {
         "snapshot": plan.snapshot.snapshot_name,
         "targets": [[t.root, str(t.target), t.exists] for t in plan.targets],
@@ -102,6 +103,7 @@ def plan_digest(plan: RestorePlan) -> str:
         "database_changes": {k: list(v) for k, v in sorted(plan.database_changes.items())},
         "include": list(plan.include),
         "safety_snapshot": plan.safety_snapshot,
+        "sources": [[p.source, list(p.lines)] for p in plan.sources],
     }
     # ensure_ascii: paths that are not UTF-8 (surrogate escapes) hash like any other text.
     text = json.dumps(shown, sort_keys=True, ensure_ascii=True)

@@ -12,8 +12,8 @@ from snapstore.errors import CorruptData
 from snapstore.manifest.listing import DIR, FILE, SYMLINK, FileEntry, store_listing
 from snapstore.manifest.schema import BulkRoot
 from snapstore.reporting import Reporter
-from snapstore.sources.files import FilesBackup
-from snapstore.sources.restore import OLD_TAG, STAGING_TAG, restore_root
+from snapstore.sources.files.capture import FilesBackup
+from snapstore.sources.files.restore import OLD_TAG, STAGING_TAG, restore_root
 from snapstore.store.chunkstore import ChunkStore
 from tests.helpers import assert_same_tree, tree_state
 
@@ -36,7 +36,7 @@ def test_listing_records_types_targets_and_reuses_unchanged_files(
     res = capture(store, root)
     assert (res.root.files, res.root.dirs, res.root.symlinks) == (2, 3, 1)
     assert res.read_bytes == 5001 and res.reused_files == 0
-    from snapstore.sources.files import load_entries
+    from snapstore.sources.files.capture import load_entries
 
     entries = {e.path: e for e in load_entries(store, res.root, "t")}
     assert [e.path for e in load_entries(store, res.root, "t")] == [
@@ -118,7 +118,7 @@ def test_interrupted_swap_is_recovered_before_the_next_restore(
 
 def test_listing_order_is_the_sort_key_order(store: ChunkStore, tmp_path: Path) -> None:
     from snapstore.manifest.listing import sort_key
-    from snapstore.sources.files import load_entries
+    from snapstore.sources.files.capture import load_entries
 
     root = tmp_path / "tree"
     for rel in ("a/x/deep", "a-b/y", "a.c", "b", "\xe9/z", "A/q"):

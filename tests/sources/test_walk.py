@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from snapstore.manifest.listing import sort_key
-from snapstore.sources.walk import TreeWalker
+from snapstore.sources.files.walk import TreeWalker
 
 
 def _tree(root: Path, files: int, seed: int = 5) -> set[bytes]:

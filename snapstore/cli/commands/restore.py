@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -10,6 +10,10 @@ from snapstore.cli.complete import complete_snapshot
 from snapstore.cli.context import AppContext, confirm, pass_app
 from snapstore.cli.render import emit_json, render_database_writes, render_diff, render_plan
 from snapstore.records import RestoreOptions, RestorePlan
+
+if TYPE_CHECKING:
+    from snapstore.ops.restore import PlannedRestore
+    from snapstore.sources.database import DatabaseRestoreReport
 
 
 @click.command("restore")
@@ -93,30 +97,38 @@ def restore_cmd(
         include=include,
         verify=verify,
     )
-    if dry_run:  # lifecycle addition: a diff of the live state against the snapshot
-        plan, changes = manager.preview_restore(name, options)
-        if as_json:
-            emit_json({**changes.as_dict(), "writes": plan.writes()})
-        else:
-            title = f"Restoring {changes.after} would change (nothing was changed):"
-            render_diff(changes, "\n".join([title, *_parts(plan)]))
-            render_database_writes(changes)
-        return
-    plan = manager.plan_restore(name, options=options)
-    if not yes:
-        render_plan(plan)
-        for line in _notes(plan):
-            click.echo(line, err=True)
-        click.echo(f"⚠️  WARNING: This will REPLACE {_replaced(plan, options)}!", err=True)
-    confirm("Type 'yes' to confirm restoration", yes)
-    if not as_json:
-        click.echo("Restoring snapshot...")
-    result = manager.restore_snapshot(plan.snapshot.snapshot_name, confirm=True, options=options)
+    # Planned once, in the command's one opening of the repository: the dry run and the
+    # confirmation show this plan, and it is what runs.
+    with manager.restore_session(name, options, dry_run=dry_run) as planned:
+        plan = planned.plan
+        if dry_run:
+            _dry_run(planned, as_json)
+            return
+        if not yes:
+            render_plan(plan)
+            for line in _notes(plan):
+                click.echo(line, err=True)
+            click.echo(f"⚠️  WARNING: This will REPLACE {_replaced(plan, options)}!", err=True)
+        confirm("Type 'yes' to confirm restoration", yes)
+        if not as_json:
+            click.echo("Restoring snapshot...")
+        result = planned.execute()
     if as_json:
         emit_json(result.as_dict())
     else:
-        _echo_database(result.database)
+        _echo_database(result.database_report)
         click.echo("✓ Snapshot restored successfully")
+
+
+def _dry_run(planned: PlannedRestore, as_json: bool) -> None:
+    """Lifecycle addition: the plan, and a diff of the live state against the snapshot."""
+    plan, changes = planned.plan, planned.preview()
+    if as_json:
+        emit_json({**changes.as_dict(), "writes": plan.writes()})
+    else:
+        title = f"Restoring {changes.after} would change (nothing was changed):"
+        render_diff(changes, "\n".join([title, *_parts(plan)]))
+        render_database_writes(changes)
 
 
 def _parts(plan: RestorePlan) -> list[str]:
@@ -130,6 +142,7 @@ def _parts(plan: RestorePlan) -> list[str]:
         out.append(f"  database: {plan.database}")
     elif plan.database_note:
         out.append(f"  database: not restored ({plan.database_note})")
+    out += [f"  {sp.source}: {line}" for sp in plan.sources for line in sp.lines]
     return out
 
 
@@ -164,29 +177,30 @@ def _replaced(plan: RestorePlan, options: RestoreOptions) -> str:
     return " and ".join(what)
 
 
-def _echo_database(report: dict[str, Any] | None) -> None:
+def _echo_database(report: DatabaseRestoreReport | None) -> None:
     """The database part of a restore: what changed and the verification against the snapshot."""
-    if not report:
+    if report is None:
         return
-    colls = report.get("collections") or {}
+    colls = report.collections
     click.echo(
-        f"  Database {report.get('database')}: {report.get('documents', 0)} documents in "
+        f"  Database {report.database}: {report.documents} documents in "
         f"{len(colls)} collection(s) restored"
-        + (" (database created)" if report.get("created_database") else "")
+        + (" (database created)" if report.created_database else "")
     )
-    for what in ("dropped", "created", "replaced"):
-        if report.get(what):
-            click.echo(f"    {what}: {', '.join(report[what])}")
-    merged = report.get("merged") or {}
-    if merged:
-        parts = [
-            f"{n} (-{w['removed']} +{w['inserted']} ~{w['replaced']})" for n, w in merged.items()
-        ]
+    for what, names in (
+        ("dropped", report.dropped),
+        ("created", report.created),
+        ("replaced", report.replaced),
+    ):
+        if names:
+            click.echo(f"    {what}: {', '.join(names)}")
+    if report.merged:
+        parts = [f"{n} (-{r} +{i} ~{c})" for n, (r, i, c) in report.merged.items()]
         click.echo(f"    written by difference, indexes kept: {', '.join(parts)}")
-    for name, reason in (report.get("reloaded") or {}).items():
+    for name, reason in report.reloaded.items():
         click.echo(f"    reloaded {name}: {reason}")
     for name, c in sorted(colls.items()):
-        state = "count and checksum match" if c.get("checksum_ok") else "DIFFERS"
-        click.echo(f"    {name}: {c.get('count')} of {c.get('expected_count')} documents, {state}")
-    for w in report.get("warnings") or []:
+        state = "count and checksum match" if c.checksum_ok else "DIFFERS"
+        click.echo(f"    {name}: {c.count} of {c.expected_count} documents, {state}")
+    for w in report.warnings:
         click.echo(f"  warning: {w}", err=True)

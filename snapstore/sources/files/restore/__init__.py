@@ -22,13 +22,13 @@ from snapstore.errors import SourceError
 from snapstore.manifest.listing import DIR, FILE, Coverage, FileEntry, load_listing
 from snapstore.manifest.schema import BulkRoot
 from snapstore.reporting import Reporter
-from snapstore.sources.restore.checks import plan_targets
-from snapstore.sources.restore.include import Part, part_coverage, part_target, select_parts
-from snapstore.sources.restore.live import MAKE_SYMLINK, WRITE, Action, Comparer, LivePlanner
-from snapstore.sources.restore.record import forget, restored_parent, write_record
-from snapstore.sources.restore.recover import recover
-from snapstore.sources.restore.stage import RestoreStats, fill
-from snapstore.sources.restore.swap import (
+from snapstore.sources.files.record import forget, restored_parent, write_record
+from snapstore.sources.files.restore.checks import plan_targets
+from snapstore.sources.files.restore.include import Part, part_coverage, part_target, select_parts
+from snapstore.sources.files.restore.live import MAKE_SYMLINK, WRITE, Action, Comparer, LivePlanner
+from snapstore.sources.files.restore.recover import recover
+from snapstore.sources.files.restore.stage import RestoreStats, fill
+from snapstore.sources.files.restore.swap import (
     OLD_TAG,
     REMOVE_THREADS,
     STAGING_TAG,
@@ -43,7 +43,7 @@ from snapstore.sources.restore.swap import (
     write_journal,
     write_parts,
 )
-from snapstore.sources.walk import Item
+from snapstore.sources.files.walk import Item
 from snapstore.store.chunker import Chunker
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.tree.bulk import TreeChecker

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from snapstore.errors import SourceError
 from snapstore.manifest.listing import DIR, FILE, SYMLINK, Coverage, FileEntry, sort_key
-from snapstore.sources.walk import Item, TreeWalker
+from snapstore.sources.files.walk import Item, TreeWalker
 from snapstore.store.chunker import Chunker
 from snapstore.store.ids import chunk_id
 

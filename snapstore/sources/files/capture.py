@@ -40,7 +40,7 @@ from snapstore.manifest.listing import (
 from snapstore.manifest.schema import BulkRoot, Manifest
 from snapstore.reporting import Reporter
 from snapstore.sources.base import Ref
-from snapstore.sources.walk import (
+from snapstore.sources.files.walk import (
     Item,
     TreeWalker,
     entry_from_stat,

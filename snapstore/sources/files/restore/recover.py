@@ -19,7 +19,7 @@ import socket
 from pathlib import Path
 
 from snapstore.reporting import Reporter
-from snapstore.sources.restore.swap import (
+from snapstore.sources.files.restore.swap import (
     JOURNAL_EXT,
     JOURNAL_TAG,
     OLD_TAG,

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from snapstore.errors import CorruptData, SourceError
 from snapstore.manifest.listing import FileEntry
 from snapstore.reporting import Reporter
-from snapstore.sources.restore import writer as _writer
-from snapstore.sources.restore.live import (
+from snapstore.sources.files.restore import writer as _writer
+from snapstore.sources.files.restore.live import (
     KEEP,
     KEEP_DIR,
     LINK,
@@ -32,8 +32,8 @@ from snapstore.sources.restore.live import (
     WRITE,
     Action,
 )
-from snapstore.sources.restore.writer import CREATE, FileWriter, file_chunks, stream_file
-from snapstore.sources.walk import Item
+from snapstore.sources.files.restore.writer import CREATE, FileWriter, file_chunks, stream_file
+from snapstore.sources.files.walk import Item
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.concurrency import quick_gil_handoff
 from snapstore.store.readplan import ReadPlan

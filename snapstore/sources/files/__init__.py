@@ -1,0 +1,1 @@
+"""The bulk-file source: capture (``capture``, ``walk``) and restore (``restore/``) side by side."""
