@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import struct
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -67,19 +68,17 @@ class KdfParams:
         return kdf.derive(password.encode("utf-8"))
 
     def as_map(self) -> dict[str, Any]:
-        return {
-            "algorithm": "argon2id",
-            "memory_kib": self.memory_kib,
-            "iterations": self.iterations,
-            "lanes": self.lanes,
-            "salt": self.salt,
-        }
+        # The costs as three fixed-width integers, so that key objects of different costs
+        # still have one size (spec/encryption.md, "Key objects").
+        cost = struct.pack("<III", self.memory_kib, self.iterations, self.lanes)
+        return {"algorithm": "argon2id", "cost": cost, "salt": self.salt}
 
     @classmethod
     def from_map(cls, d: Any) -> KdfParams:
         if not isinstance(d, dict) or d.get("algorithm") != "argon2id":
             raise CorruptData("key object names an unknown key derivation function")
-        return cls(int(d["memory_kib"]), int(d["iterations"]), int(d["lanes"]), bytes(d["salt"]))
+        memory, iterations, lanes = struct.unpack("<III", bytes(d["cost"]))
+        return cls(memory, iterations, lanes, bytes(d["salt"]))
 
 
 @dataclass(frozen=True)
@@ -168,7 +167,7 @@ def open_key_object(data: bytes, password: str, repo_id: str, key_id: str) -> Ma
     try:
         kdf = KdfParams.from_map(doc["kdf"])
         sealed = bytes(doc["master"])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, struct.error, RepositoryError):
         raise CorruptData(f"key object {key_id} is damaged") from None
     try:
         material = Aead(kdf.derive(password)).open(
