@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 import blake3
 
 from snapstore.backend import Backend, Kind
+from snapstore.crypto.backend import EncryptedBackend
+from snapstore.crypto.keyring import damaged_keys
 from snapstore.errors import CorruptData, ObjectNotFound
 from snapstore.manifest.catalog import Catalog
 from snapstore.manifest.listing import load_listing, show_path
@@ -92,6 +94,8 @@ def check_repository(
     backend: Backend, store: ChunkStore, *, read_data: bool, reporter: Reporter
 ) -> CheckReport:
     report = CheckReport()
+    if isinstance(backend, EncryptedBackend):  # every key object whole (spec/encryption.md)
+        report.errors.extend(damaged_keys(backend))
     index = _read_index(backend, report)
     report.chunks = len(index)
     pack_sizes = {o.name: o.size for o in backend.list(Kind.PACKS)}
@@ -191,7 +195,7 @@ def _references(
             for cid in entry.chunks:
                 yield Ref(cid, f"{root.path}: file {os.fsdecode(entry.path)}")
                 loc, cold = index.get(cid), archived.get(cid)
-                stored += loc.raw_length if loc else cold.length if cold else 0
+                stored += loc.raw_length if loc else cold.raw_length if cold else 0
             if stored != entry.size and all(c in index or c in archived for c in entry.chunks):
                 # Restore stops at such a file ("restored N bytes, listing says M").
                 raise CorruptData(

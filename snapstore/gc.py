@@ -405,7 +405,7 @@ def _sweep_archives(
             c for c in idx.chunks if c in marks.refs and c not in live_in_packs and c not in claimed
         ]
         total = idx.raw_bytes()
-        live_raw = sum(idx.chunks[c][2] for c in needed)
+        live_raw = sum(idx.raw_lengths.get(c, idx.chunks[c][2]) for c in needed)
         size = sizes.get(name, 0)
         if name not in sizes and needed:
             raise RepositoryError(

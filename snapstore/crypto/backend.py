@@ -123,7 +123,7 @@ class EncryptedBackend(Backend):
 
     def _outer_config(self, inner: bytes) -> bytes:
         doc = dict(self._outer)
-        doc["sealed"] = self.crypto.seal_object("config", "config", inner).hex()
+        doc["sealed"] = self.crypto.seal_object("config", _config_ad_name(doc), inner).hex()
         return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
     def _inner_config(self, stored: bytes) -> bytes:
@@ -134,4 +134,11 @@ class EncryptedBackend(Backend):
             raise CorruptData(
                 f"{self.location}: the config object's sealed part is damaged"
             ) from None
-        return self.crypto.open_object("config", "config", sealed)
+        return self.crypto.open_object("config", _config_ad_name(doc), sealed)
+
+
+def _config_ad_name(doc: dict[str, object]) -> str:
+    """The config's sealed part is bound to every plaintext field beside it (canonical JSON),
+    so none of them can be changed unnoticed."""
+    plain = {key: value for key, value in doc.items() if key != "sealed"}
+    return "config\0" + json.dumps(plain, sort_keys=True, separators=(",", ":"))

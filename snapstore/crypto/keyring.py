@@ -32,6 +32,25 @@ def list_keys(backend: EncryptedBackend) -> list[tuple[k.KeyInfo, bool]]:
     return out
 
 
+def damaged_keys(backend: EncryptedBackend) -> list[str]:
+    """One line for each key object that does not verify under the master key (its metadata
+    is bound to the whole object: crypto/keys.py)."""
+    crypto = backend.crypto
+    out = []
+    for key_id in _ids(backend):
+        try:
+            data = backend.inner.get(Kind.KEYS, key_id)
+            k.key_info(data, crypto.master, crypto.repo_id, key_id)
+        except ObjectNotFound:
+            continue  # removed meanwhile (key remove)
+        except (CorruptData, KeyError, TypeError, ValueError, RepositoryError):
+            out.append(
+                f"key object {key_id} is damaged or not this repository's (remove it with "
+                "`snapstore key remove`; the other keys still open the repository)"
+            )
+    return out
+
+
 def resolve(backend: EncryptedBackend, given: str) -> str:
     """The key id that ``given`` (a full id or a unique prefix) names."""
     matches = [key_id for key_id in _ids(backend) if key_id.startswith(given)]

@@ -130,6 +130,7 @@ class ArchiveBuilder:
         self._raw_size = 0
         self._pending: dict[bytes, tuple[int, int]] = {}  # id -> offset, length in member raw
         self.chunks: dict[bytes, tuple[int, int, int]] = {}
+        self.raw_lengths: dict[bytes, int] = {}  # encrypted only: entries are not the chunks
         self.raw_bytes = 0
 
     def __contains__(self, cid: bytes) -> bool:
@@ -142,6 +143,8 @@ class ArchiveBuilder:
         if cid in self:
             return
         data = seal_entry(self.codec, cid, raw)
+        if self.codec.encrypted:
+            self.raw_lengths[cid] = len(raw)
         header = tar_header(cid, len(data))
         self._raw.append(header)
         self._pending[cid] = (self._raw_size + len(header), len(data))
@@ -192,7 +195,11 @@ class ArchiveBuilder:
         self._file.close()
         self._file = None
         name = self._hash.hexdigest() + ARCHIVE_SUFFIX
-        return name, self._path, ArchiveIndex(name, self._size, list(self._written), self.chunks)
+        return (
+            name,
+            self._path,
+            ArchiveIndex(name, self._size, list(self._written), self.chunks, self.raw_lengths),
+        )
 
     def discard(self) -> None:
         """Drop the spool file of an archive that will not be published."""
@@ -285,7 +292,8 @@ class ArchiveSet:
     def add(self, idx: ArchiveIndex) -> None:
         self.indexes[idx.archive] = idx
         for cid, (member, off, length) in idx.chunks.items():
-            self.locations.setdefault(cid, ArchivedChunk(idx.archive, member, off, length))
+            raw = idx.raw_lengths.get(cid, -1)
+            self.locations.setdefault(cid, ArchivedChunk(idx.archive, member, off, length, raw))
 
     def remove(self, archive: str) -> None:
         idx = self.indexes.pop(archive, None)
@@ -298,7 +306,8 @@ class ArchiveSet:
                 for other in self.indexes.values():  # another archive may hold it too
                     if cid in other.chunks:
                         m, o, n = other.chunks[cid]
-                        self.locations[cid] = ArchivedChunk(other.archive, m, o, n)
+                        raw = other.raw_lengths.get(cid, -1)
+                        self.locations[cid] = ArchivedChunk(other.archive, m, o, n, raw)
                         break
 
     def __contains__(self, cid: bytes) -> bool:
