@@ -130,6 +130,8 @@ class EncryptedBackend(Backend):
         try:
             doc = json.loads(stored)
             sealed = bytes.fromhex(doc["sealed"])
+            if (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode() != stored:
+                raise ValueError("not in its canonical form")  # no byte of it is free
         except (ValueError, KeyError, TypeError):
             raise CorruptData(
                 f"{self.location}: the config object's sealed part is damaged"

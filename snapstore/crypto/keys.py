@@ -117,11 +117,12 @@ def _key_ad(repo_id: str, key_id: str, part: str) -> bytes:
     return f"snapstore\0{repo_id}\0keys\0{key_id}\0{part}".encode()
 
 
-def _meta_ad(repo_id: str, key_id: str, kdf: dict[str, Any], master: bytes) -> bytes:
-    """The metadata is bound to the rest of its key object (KDF parameters, sealed master
-    key), so whoever holds the master key can verify every key object whole (``check``)."""
-    rest = msgpack.packb(kdf, use_bin_type=True) + master
-    return _key_ad(repo_id, key_id, "meta") + blake3.blake3(rest).digest()
+def _meta_ad(repo_id: str, key_id: str, rest: dict[str, Any]) -> bytes:
+    """The metadata is bound to the rest of its key object (version, KDF parameters, AEAD,
+    sealed master key), so whoever holds the master key can verify every key object whole
+    (``check``), even one whose password it does not know."""
+    encoded = msgpack.packb(rest, use_bin_type=True)
+    return _key_ad(repo_id, key_id, "meta") + blake3.blake3(encoded).digest()
 
 
 def new_key_id() -> str:
@@ -145,15 +146,13 @@ def seal_key_object(
     if len(meta) > META_SIZE - 2:
         raise RepositoryError("key label too long")
     meta = len(meta).to_bytes(2, "little") + meta + b"\0" * (META_SIZE - 2 - len(meta))
-    sealed = wrapping.seal(master.material, _key_ad(repo_id, key_id, "master"))
-    ad = _meta_ad(repo_id, key_id, kdf.as_map(), sealed)
-    doc = {
+    doc: dict[str, Any] = {
         "version": KEY_OBJECT_VERSION,
         "kdf": kdf.as_map(),
         "aead": AEAD_NAME,
-        "master": sealed,
-        "meta": Aead(master.derive("aead")).seal(meta, ad),
+        "master": wrapping.seal(master.material, _key_ad(repo_id, key_id, "master")),
     }
+    doc["meta"] = Aead(master.derive("aead")).seal(meta, _meta_ad(repo_id, key_id, doc))
     out: bytes = msgpack.packb(doc, use_bin_type=True)
     return out
 
@@ -191,8 +190,11 @@ def open_key_object(data: bytes, password: str, repo_id: str, key_id: str) -> Ma
 
 def key_info(data: bytes, master: MasterKey, repo_id: str, key_id: str) -> KeyInfo:
     doc = _decode(data, key_id)
+    if msgpack.packb(doc, use_bin_type=True) != data:  # one encoding only: no byte is free
+        raise CorruptData(f"key object {key_id} is not in its canonical form (altered)")
     kdf = KdfParams.from_map(doc["kdf"])
-    ad = _meta_ad(repo_id, key_id, doc["kdf"], bytes(doc["master"]))
+    rest = {key: value for key, value in doc.items() if key != "meta"}
+    ad = _meta_ad(repo_id, key_id, rest)
     raw = Aead(master.derive("aead")).open(bytes(doc["meta"]), ad, f"key object {key_id}")
     meta = msgpack.unpackb(raw[2 : 2 + int.from_bytes(raw[:2], "little")], raw=False)
     return KeyInfo(
