@@ -21,7 +21,7 @@ from snapstore.cli.render import emit_json, lines, size_bytes
 @click.option(
     "--kdf-memory",
     type=click.IntRange(1, 4096),
-    default=64,
+    default=46,
     show_default=True,
     metavar="MIB",
     help="Memory Argon2id uses to turn the password into a key (more is slower to guess).",
