@@ -74,3 +74,8 @@ def key_passwd_cmd(app: AppContext, label: str) -> None:
     old one is removed)."""
     key_id = app.manager().change_password(label)
     app.done(f"✓ Password changed (key {key_id})")
+
+
+# The subcommands live on the group only: a module-level command is a top-level command to
+# the lazy command table (cli/main.py, checked by tests/cli/test_startup.py).
+del key_list_cmd, key_add_cmd, key_remove_cmd, key_passwd_cmd
