@@ -27,11 +27,12 @@ ENCRYPTION = {"aead": AEAD_NAME, "kdf": "argon2id", "ids": "blake3-keyed", "name
 
 
 def stored_config(raw: Backend) -> dict[str, Any] | None:
-    """The config object's JSON as stored; None when there is none (or it is not JSON: the
-    store's config reader reports that)."""
+    """The config object's JSON as stored; None when there is none, or no location yet (a
+    bucket ``init`` will create), or it is not JSON: the store's config reader, or ``init``,
+    then says what is wrong as for any repository."""
     try:
         doc = json.loads(raw.get(Kind.CONFIG, "config"))
-    except (ObjectNotFound, NotADirectoryError, ValueError):
+    except (ObjectNotFound, NotADirectoryError, ValueError, RepositoryError):
         return None
     return doc if isinstance(doc, dict) else None
 
