@@ -173,8 +173,9 @@ def test_flipped_objects_never_restore_wrong_data(forged: Forged, kind: str) -> 
 
 
 def _restores_only_the_truth(f: Forged) -> None:
-    """Every snapshot restored in the sandbox: a clean failure, or exactly its tree."""
-    for i, name in enumerate(f.names):
+    """The snapshots restored in the sandbox (both archived ones, the newest: every object
+    type is read by one of them): a clean failure, or exactly its tree."""
+    for i, name in enumerate(f.names[:2] + f.names[-1:]):
         target = f.ws.root / f"restored-{i}"
         r = run_sandboxed(
             f.ws, "restore", name, "--target", str(target), "--yes", "--no-safety-snapshot"
