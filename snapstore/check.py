@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 import blake3
 
 from snapstore.backend import Backend, Kind
+from snapstore.crypto.backend import EncryptedBackend
+from snapstore.crypto.keyring import damaged_keys
 from snapstore.errors import CorruptData, ObjectNotFound
 from snapstore.manifest.catalog import Catalog
 from snapstore.manifest.listing import load_listing, show_path
@@ -95,15 +97,19 @@ def check_repository(
     """Check the index against the packs, the archives, and every snapshot's references
     (with ``read_data``, every stored chunk is read and verified too)."""
     report = CheckReport()
+    if isinstance(backend, EncryptedBackend):  # every key object whole (spec/encryption.md)
+        report.errors.extend(damaged_keys(backend))
     index = _read_index(backend, report)
     report.chunks = len(index)
     pack_sizes = {o.name: o.size for o in backend.list(Kind.PACKS)}
     missing_packs = _check_packs(index, pack_sizes, report)
     bad_chunks: dict[bytes, str] = {}
     if read_data:
-        bad_chunks = _read_packs(backend, index, pack_sizes, report, reporter)
+        bad_chunks = _read_packs(backend, store, index, pack_sizes, report, reporter)
     # Cold archives (store/archives.py): their chunks are stored too.
-    archived, archive_bad = check_archives(backend, report, read_data=read_data)
+    archived, archive_bad = check_archives(
+        backend, report, read_data=read_data, identity=store.identity, codec=store.codec
+    )
     bad_chunks.update(archive_bad)
     found = Found(index, archived, archive_bad, missing_packs, bad_chunks)
 
@@ -222,7 +228,7 @@ def _references(
             for cid in entry.chunks:
                 yield Ref(cid, f"{root.path}: file {os.fsdecode(entry.path)}")
                 loc, cold = index.get(cid), archived.get(cid)
-                stored += loc.raw_length if loc else cold.length if cold else 0
+                stored += loc.raw_length if loc else cold.raw_length if cold else 0
             if stored != entry.size and all(c in index or c in archived for c in entry.chunks):
                 # Restore stops at such a file ("restored N bytes, listing says M").
                 raise CorruptData(
@@ -237,6 +243,7 @@ def _references(
 
 def _read_packs(
     backend: Backend,
+    store: ChunkStore,
     index: dict[bytes, Location],
     pack_sizes: dict[str, int],
     report: CheckReport,
@@ -257,7 +264,7 @@ def _read_packs(
         if blake3.blake3(data).hexdigest() != pack:
             report.errors.append(f"pack {pack[:16]} does not match its name (damaged)")
         try:
-            toc = {e.id: e for e in read_whole(data, pack[:16])}
+            toc = {e.id: e for e in read_whole(data, pack[:16], store.codec)}
         except CorruptData as e:
             report.errors.append(str(e))
             toc = {}
@@ -271,7 +278,7 @@ def _read_packs(
                     "pack's table of contents"
                 )
             try:
-                ChunkStore.verify(
+                store.verify(
                     cid, data[loc.offset : loc.offset + loc.length], loc, f"pack {pack[:16]}"
                 )
             except CorruptData as err:

@@ -159,7 +159,7 @@ def _repack(
 ) -> dict[str, list[PackEntry]]:
     """Copy the live chunks of ``repack`` into new packs; return their index entries."""
     written: dict[str, list[PackEntry]] = {}
-    builder = PackBuilder()
+    builder = PackBuilder(store.codec)
 
     def flush() -> None:
         nonlocal builder
@@ -170,16 +170,16 @@ def _repack(
         written[name] = builder.entries
         result.packs_written += 1
         result.bytes_written += len(data)
-        builder = PackBuilder()
+        builder = PackBuilder(store.codec)
 
     reporter.start("Repacking", sum(pack_sizes[p] for p in repack))
     for pack, live in sorted(repack.items()):
         data = backend.get(Kind.PACKS, pack)
-        read_whole(data, pack[:16])  # header and trailer intact
+        read_whole(data, pack[:16], store.codec)  # header, trailer, TOC intact
         for cid, loc in live:
             stored = data[loc.offset : loc.offset + loc.length]
             # Never copy damage into a new pack under the same id.
-            ChunkStore.verify(cid, stored, loc, f"pack {pack[:16]}")
+            store.verify(cid, stored, loc, f"pack {pack[:16]}")
             builder.add(cid, stored, loc.raw_length, loc.method)
             if builder.size >= store.config.pack_size:
                 flush()
@@ -233,7 +233,9 @@ def _rewrite_archive(
     backend: Backend, store: ChunkStore, archives: arch.ArchiveSet, needed: tuple[bytes, ...]
 ) -> arch.ArchiveIndex:
     """A new archive (and its index, both durable) holding only ``needed``."""
-    builder = arch.ArchiveBuilder(executor=store.workers(), spool_dir=backend.spool_dir())
+    builder = arch.ArchiveBuilder(
+        executor=store.workers(), spool_dir=backend.spool_dir(), codec=store.codec
+    )
     try:
         for cid in needed:
             builder.add(cid, archives.read(cid))

@@ -216,7 +216,7 @@ def plan_gc(
     store.cache.sync(backend)  # the store was opened before the lock: catch up
     if marks is None:
         marks = mark(manifests, store, reporter)
-    archives = arch.ArchiveSet(backend).load()
+    archives = arch.ArchiveSet(backend, store.identity, store.codec).load()
     archive_sizes = {o.name: o.size for o in backend.list(Kind.ARCHIVES)}
     _refuse_broken_archives(archives, archive_sizes, marks)
     index_sizes = {o.name: o.size for o in backend.list(Kind.INDEX)}
@@ -336,7 +336,7 @@ def _plan_archives(
             continue
         claimed.update(needed)
         total = idx.raw_bytes()
-        live_raw = sum(idx.chunks[c][2] for c in needed)
+        live_raw = sum(idx.raw_lengths.get(c, idx.chunks[c][2]) for c in needed)
         if total - live_raw > max_unused * total:
             steps.append(ArchiveStep(name, needed, stored, size * live_raw // max(1, total)))
     return steps

@@ -229,8 +229,10 @@ def _move_cold(
 ) -> None:
     """Copy the cold chunks of ``cold`` that only a pack holds into archives of about
     ``ARCHIVE_TARGET`` raw bytes each, every one durable with its index when written."""
-    archives = arch.ArchiveSet(backend).load()
-    builder = arch.ArchiveBuilder(executor=store.workers(), spool_dir=backend.spool_dir())
+    archives = arch.ArchiveSet(backend, store.identity, store.codec).load()
+    builder = arch.ArchiveBuilder(
+        executor=store.workers(), spool_dir=backend.spool_dir(), codec=store.codec
+    )
 
     def write() -> None:
         nonlocal builder
@@ -239,7 +241,9 @@ def _move_cold(
             result.archives_written += 1
             result.archive_bytes += idx.size
             result.index_bytes += len(idx.encode())
-        builder = arch.ArchiveBuilder(executor=store.workers(), spool_dir=backend.spool_dir())
+        builder = arch.ArchiveBuilder(
+            executor=store.workers(), spool_dir=backend.spool_dir(), codec=store.codec
+        )
 
     try:
         for m in cold:
@@ -277,7 +281,7 @@ def snapshot_usage(
         if owner is not None:
             out[owner]["unique_bytes"] += loc.length
             out[owner]["unique_chunks"] += 1
-    archives = arch.ArchiveSet(store.backend).load()
+    archives = arch.ArchiveSet(store.backend, store.identity, store.codec).load()
     for cid, owner in marks.owner.items():
         if cid not in in_packs and cid in archives.locations:
             share = archives.stored_share(cid)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import shlex
 import stat
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from hypothesis import strategies as st
 
 from snapstore.backend.local import LocalBackend
 from snapstore.cli.main import cli
+from snapstore.crypto.keys import KdfParams
 from snapstore.manager import SnapshotManager
 from snapstore.settings import ArangoSettings, Settings
 from snapstore.store.chunkstore import ChunkStore
@@ -30,6 +32,10 @@ from tests import zygote
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 SMALL_CHUNKER = ChunkerParams(min_size=64, avg_size=256, max_size=1024)
+# Argon2id at its cheapest, for tests that open encrypted repositories many times (the product's
+# default costs a quarter of a second per opening; spec/encryption.md).
+FAST_KDF = KdfParams(memory_kib=64, iterations=1, lanes=1)
+TEST_PASSWORD = "correct horse battery staple"
 IS_ROOT = os.geteuid() == 0
 
 # -- workspaces ---------------------------------------------------------------------------------
@@ -45,6 +51,9 @@ class Workspace:
     cache: Path
     exclude: tuple[str, ...] | None = None
     auto_cleanup: bool | None = None  # None: the product default
+    # An encrypted repository's password, given to snapstore as ``password_command`` (and to
+    # CLI subprocesses as $SNAPSTORE_PASSWORD); None: the repository is not encrypted.
+    password: str | None = None
 
     @classmethod
     def make(cls, tmp: Path, *, populate: bool = True) -> Workspace:
@@ -66,7 +75,14 @@ class Workspace:
             s = replace(s, exclude=self.exclude)
         if self.auto_cleanup is not None:
             s = replace(s, auto_cleanup=self.auto_cleanup)
+        if self.password is not None:
+            s = replace(s, password_command=f"printf %s {shlex.quote(self.password)}")
         return replace(s, **overrides)
+
+    def init_encrypted(self, password: str = TEST_PASSWORD, **kw: Any) -> None:
+        """Make the repository an encrypted one (cheap Argon2id) that this workspace opens."""
+        self.password = password
+        self.manager().init_repository(kw.pop("chunker", None), encryption=True, kdf=FAST_KDF)
 
     def manager(self, **overrides: Any) -> SnapshotManager:
         return SnapshotManager(self.settings(**overrides))
@@ -83,6 +99,8 @@ class Workspace:
             PYTHONDONTWRITEBYTECODE="1",
         )
         env.pop("SNAPSTORE_CONFIG", None)
+        if self.password is not None:
+            env["SNAPSTORE_PASSWORD"] = self.password
         env.update(extra)
         return env
 

@@ -31,7 +31,6 @@ from hypothesis.stateful import (
     rule,
 )
 
-from snapstore.backend.local import LocalBackend
 from snapstore.errors import InvalidInput
 from snapstore.store.cache import IndexCache, default_cache_root
 from snapstore.store.chunkstore import ChunkStore
@@ -59,6 +58,7 @@ def _create_in_child(ws: Workspace, description: str) -> None:
 
 class SnapstoreMachine(RuleBasedStateMachine):
     snapshots = Bundle("snapshots")
+    encrypted = False  # EncryptedSnapstoreMachine: the same life on an encrypted repository
 
     def __init__(self) -> None:
         super().__init__()
@@ -66,7 +66,10 @@ class SnapstoreMachine(RuleBasedStateMachine):
         self.ws = Workspace.make(self.tmp, populate=False)
         self.ws.exclude = ()
         self.ws.auto_cleanup = False  # retention has its own model (tests/lifecycle)
-        self.ws.manager().init_repository(SMALL_CHUNKER)
+        if self.encrypted:
+            self.ws.init_encrypted(chunker=SMALL_CHUNKER)
+        else:
+            self.ws.manager().init_repository(SMALL_CHUNKER)
         self.manager = self.ws.manager()
         self.model: dict[str, dict[bytes, Node]] = {}
         self.permanent: set[str] = set()
@@ -204,7 +207,7 @@ class SnapstoreMachine(RuleBasedStateMachine):
     def crash_leaves_unpublished_data(self, n: int, seed: int, index_written: bool) -> None:
         """The exact state a create killed before publishing leaves: packs (and perhaps the
         index object) on disk, no manifest."""
-        backend = LocalBackend(self.ws.repo)
+        backend = self.manager.repository.backend()  # unlocked when encrypted
         config = read_config(backend)
         cache = IndexCache(default_cache_root(str(self.ws.cache)) / config.id / "index.sqlite")
         cache.sync(backend)
@@ -267,6 +270,17 @@ SnapstoreMachine.TestCase.settings = settings(
     max_examples=min(settings().max_examples, 25),
 )
 TestSnapstoreModel = SnapstoreMachine.TestCase
+
+
+class EncryptedSnapstoreMachine(SnapstoreMachine):
+    encrypted = True
+
+
+# Fewer examples: the same rules as above, here to show encryption changes none of them.
+EncryptedSnapstoreMachine.TestCase.settings = settings(
+    settings(), max_examples=min(settings().max_examples, 8)
+)
+TestEncryptedSnapstoreModel = EncryptedSnapstoreMachine.TestCase
 
 
 @pytest.mark.slow

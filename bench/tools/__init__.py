@@ -10,11 +10,19 @@ from bench.tools.base import Tool, ToolPaths, ensure_installed
 from bench.tools.borg_tool import BorgTool
 from bench.tools.restic_tool import ResticTool
 from bench.tools.rsync_tool import RsyncTool
-from bench.tools.snapstore_tool import SnapstoreTool
+from bench.tools.snapstore_tool import SnapstoreEncryptedTool, SnapstoreTool
 from bench.tools.statwalk_tool import StatWalkTool
 
 TOOLS: dict[str, type[Tool]] = {
-    tool.name: tool for tool in (SnapstoreTool, ResticTool, BorgTool, RsyncTool, StatWalkTool)
+    tool.name: tool
+    for tool in (
+        SnapstoreTool,
+        SnapstoreEncryptedTool,
+        ResticTool,
+        BorgTool,
+        RsyncTool,
+        StatWalkTool,
+    )
 }
 
 __all__ = ["TOOLS", "Tool", "ToolPaths", "ensure_installed"]

@@ -160,3 +160,23 @@ class SnapstoreTool(Tool):
 
     def gc(self) -> list[Cmd]:
         return [self._snapstore("gc")]
+
+
+class SnapstoreEncryptedTool(SnapstoreTool):
+    """snapstore with an encrypted repository (spec/encryption.md): the same commands after
+    `init --encryption`, with the product's default Argon2id cost (each command derives the
+    password's key once, as a user's would). Its figures against `snapstore`'s are the cost
+    of encryption."""
+
+    name = "snapstore-encrypted"
+
+    def env(self) -> dict[str, str | None]:
+        return {
+            **super().env(),
+            "SNAPSTORE_PASSWORD": "bench",
+            "SNAPSTORE_PASSWORD_FILE": None,
+            "SNAPSTORE_PASSWORD_COMMAND": None,
+        }
+
+    def init(self, src: Path) -> list[Cmd]:
+        return [self._snapstore("--bulk", str(src), "init", "--encryption")]

@@ -258,6 +258,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "mount_cmd",
         "Show every snapshot as a read-only folder under MOUNTPOINT until Ctrl-C.",
     ),
+    "key": LazyCommand(
+        "snapstore.cli.commands.key",
+        "key_group",
+        "Manage the passwords of an encrypted repository (its key objects).",
+    ),
     "ui": LazyCommand(
         "snapstore.cli.commands.ui",
         "ui_cmd",

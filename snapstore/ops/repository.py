@@ -23,9 +23,13 @@ import errno
 import logging
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from snapstore.backend import Backend, open_backend
+from snapstore.crypto.aead import NAME as AEAD_NAME
+from snapstore.crypto.keys import KdfParams
+from snapstore.crypto.passwords import PasswordSource
+from snapstore.crypto.unlock import Unlocker
 from snapstore.errors import (
     AmbiguousSnapshot,
     DatabaseError,
@@ -42,7 +46,13 @@ from snapstore.settings import Settings
 from snapstore.sources.database import DatabaseSource
 from snapstore.sources.registry import database_source
 from snapstore.store.chunkstore import ChunkStore
-from snapstore.store.config import RepoConfig, read_config, write_config
+from snapstore.store.config import (
+    ENCRYPTED_FORMAT_VERSION,
+    ChunkerParams,
+    RepoConfig,
+    read_config,
+    write_config,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +107,52 @@ class Repository:
     # The opening shared with the opens nested in it (``open(share=True)``); a copy made
     # with ``dataclasses.replace`` shares it too.
     _shared: list[Opened] = field(default_factory=list, repr=False)
+    # Unlocked encrypted repositories, in memory for this process only (crypto/unlock.py).
+    _unlocker: Unlocker | None = field(default=None, repr=False)
+
+    @property
+    def unlocker(self) -> Unlocker:
+        if self._unlocker is None:
+            self._unlocker = Unlocker(PasswordSource(command=self.settings.password_command))
+        return self._unlocker
 
     def backend(self) -> Backend:
-        return open_backend(
+        """The repository's backend; an encrypted repository's is unlocked (its password
+        asked once per process) and seals and opens what passes through it."""
+        raw = open_backend(
             self.settings.repository,
             group_access=self.settings.group_access,
             s3=self.settings.s3,
         )
+        try:
+            return self.unlocker.open(raw)
+        except BaseException:
+            raw.close()
+            raise
+
+    def initialize(
+        self,
+        raw: Backend,
+        chunker: ChunkerParams | None = None,
+        *,
+        encryption: bool | None = None,
+        kdf: KdfParams | None = None,
+    ) -> tuple[Backend, RepoConfig]:
+        """Make a new repository at ``raw`` (encrypted when asked, or by default when the
+        settings say ``encryption``); return its backend (unlocked) and config."""
+        config = RepoConfig(chunker=chunker or ChunkerParams())
+        if not (self.settings.encryption if encryption is None else encryption):
+            write_config(raw, config)
+            return raw, config
+        sealed = self.unlocker.initialize(raw, config.id, config.created, kdf)
+        config = replace(
+            config,
+            version=ENCRYPTED_FORMAT_VERSION,
+            encryption=AEAD_NAME,
+            chunker=replace(config.chunker, seed=sealed.crypto.chunker_seed),
+        )
+        write_config(sealed, config)
+        return sealed, config
 
     def config(self) -> RepoConfig:
         """The repository's config (its absence is the "not a repository" error)."""
@@ -125,7 +174,7 @@ class Repository:
         initialized = False
         try:
             if create and not backend.exists():
-                write_config(backend, RepoConfig())
+                backend, _ = self.initialize(backend)
                 initialized = True
                 self.reporter.info(f"Initialized a new repository at {backend.location}")
             store = ChunkStore.open(backend, self.settings.cache_dir)

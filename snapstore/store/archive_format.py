@@ -45,6 +45,11 @@ class ArchivedChunk:
     member: int
     offset: int
     length: int
+    raw: int = -1  # the chunk's own length when the entry is not the chunk (encrypted)
+
+    @property
+    def raw_length(self) -> int:
+        return self.length if self.raw < 0 else self.raw
 
 
 @dataclass
@@ -55,6 +60,10 @@ class ArchiveIndex:
     size: int
     members: list[Member] = field(default_factory=list)
     chunks: dict[bytes, tuple[int, int, int]] = field(default_factory=dict)  # id -> member,off,len
+    # Encrypted repositories only (spec/encryption.md, "Archives"): an entry holds the chunk
+    # deflated and sealed, so its length is not the chunk's; this is (written as a fifth
+    # field of the chunk's row).
+    raw_lengths: dict[bytes, int] = field(default_factory=dict)
 
     def encode(self) -> bytes:
         doc = {
@@ -62,7 +71,10 @@ class ArchiveIndex:
             "archive": self.archive,
             "size": self.size,
             "members": [[m.offset, m.length, m.raw_length] for m in self.members],
-            "chunks": [[cid, *loc] for cid, loc in self.chunks.items()],
+            "chunks": [
+                [cid, *loc, *((self.raw_lengths[cid],) if cid in self.raw_lengths else ())]
+                for cid, loc in self.chunks.items()
+            ],
         }
         packed: bytes = msgpack.packb(doc, use_bin_type=True)
         return packed
@@ -78,6 +90,7 @@ class ArchiveIndex:
                 size=int(doc["size"]),
                 members=[Member(int(a), int(b), int(c)) for a, b, c in doc["members"]],
                 chunks={bytes(r[0]): (int(r[1]), int(r[2]), int(r[3])) for r in doc["chunks"]},
+                raw_lengths={bytes(r[0]): int(r[4]) for r in doc["chunks"] if len(r) > 4},
             )
         except CorruptData:
             raise
@@ -91,7 +104,7 @@ class ArchiveIndex:
         return (m.length * length) // max(1, m.raw_length)
 
     def raw_bytes(self) -> int:
-        return sum(length for _, _, length in self.chunks.values())
+        return sum(self.raw_lengths.get(c, n) for c, (_, _, n) in self.chunks.items())
 
 
 def index_name(archive: str) -> str:

@@ -38,9 +38,10 @@ from snapstore.store.concurrency import (
     shutdown_fully,
 )
 from snapstore.store.config import RepoConfig, read_config
-from snapstore.store.ids import chunk_id, short
+from snapstore.store.ids import ChunkIdentity, short
 from snapstore.store.index import IndexObject
 from snapstore.store.packs import PackBuilder, PackEntry
+from snapstore.store.sealing import codec_of, identity_of
 
 # Threads putting packs: two keep a disk busier than one (each put ends with an fsync).
 PACK_WRITERS = 2
@@ -79,12 +80,23 @@ class StoreStats:
 class ChunkStore:
     """The repository's chunks, as seen by one process."""
 
-    def __init__(self, backend: Backend, config: RepoConfig, cache: IndexCache) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        config: RepoConfig,
+        cache: IndexCache,
+        identity: ChunkIdentity | None = None,
+    ) -> None:
         self.backend = backend
         self.config = config
+        # How chunks are cut and named (store/ids.py): every id this store computes is
+        # ``self.identity.id``; plain BLAKE3 with the config's chunker unless told otherwise.
+        self.identity = identity or identity_of(backend, config)
+        # What seals each chunk and table of contents (nothing, unless encrypted).
+        self.codec = codec_of(backend)
         self.cache = cache
         self.stats = StoreStats()
-        self._builder = PackBuilder()
+        self._builder = PackBuilder(self.codec)
         self._building: dict[bytes, int] = {}  # chunk id -> its index in self._builder
         self._written: dict[str, list[PackEntry]] = {}
         self._pending: dict[bytes, Location] = {}
@@ -104,6 +116,8 @@ class ChunkStore:
 
     @classmethod
     def open(cls, backend: Backend, cache_root: str | None = None) -> ChunkStore:
+        """Open the store of the repository ``backend`` holds, with that repository's chunk
+        identity (``identity_of``: keyed for an encrypted repository)."""
         config = read_config(backend)
         cache = IndexCache(default_cache_root(cache_root) / config.id / "index.sqlite")
         cache.sync(backend)
@@ -183,16 +197,16 @@ class ChunkStore:
 
     def prepare(self, data: bytes | memoryview) -> Prepared:
         """Hash ``data`` and compress it unless already stored; safe on any thread."""
-        cid = chunk_id(data)
+        cid = self.identity.id(data)
         if self._has_from_any_thread(cid):
             return Prepared(cid, len(data), None)
         # No copy of a raw chunk: pipeline buffers are never written again once cut.
         stored, method = compression.compress(data, copy=False)
-        return Prepared(cid, len(data), stored, method)
+        return Prepared(cid, len(data), self.codec.seal_chunk(cid, stored), method)
 
     def prepare_many(self, chunks: list[bytes | memoryview]) -> list[Prepared]:
         """``prepare`` for many (small) chunks, with one cache lookup for all; any thread."""
-        ids = [chunk_id(data) for data in chunks]
+        ids = [self.identity.id(data) for data in chunks]
         stored = {cid for cid in ids if self._in_memory(cid)}
         rest = [cid for cid in ids if cid not in stored]
         if rest:
@@ -204,7 +218,7 @@ class ChunkStore:
             else:
                 stored.add(cid)  # the same chunk twice in one batch is compressed once
                 packed, method = compression.compress(data, copy=False)
-                out.append(Prepared(cid, len(data), packed, method))
+                out.append(Prepared(cid, len(data), self.codec.seal_chunk(cid, packed), method))
         return out
 
     def add_prepared(self, p: Prepared) -> tuple[bytes, bool]:
@@ -220,17 +234,17 @@ class ChunkStore:
 
     def add(self, data: bytes | memoryview) -> tuple[bytes, bool]:
         """Store ``data`` unless an identical chunk exists; return (id, whether it was new)."""
-        cid = chunk_id(data)
+        cid = self.identity.id(data)
         if self.has(cid):
             return cid, False
         stored, method = compression.compress(data)
-        self.add_stored(cid, stored, len(data), method)
+        self.add_stored(cid, self.codec.seal_chunk(cid, stored), len(data), method)
         return cid, True
 
     def add_stored(
         self, cid: bytes, stored: bytes | memoryview, raw_length: int, method: int
     ) -> None:
-        """Append an already hashed and compressed chunk to the current pack."""
+        """Append an already hashed, compressed and sealed chunk to the current pack."""
         self._building[cid] = len(self._builder)
         self._builder.add(cid, stored, raw_length, method)
         self.stats.new_chunks += 1
@@ -244,7 +258,7 @@ class ChunkStore:
             return
         builder = self._builder
         self._sealed.append((builder, self._building))
-        self._builder = PackBuilder()
+        self._builder = PackBuilder(self.codec)
         self._building = {}
         if self._writer is None:
             self._writer = new_pool(PACK_WRITERS, "packs")
@@ -289,7 +303,7 @@ class ChunkStore:
         names = list(self._written)
         self._written = {}
         self._pending = {}
-        self._builder = PackBuilder()
+        self._builder = PackBuilder(self.codec)
         self._building = {}
         return names
 
@@ -350,12 +364,13 @@ class ChunkStore:
             index = chunks.get(cid)
             if index is not None:
                 e = builder.entries[index]
-                return bytes(compression.decompress(builder.stored(index), e.method, e.raw_length))
+                stored = self.codec.open_chunk(cid, builder.stored(index), "memory")
+                return bytes(compression.decompress(stored, e.method, e.raw_length))
         loc = self.locate(cid)
         if loc is None:
             # Not in a pack: it may have been moved to a cold archive (store/archives.py).
             if self._archives is None:
-                self._archives = ArchiveSet(self.backend)
+                self._archives = ArchiveSet(self.backend, self.identity, self.codec)
             return self._archives.read(cid)
         try:
             stored = self.backend.get(Kind.PACKS, loc.pack, loc.offset, loc.length)
@@ -364,23 +379,22 @@ class ChunkStore:
         return self.verify(cid, stored, loc, where=f"pack {loc.pack[:16]}")
 
     @overload
-    @staticmethod
-    def verify(cid: bytes, stored: bytes, loc: Location, where: str) -> bytes: ...
+    def verify(self, cid: bytes, stored: bytes, loc: Location, where: str) -> bytes: ...
     @overload
-    @staticmethod
     def verify(
-        cid: bytes, stored: bytes | memoryview, loc: Location, where: str
+        self, cid: bytes, stored: bytes | memoryview, loc: Location, where: str
     ) -> bytes | memoryview: ...
-    @staticmethod
     def verify(
-        cid: bytes, stored: bytes | memoryview, loc: Location, where: str
+        self, cid: bytes, stored: bytes | memoryview, loc: Location, where: str
     ) -> bytes | memoryview:
-        """Decompress and check a stored chunk against its id; a chunk stored raw comes back
-        as the view it was given (a caller that keeps it copies it)."""
+        """Open (when sealed), decompress and check a stored chunk against its id; a chunk
+        stored raw in an unencrypted repository comes back as the view it was given (a caller
+        that keeps it copies it)."""
         try:
+            stored = self.codec.open_chunk(cid, stored, where)
             data = compression.decompress(stored, loc.method, loc.raw_length)
         except ValueError as e:
             raise CorruptData(f"chunk {short(cid)} in {where}: {e}") from None
-        if len(data) != loc.raw_length or chunk_id(data) != cid:
+        if len(data) != loc.raw_length or self.identity.id(data) != cid:
             raise CorruptData(f"chunk {short(cid)} in {where} does not match its id")
         return data
