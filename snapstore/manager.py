@@ -24,6 +24,7 @@ from snapstore.locking import LockInfo
 from snapstore.manifest.listing import FileEntry
 from snapstore.naming import check_prefix
 from snapstore.ops import browse, maintain, restore, snapshots
+from snapstore.ops.copy import CopyRequest, CopyResult, copy_snapshots
 from snapstore.ops.create import CreateRequest, create_snapshot
 from snapstore.ops.repository import Repository, require_new
 from snapstore.records import CreateResult, RestoreOptions, RestorePlan, RestoreResult, SnapshotInfo
@@ -73,6 +74,15 @@ class SnapshotManager:
 
     def repository_config(self) -> RepoConfig:
         return self.repository.config()
+
+    def copy(
+        self, other: str, *, to: bool = True, names: tuple[str, ...] = (), dry_run: bool = False
+    ) -> CopyResult:
+        """Copy snapshots to the repository at ``other`` (``to``) or from it into the
+        configured one (spec/copy.md)."""
+        there = Repository(replace(self.settings, repository=other, no_lock=False), self.reporter)
+        source, dest = (self.repository, there) if to else (there, self.repository)
+        return copy_snapshots(source, dest, CopyRequest(tuple(names), dry_run))
 
     # -- create -------------------------------------------------------------------------------
 

@@ -46,7 +46,7 @@ from snapstore.store.config import RepoConfig, read_config, write_config
 log = logging.getLogger(__name__)
 
 # Operations that take a shared lock and still write to the repository (all exclusive ones do).
-SHARED_WRITERS = frozenset({"create"})
+SHARED_WRITERS = frozenset({"create", "copy"})
 _READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
 # A process taking a lock writes its lock object through the spool: a spool file younger
 # than this may be one, in flight.
