@@ -114,9 +114,11 @@ def check_repository(
 
     bad_chunks: dict[bytes, str] = {}
     if read_data:
-        bad_chunks = _read_packs(backend, index, pack_sizes, report, reporter)
+        bad_chunks = _read_packs(backend, store, index, pack_sizes, report, reporter)
     # Cold archives (store/archives.py): their chunks are stored too.
-    archived, archive_bad = check_archives(backend, report, read_data=read_data)
+    archived, archive_bad = check_archives(
+        backend, report, read_data=read_data, identity=store.identity
+    )
     bad_chunks.update(archive_bad)
 
     listing = Catalog(backend).load_all()
@@ -203,6 +205,7 @@ def _references(
 
 def _read_packs(
     backend: Backend,
+    store: ChunkStore,
     index: dict[bytes, Location],
     pack_sizes: dict[str, int],
     report: CheckReport,
@@ -237,7 +240,7 @@ def _read_packs(
                     "pack's table of contents"
                 )
             try:
-                ChunkStore.verify(
+                store.verify(
                     cid, data[loc.offset : loc.offset + loc.length], loc, f"pack {pack[:16]}"
                 )
             except CorruptData as err:

@@ -179,7 +179,7 @@ def collect_garbage(
     if marks is None:
         marks = mark(manifests, store, reporter)
     result = GcResult(dry_run=dry_run, snapshots=len(manifests))
-    archives = arch.ArchiveSet(backend).load()
+    archives = arch.ArchiveSet(backend, store.identity).load()
     if archives.problems:
         raise RepositoryError(
             f"gc stopped before deleting anything: {archives.problems[0]}; run `snapstore check`"
@@ -370,7 +370,7 @@ def _repack(
         for cid, loc in live:
             stored = data[loc.offset : loc.offset + loc.length]
             # Never copy damage into a new pack under the same id.
-            ChunkStore.verify(cid, stored, loc, f"pack {pack[:16]}")
+            store.verify(cid, stored, loc, f"pack {pack[:16]}")
             builder.add(cid, stored, loc.raw_length, loc.method)
             if builder.size >= store.config.pack_size:
                 flush()

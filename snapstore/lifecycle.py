@@ -157,7 +157,7 @@ def archive_cold(
     started = time.monotonic()
     result = ArchiveResult()
     marks = mark(manifests, store, reporter, cold_names=to_compress)
-    archives = arch.ArchiveSet(backend).load()
+    archives = arch.ArchiveSet(backend, store.identity).load()
     cold = [m for m in manifests if is_compressed(m) or m.name in to_compress]
     builder = arch.ArchiveBuilder(executor=store.workers(), spool_dir=backend.spool_dir())
     reporter.start("Archiving cold chunks", len(cold))
@@ -218,7 +218,7 @@ def snapshot_usage(
         if owner is not None:
             out[owner]["unique_bytes"] += loc.length
             out[owner]["unique_chunks"] += 1
-    archives = arch.ArchiveSet(store.backend).load()
+    archives = arch.ArchiveSet(store.backend, store.identity).load()
     for cid, owner in marks.owner.items():
         if cid not in in_packs and cid in archives.locations:
             share = archives.stored_share(cid)

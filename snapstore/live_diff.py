@@ -40,7 +40,6 @@ from snapstore.sources.database import DatabaseRestorePlan
 from snapstore.sources.walk import TreeWalker, entry_from_stat
 from snapstore.store.chunker import Chunker
 from snapstore.store.chunkstore import ChunkStore
-from snapstore.store.ids import chunk_id
 
 
 def walk_live(
@@ -86,7 +85,7 @@ def walk_live(
 
 
 def _live_matcher(store: ChunkStore, base: bytes, verify: bool) -> Any:
-    chunker = Chunker(store.config.chunker)
+    chunker = Chunker(store.identity)
 
     def same(live: FileEntry, snap: FileEntry) -> bool:
         if live.size != snap.size:
@@ -96,7 +95,7 @@ def _live_matcher(store: ChunkStore, base: bytes, verify: bool) -> Any:
         ids = []
         try:
             with open(os.path.join(base, live.path), "rb", buffering=0) as f:
-                ids = [chunk_id(piece) for piece in chunker.cut_stream(f)]
+                ids = [chunker.chunk_id(piece) for piece in chunker.cut_stream(f)]
         except OSError:
             return False
         return tuple(ids) == snap.chunks

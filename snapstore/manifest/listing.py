@@ -243,7 +243,7 @@ def store_listing(store: ChunkStore, entries: Iterable[FileEntry | dict[str, Any
     cuts as chunking the whole encoding at once), so a listing of millions of entries is never
     held in memory whole.
     """
-    chunker = Chunker(listing_params(store.config.chunker))
+    chunker = Chunker(listing_params(store.identity.chunker))
     stream = _EncodedEntries(entries)
     return [store.add(piece)[0] for piece in chunker.cut_stream(stream, block=LISTING_BLOCK)]
 

@@ -195,7 +195,7 @@ class FilesBackup:
         self.excludes = tuple(os.fsencode(p) for p in excludes)
         self.walker = TreeWalker(self.excludes, room=STAGING_ROOM)
         self.reporter = reporter
-        self.chunker = Chunker(store.config.chunker)
+        self.chunker = Chunker(store.identity)
 
     def backup_root(
         self,

@@ -52,7 +52,7 @@ from snapstore.store.archive_format import (
     tar_header,
 )
 from snapstore.store.concurrency import InFlight
-from snapstore.store.ids import chunk_id, short
+from snapstore.store.ids import ChunkIdentity, chunk_id, short
 
 __all__ = [
     "ARCHIVE_INDEX_VERSION",
@@ -219,8 +219,9 @@ class ArchiveSet:
     ``problems`` lists index objects that could not be read (check reports them).
     """
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, identity: ChunkIdentity | None = None) -> None:
         self.backend = backend
+        self._chunk_id = chunk_id if identity is None else identity.id
         self._loaded = False
         self.indexes: dict[str, ArchiveIndex] = {}
         self.locations: dict[bytes, ArchivedChunk] = {}
@@ -299,7 +300,7 @@ class ArchiveSet:
             raise MissingChunk(f"chunk {short(cid)} is neither in a pack nor in an archive")
         raw = self._member(loc.archive, loc.member)
         data = raw[loc.offset : loc.offset + loc.length]
-        if len(data) != loc.length or chunk_id(data) != cid:
+        if len(data) != loc.length or self._chunk_id(data) != cid:
             raise CorruptData(
                 f"chunk {short(cid)} in archive {loc.archive[:16]} does not match its id"
             )
@@ -310,8 +311,11 @@ class ArchiveSet:
         return 0 if loc is None else self.indexes[loc.archive].stored_share(cid)
 
 
-def verify_archive(backend: Backend, idx: ArchiveIndex) -> tuple[int, dict[bytes, str], list[str]]:
+def verify_archive(
+    backend: Backend, idx: ArchiveIndex, identity: ChunkIdentity | None = None
+) -> tuple[int, dict[bytes, str], list[str]]:
     """Read an archive in full: return (bytes read, {bad chunk: why}, archive-level problems)."""
+    cid_of = chunk_id if identity is None else identity.id
     problems: list[str] = []
     bad: dict[bytes, str] = {}
     short_name = idx.archive[:16]
@@ -342,13 +346,13 @@ def verify_archive(backend: Backend, idx: ArchiveIndex) -> tuple[int, dict[bytes
                 bad[cid] = f"is damaged ({where})"
             continue
         for cid, off, length in by_member.get(number, []):
-            if chunk_id(raw[off : off + length]) != cid:
+            if cid_of(raw[off : off + length]) != cid:
                 bad[cid] = f"is damaged (archive {short_name})"
     return len(data), bad, problems
 
 
 def check_archives(
-    backend: Backend, report: Any, *, read_data: bool
+    backend: Backend, report: Any, *, read_data: bool, identity: ChunkIdentity | None = None
 ) -> tuple[dict[bytes, ArchivedChunk], dict[bytes, str]]:
     """Check every archive for ``check``: each index decodes and names an archive of the
     recorded size; with ``read_data`` every member inflates and every chunk matches its id.
@@ -357,7 +361,7 @@ def check_archives(
     archived chunks and the damaged ones ({id: why}) so that check can name the snapshots and
     paths that use them.
     """
-    archives = ArchiveSet(backend).load()
+    archives = ArchiveSet(backend, identity).load()
     report.errors.extend(archives.problems)
     for orphan in archives.orphans:
         report.warnings.append(
@@ -376,7 +380,7 @@ def check_archives(
             )
             bad.update({cid: f"is in damaged archive {name[:16]}" for cid in idx.chunks})
         elif read_data:
-            nbytes, damaged, problems = verify_archive(backend, idx)
+            nbytes, damaged, problems = verify_archive(backend, idx, identity)
             report.bytes_read += nbytes
             report.errors.extend(problems)
             bad.update(damaged)

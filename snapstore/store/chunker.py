@@ -15,6 +15,7 @@ from typing import Protocol
 from pyfastcdc import FastCDC
 
 from snapstore.store.config import ChunkerParams
+from snapstore.store.ids import ChunkIdentity
 
 READ_BLOCK = 8 * 1024 * 1024
 
@@ -26,9 +27,18 @@ class Readable(Protocol):
 
 
 class Chunker:
-    """Cuts byte streams into chunks; one instance per thread (pyfastcdc is not thread-safe)."""
+    """Cuts byte streams into chunks; one instance per thread (pyfastcdc is not thread-safe).
 
-    def __init__(self, params: ChunkerParams) -> None:
+    Made from the open repository's ``ChunkIdentity`` (store/ids.py), whose id function it
+    carries as ``chunk_id``, so code that cuts a file and compares ids uses the repository's
+    own (keyed, for an encrypted repository). Bare ``ChunkerParams`` mean plain BLAKE3."""
+
+    def __init__(self, identity: ChunkIdentity | ChunkerParams) -> None:
+        if isinstance(identity, ChunkerParams):  # bare parameters: plain BLAKE3 ids
+            identity = ChunkIdentity.plain(identity)
+        params = identity.chunker
+        self.identity = identity
+        self.chunk_id = identity.id
         self.params = params
         self._cdc = FastCDC(
             params.avg_size,

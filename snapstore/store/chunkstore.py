@@ -38,7 +38,7 @@ from snapstore.store.concurrency import (
     shutdown_fully,
 )
 from snapstore.store.config import RepoConfig, read_config
-from snapstore.store.ids import chunk_id, short
+from snapstore.store.ids import ChunkIdentity, short
 from snapstore.store.index import IndexObject
 from snapstore.store.packs import PackBuilder, PackEntry
 
@@ -76,12 +76,31 @@ class StoreStats:
     index_bytes: int = 0
 
 
+def identity_of(backend: Backend, config: RepoConfig) -> ChunkIdentity:
+    """The chunk identity of the repository ``backend`` opens: an unlocked encrypted
+    repository's backend carries its own (spec/encryption.md); otherwise plain BLAKE3 with
+    the config's chunker parameters."""
+    own = getattr(backend, "chunk_identity", None)
+    if isinstance(own, ChunkIdentity):
+        return own
+    return ChunkIdentity.plain(config.chunker)
+
+
 class ChunkStore:
     """The repository's chunks, as seen by one process."""
 
-    def __init__(self, backend: Backend, config: RepoConfig, cache: IndexCache) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        config: RepoConfig,
+        cache: IndexCache,
+        identity: ChunkIdentity | None = None,
+    ) -> None:
         self.backend = backend
         self.config = config
+        # How chunks are cut and named (store/ids.py): every id this store computes is
+        # ``self.identity.id``; plain BLAKE3 with the config's chunker unless told otherwise.
+        self.identity = identity or ChunkIdentity.plain(config.chunker)
         self.cache = cache
         self.stats = StoreStats()
         self._builder = PackBuilder()
@@ -104,10 +123,12 @@ class ChunkStore:
 
     @classmethod
     def open(cls, backend: Backend, cache_root: str | None = None) -> ChunkStore:
+        """Open the store of the repository ``backend`` holds, with that repository's chunk
+        identity (``identity_of``: keyed for an encrypted repository)."""
         config = read_config(backend)
         cache = IndexCache(default_cache_root(cache_root) / config.id / "index.sqlite")
         cache.sync(backend)
-        return cls(backend, config, cache)
+        return cls(backend, config, cache, identity_of(backend, config))
 
     def resync(self) -> None:
         """Catch up with the repository as it is now: call once the lock is held. The store
@@ -183,7 +204,7 @@ class ChunkStore:
 
     def prepare(self, data: bytes | memoryview) -> Prepared:
         """Hash ``data`` and compress it unless already stored; safe on any thread."""
-        cid = chunk_id(data)
+        cid = self.identity.id(data)
         if self._has_from_any_thread(cid):
             return Prepared(cid, len(data), None)
         # No copy of a raw chunk: pipeline buffers are never written again once cut.
@@ -192,7 +213,7 @@ class ChunkStore:
 
     def prepare_many(self, chunks: list[bytes | memoryview]) -> list[Prepared]:
         """``prepare`` for many (small) chunks, with one cache lookup for all; any thread."""
-        ids = [chunk_id(data) for data in chunks]
+        ids = [self.identity.id(data) for data in chunks]
         stored = {cid for cid in ids if self._in_memory(cid)}
         rest = [cid for cid in ids if cid not in stored]
         if rest:
@@ -220,7 +241,7 @@ class ChunkStore:
 
     def add(self, data: bytes | memoryview) -> tuple[bytes, bool]:
         """Store ``data`` unless an identical chunk exists; return (id, whether it was new)."""
-        cid = chunk_id(data)
+        cid = self.identity.id(data)
         if self.has(cid):
             return cid, False
         stored, method = compression.compress(data)
@@ -355,7 +376,7 @@ class ChunkStore:
         if loc is None:
             # Not in a pack: it may have been moved to a cold archive (store/archives.py).
             if self._archives is None:
-                self._archives = ArchiveSet(self.backend)
+                self._archives = ArchiveSet(self.backend, self.identity)
             return self._archives.read(cid)
         try:
             stored = self.backend.get(Kind.PACKS, loc.pack, loc.offset, loc.length)
@@ -364,16 +385,13 @@ class ChunkStore:
         return self.verify(cid, stored, loc, where=f"pack {loc.pack[:16]}")
 
     @overload
-    @staticmethod
-    def verify(cid: bytes, stored: bytes, loc: Location, where: str) -> bytes: ...
+    def verify(self, cid: bytes, stored: bytes, loc: Location, where: str) -> bytes: ...
     @overload
-    @staticmethod
     def verify(
-        cid: bytes, stored: bytes | memoryview, loc: Location, where: str
+        self, cid: bytes, stored: bytes | memoryview, loc: Location, where: str
     ) -> bytes | memoryview: ...
-    @staticmethod
     def verify(
-        cid: bytes, stored: bytes | memoryview, loc: Location, where: str
+        self, cid: bytes, stored: bytes | memoryview, loc: Location, where: str
     ) -> bytes | memoryview:
         """Decompress and check a stored chunk against its id; a chunk stored raw comes back
         as the view it was given (a caller that keeps it copies it)."""
@@ -381,6 +399,6 @@ class ChunkStore:
             data = compression.decompress(stored, loc.method, loc.raw_length)
         except ValueError as e:
             raise CorruptData(f"chunk {short(cid)} in {where}: {e}") from None
-        if len(data) != loc.raw_length or chunk_id(data) != cid:
+        if len(data) != loc.raw_length or self.identity.id(data) != cid:
             raise CorruptData(f"chunk {short(cid)} in {where} does not match its id")
         return data

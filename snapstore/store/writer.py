@@ -352,7 +352,7 @@ class AddPipeline:
     def _chunker(self) -> Chunker:
         chunker = getattr(self._local, "chunker", None)
         if chunker is None:
-            chunker = self._local.chunker = Chunker(self.store.config.chunker)
+            chunker = self._local.chunker = Chunker(self.store.identity)
         return chunker
 
     def _read_small(self, files: list[tuple[bytes, int]]) -> list[list[Prepared] | OSError]:

@@ -155,7 +155,7 @@ def restore_roots(
     """Restore every job's root at its target, all committed at once (module doc).
     ``record``: leave the restored inodes in the cache at ``cache_dir`` for the next create."""
     token = new_token()
-    chunker = Chunker(store.config.chunker) if verify else None
+    chunker = Chunker(store.identity) if verify else None
     staged: list[Names] = []
     results: list[RestoreStats] = []
     targets = [_prepare(j.target, j.part) for j in jobs]

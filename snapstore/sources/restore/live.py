@@ -21,7 +21,6 @@ from snapstore.errors import SourceError
 from snapstore.manifest.listing import DIR, FILE, SYMLINK, Coverage, FileEntry, sort_key
 from snapstore.sources.walk import Item, TreeWalker
 from snapstore.store.chunker import Chunker
-from snapstore.store.ids import chunk_id
 
 # Action kinds.
 MAKE_DIR, MAKE_SYMLINK, WRITE, LINK, KEEP_DIR, KEEP = range(6)
@@ -77,7 +76,7 @@ class Comparer:
         assert self.chunker is not None
         try:
             with open(path, "rb", buffering=0) as f:
-                ids = tuple(chunk_id(c) for c in self.chunker.cut_stream(f, e.size))
+                ids = tuple(self.chunker.chunk_id(c) for c in self.chunker.cut_stream(f, e.size))
         except OSError:
             return False
         return ids == e.chunks
