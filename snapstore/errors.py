@@ -111,3 +111,8 @@ class DatabaseRestoreStopped(SnapstoreError):
         self.incomplete = incomplete
         self.interrupted = interrupted
         self.exit_code = 130 if interrupted else 1
+
+
+class DeleteRefused(RepositoryError):
+    """The storage refused to delete or replace an object: the credentials have no delete
+    rights (an append-only repository, spec/backends.md "Append-only storage")."""

@@ -19,10 +19,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 
+import blake3
+
 from snapstore.ops.copy_ids import IdMap
 from snapstore.sources.base import Ref
+from snapstore.store.chunker import Chunker
 from snapstore.store.chunkstore import ChunkStore
-from snapstore.store.writer import AddPipeline
+from snapstore.store.ids import ID_SIZE
+from snapstore.store.writer import AddPipeline, Slot
 
 # Chunk ids looked up (and read) together: one index query and one run of ranged reads.
 BATCH = 1024
@@ -34,6 +38,34 @@ class Plan:
 
     chunks: int = 0
     bytes: int = 0
+
+
+def _file_key(ids: tuple[bytes, ...]) -> bytes:
+    """The id map's key for a file's content: 33 bytes, so never a chunk id's 32."""
+    return b"F" + blake3.blake3(b"".join(ids)).digest()
+
+
+def _split(value: bytes) -> tuple[bytes, ...]:
+    return tuple(value[i : i + ID_SIZE] for i in range(0, len(value), ID_SIZE))
+
+
+class _FileStream:
+    """One file's bytes as a readable stream, pulled chunk by chunk from ``chunks`` (shared
+    by the files of a batch: this one takes exactly its ``count`` chunks, then ends)."""
+
+    def __init__(self, chunks: Iterator[bytes], count: int) -> None:
+        self._chunks = chunks
+        self._left = count
+        self._buf = memoryview(b"")
+
+    def read(self, n: int) -> bytes:
+        if not self._buf:
+            if not self._left:
+                return b""
+            self._buf = memoryview(next(self._chunks))
+            self._left -= 1
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return bytes(out)
 
 
 def batches(ids: Iterable[bytes], size: int = BATCH) -> Iterator[list[bytes]]:
@@ -57,6 +89,9 @@ class Sender:
         self.src = src
         self.dst = dst
         self.ids = ids  # None: both repositories name chunks alike
+        # Different ids and different chunkers: file contents are cut again (``recut``).
+        same_cuts = src.identity.chunker == dst.identity.chunker
+        self.chunker = None if ids is None or same_cuts else Chunker(dst.identity)
         self.reused = 0
         self._advance = progress or (lambda n: None)
         self._pipe = AddPipeline(dst)
@@ -101,6 +136,31 @@ class Sender:
             fresh[cid] = out[cid] = slot.id
         self.ids.remember(fresh)
         return [out[cid] for cid in ids]
+
+    def recut(self, files: list[tuple[tuple[bytes, ...], int]]) -> list[tuple[bytes, ...]]:
+        """Different chunkers: each file (its source chunk ids, its size) cut again with the
+        destination's chunker and stored; the new chunk ids of each, in order. A file whose
+        content an earlier copy re-cut, and whose chunks the destination still holds, is
+        neither read nor cut again (the id map remembers it under its content's key)."""
+        assert self.ids is not None and self.chunker is not None
+        keys = [_file_key(ids) for ids, _ in files]
+        known = {k: _split(v) for k, v in self.ids.lookup(set(keys)).items()}
+        gone = self.dst.missing({cid for ids in known.values() for cid in ids})
+        known = {k: ids for k, ids in known.items() if not gone.intersection(ids)}
+        todo = [(k, f) for k, f in zip(keys, files, strict=True) if k not in known]
+        todo = list({k: f for k, f in todo}.items())
+        self.reused += sum(len(known[k]) for k in keys if k in known)
+        chunks = self.src.read_many(cid for _, (ids, _) in todo for cid in ids)
+        fresh: dict[bytes, list[Slot]] = {}
+        for key, (ids, size) in todo:
+            stream = _FileStream(chunks, len(ids))
+            fresh[key] = [self._pipe.submit(p) for p in self.chunker.cut_stream(stream, size)]
+            self._advance(size)
+        self._pipe.drain()
+        for key, slots in fresh.items():
+            known[key] = tuple(slot.id for slot in slots if slot.id is not None)
+        self.ids.remember({k: b"".join(known[k]) for k in fresh})
+        return [known[k] for k in keys]
 
     def known(self, cid: bytes) -> bytes | None:
         """The destination's id of a rewritten chunk (a document-tree node) when an earlier

@@ -28,16 +28,16 @@ from snapstore.manifest.schema import BulkRoot, Manifest
 from snapstore.ops.copy_send import Sender
 from snapstore.sources.arangodb.doctree import encode_node, read_node
 from snapstore.store.chunkstore import ChunkStore
-from snapstore.store.ids import chunk_id
 
 # Listing entries translated together (one batched lookup and read of their chunks).
 ENTRY_BATCH = 512
 
 
 def same_ids(src: ChunkStore, dst: ChunkStore) -> bool:
-    """Whether both stores give the same bytes the same id (then nothing is rewritten)."""
+    """Whether both stores give the same bytes the same id (then nothing is rewritten and
+    chunks move as they are, whatever their chunkers: an id names content, not cuts)."""
     probe = b"snapstore copy: id probe"
-    return src.config.hash == dst.config.hash and chunk_id(probe) == chunk_id(probe)
+    return src.identity.id(probe) == dst.identity.id(probe)
 
 
 def reidentify(m: Manifest, sender: Sender) -> Manifest:
@@ -67,10 +67,13 @@ def _translated(entries: Iterator[FileEntry], sender: Sender) -> Iterator[FileEn
 
 
 def _translate_batch(batch: list[FileEntry], sender: Sender) -> list[FileEntry]:
-    ids = [c for entry in batch for c in entry.chunks]
-    if not ids:
+    files = [e for e in batch if e.chunks]
+    if not files:
         return batch
-    new = iter(sender.translate(ids))
+    if sender.chunker is not None:  # different chunkers: contents are cut again
+        cuts = iter(sender.recut([(e.chunks, e.size) for e in files]))
+        return [replace(e, chunks=next(cuts)) if e.chunks else e for e in batch]
+    new = iter(sender.translate([c for e in files for c in e.chunks]))
     return [replace(e, chunks=tuple(next(new) for _ in e.chunks)) if e.chunks else e for e in batch]
 
 

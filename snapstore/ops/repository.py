@@ -26,9 +26,11 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 from snapstore.backend import Backend, open_backend
+from snapstore.backend.write_once import WriteOnce
 from snapstore.errors import (
     AmbiguousSnapshot,
     DatabaseError,
+    DeleteRefused,
     InvalidInput,
     RepositoryError,
     SnapshotNotFound,
@@ -110,9 +112,13 @@ class Repository:
             backend.close()
 
     @contextmanager
-    def open(self, *, create: bool = False) -> Iterator[Opened]:
-        """The backend and chunk store, without a lock (the caller takes it: ``lock``)."""
+    def open(self, *, create: bool = False, write_once: bool = False) -> Iterator[Opened]:
+        """The backend and chunk store, without a lock (the caller takes it: ``lock``).
+        ``write_once``: packs and index objects are put create-only (``WriteOnce``), so the
+        operation works on append-only storage (create and copy)."""
         backend = self.backend()
+        if write_once:
+            backend = WriteOnce(backend)
         initialized = False
         try:
             if create and not backend.exists():
@@ -207,8 +213,11 @@ class Repository:
     @contextmanager
     def session(self, operation: str, *, exclusive: bool, create: bool = False) -> Iterator[Opened]:
         """Open the repository and hold its lock for ``operation``."""
-        with self.open(create=create) as opened:
-            with self.lock(opened.backend, operation, exclusive=exclusive):
+        with self.open(create=create, write_once=operation in SHARED_WRITERS) as opened:
+            with (
+                self.lock(opened.backend, operation, exclusive=exclusive),
+                _needs_delete(operation),
+            ):
                 yield opened
 
     @contextmanager
@@ -227,7 +236,8 @@ class Repository:
         """The backend alone under the lock, for operations on manifests and locks only
         (delete, pin, rebuild-index): no chunk store is opened."""
         with self.reading() as backend, self.lock(backend, operation, exclusive=exclusive):
-            yield backend
+            with _needs_delete(operation):
+                yield backend
 
     def resolve(self, backend: Backend, name: str) -> Manifest:
         """The snapshot ``name`` names (an exact name, or a unique prefix of one)."""
@@ -253,6 +263,17 @@ class Repository:
         except ImportError as e:
             raise DatabaseError(f"ArangoDB support is not available: {e}") from None
         return ArangoSource(self.settings.arangodb, self.reporter, target_db)
+
+
+@contextmanager
+def _needs_delete(operation: str) -> Iterator[None]:
+    """A delete the storage refused, said as what it means for ``operation`` (one line)."""
+    try:
+        yield
+    except DeleteRefused as e:
+        raise DeleteRefused(
+            f"{operation} needs the right to delete objects, which these credentials lack: {e}"
+        ) from None
 
 
 def require_new(backend: Backend) -> None:
