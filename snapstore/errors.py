@@ -115,4 +115,9 @@ class DatabaseRestoreStopped(SnapstoreError):
 
 class DeleteRefused(RepositoryError):
     """The storage refused to delete or replace an object: the credentials have no delete
-    rights (an append-only repository, spec/backends.md "Append-only storage")."""
+    rights (an append-only repository, spec/backends.md "Append-only storage").
+    ``operation``: the command that needed them, once known."""
+
+    def __init__(self, message: str, operation: str = "") -> None:
+        super().__init__(message)
+        self.operation = operation

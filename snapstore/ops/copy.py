@@ -21,7 +21,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from snapstore.errors import InvalidInput, SnapstoreError
+from snapstore.errors import CorruptData, InvalidInput
 from snapstore.manifest.catalog import Catalog, Listing, delete_records
 from snapstore.manifest.schema import Manifest
 from snapstore.ops import history
@@ -188,7 +188,7 @@ def _copy_one(run: _Run, m: Manifest) -> CopiedSnapshot:
             copy = reidentify(m, sender)
         sender.drain()
         store.flush()  # packs, then the index object: durable before the manifest names them
-    except SnapstoreError as e:
+    except CorruptData as e:  # a damaged source chunk: say which snapshot it belongs to
         raise type(e)(f"copying {m.name}: {e}") from None
     copy.previous = run.catalog.predecessors(run.seen)
     copy.deleted = {}

@@ -271,8 +271,12 @@ def _needs_delete(operation: str) -> Iterator[None]:
     try:
         yield
     except DeleteRefused as e:
+        if e.operation:  # said already, by the session nested inside this one
+            raise
         raise DeleteRefused(
-            f"{operation} needs the right to delete objects, which these credentials lack: {e}"
+            f"{operation} needs the right to delete and replace objects, which these credentials "
+            f"lack (create and copy do not): {e}",
+            operation,
         ) from None
 
 
