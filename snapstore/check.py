@@ -117,7 +117,7 @@ def check_repository(
         bad_chunks = _read_packs(backend, store, index, pack_sizes, report, reporter)
     # Cold archives (store/archives.py): their chunks are stored too.
     archived, archive_bad = check_archives(
-        backend, report, read_data=read_data, identity=store.identity
+        backend, report, read_data=read_data, identity=store.identity, codec=store.codec
     )
     bad_chunks.update(archive_bad)
 
@@ -226,7 +226,7 @@ def _read_packs(
         if blake3.blake3(data).hexdigest() != pack:
             report.errors.append(f"pack {pack[:16]} does not match its name (damaged)")
         try:
-            toc = {e.id: e for e in read_whole(data, pack[:16])}
+            toc = {e.id: e for e in read_whole(data, pack[:16], store.codec)}
         except CorruptData as e:
             report.errors.append(str(e))
             toc = {}

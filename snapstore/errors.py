@@ -51,6 +51,10 @@ class MissingChunk(CorruptData):
     """A manifest references a chunk that no index knows."""
 
 
+class PasswordError(SnapstoreError):
+    """An encrypted repository's password is wrong or cannot be had (spec/encryption.md)."""
+
+
 class LockHeld(SnapstoreError):
     """Another operation holds a conflicting lock on the repository."""
 

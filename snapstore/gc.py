@@ -179,7 +179,7 @@ def collect_garbage(
     if marks is None:
         marks = mark(manifests, store, reporter)
     result = GcResult(dry_run=dry_run, snapshots=len(manifests))
-    archives = arch.ArchiveSet(backend, store.identity).load()
+    archives = arch.ArchiveSet(backend, store.identity, store.codec).load()
     if archives.problems:
         raise RepositoryError(
             f"gc stopped before deleting anything: {archives.problems[0]}; run `snapstore check`"
@@ -350,7 +350,7 @@ def _repack(
 ) -> dict[str, list[PackEntry]]:
     """Copy the live chunks of ``repack`` into new packs; return their index entries."""
     written: dict[str, list[PackEntry]] = {}
-    builder = PackBuilder()
+    builder = PackBuilder(store.codec)
 
     def flush() -> None:
         nonlocal builder
@@ -361,12 +361,12 @@ def _repack(
         written[name] = builder.entries
         result.packs_written += 1
         result.bytes_written += len(data)
-        builder = PackBuilder()
+        builder = PackBuilder(store.codec)
 
     reporter.start("Repacking", sum(pack_sizes[p] for p in repack))
     for pack, live in sorted(repack.items()):
         data = backend.get(Kind.PACKS, pack)
-        read_whole(data, pack[:16])  # header and trailer intact
+        read_whole(data, pack[:16], store.codec)  # header, trailer, TOC intact
         for cid, loc in live:
             stored = data[loc.offset : loc.offset + loc.length]
             # Never copy damage into a new pack under the same id.
@@ -430,7 +430,9 @@ def _sweep_archives(
         if dry_run:
             result.bytes_written += size * live_raw // max(1, total)
             continue
-        builder = arch.ArchiveBuilder(executor=store.workers(), spool_dir=backend.spool_dir())
+        builder = arch.ArchiveBuilder(
+            executor=store.workers(), spool_dir=backend.spool_dir(), codec=store.codec
+        )
         try:
             for cid in needed:
                 builder.add(cid, archives.read(cid))

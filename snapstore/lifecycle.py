@@ -157,9 +157,11 @@ def archive_cold(
     started = time.monotonic()
     result = ArchiveResult()
     marks = mark(manifests, store, reporter, cold_names=to_compress)
-    archives = arch.ArchiveSet(backend, store.identity).load()
+    archives = arch.ArchiveSet(backend, store.identity, store.codec).load()
     cold = [m for m in manifests if is_compressed(m) or m.name in to_compress]
-    builder = arch.ArchiveBuilder(executor=store.workers(), spool_dir=backend.spool_dir())
+    builder = arch.ArchiveBuilder(
+        executor=store.workers(), spool_dir=backend.spool_dir(), codec=store.codec
+    )
     reporter.start("Archiving cold chunks", len(cold))
 
     def write() -> None:
@@ -169,7 +171,9 @@ def archive_cold(
             result.archives_written += 1
             result.archive_bytes += idx.size
             result.index_bytes += len(idx.encode())
-        builder = arch.ArchiveBuilder(executor=store.workers(), spool_dir=backend.spool_dir())
+        builder = arch.ArchiveBuilder(
+            executor=store.workers(), spool_dir=backend.spool_dir(), codec=store.codec
+        )
 
     # Oldest first and in listing order: a compressed snapshot's files sit together, so
     # restoring it reads the archive nearly sequentially.
@@ -218,7 +222,7 @@ def snapshot_usage(
         if owner is not None:
             out[owner]["unique_bytes"] += loc.length
             out[owner]["unique_chunks"] += 1
-    archives = arch.ArchiveSet(store.backend, store.identity).load()
+    archives = arch.ArchiveSet(store.backend, store.identity, store.codec).load()
     for cid, owner in marks.owner.items():
         if cid not in in_packs and cid in archives.locations:
             share = archives.stored_share(cid)

@@ -16,6 +16,7 @@ from typing import Any
 
 from snapstore.browse import EntryInfo
 from snapstore.check import CheckReport
+from snapstore.crypto.keys import KdfParams, KeyInfo
 from snapstore.diff import SnapshotDiff
 from snapstore.errors import NotConfirmed
 from snapstore.gc import DEFAULT_MAX_UNUSED, GcResult
@@ -23,15 +24,15 @@ from snapstore.lifecycle import ArchiveResult, CleanupResult
 from snapstore.locking import LockInfo
 from snapstore.manifest.listing import FileEntry
 from snapstore.naming import check_prefix
-from snapstore.ops import browse, maintain, restore, snapshots
-from snapstore.ops.copy import CopyRequest, CopyResult, copy_snapshots
+from snapstore.ops import browse, keys, maintain, restore, snapshots
+from snapstore.ops.copy import CopyRequest, CopyResult, copy_snapshots, other_repository
 from snapstore.ops.create import CreateRequest, create_snapshot
 from snapstore.ops.repository import Repository, require_new
 from snapstore.records import CreateResult, RestoreOptions, RestorePlan, RestoreResult, SnapshotInfo
 from snapstore.reporting import Reporter
 from snapstore.retention import RetentionPolicy
 from snapstore.settings import Settings, load_settings
-from snapstore.store.config import ChunkerParams, RepoConfig, write_config
+from snapstore.store.config import ChunkerParams, RepoConfig
 from snapstore.store.rebuild import RebuildReport
 from snapstore.tree.output import WriteStats
 
@@ -61,13 +62,22 @@ class SnapshotManager:
 
     # -- repository ---------------------------------------------------------------------------
 
-    def init_repository(self, chunker: ChunkerParams | None = None) -> RepoConfig:
-        """Create an empty repository at the configured location."""
+    def init_repository(
+        self,
+        chunker: ChunkerParams | None = None,
+        *,
+        encryption: bool | None = None,
+        kdf: KdfParams | None = None,
+    ) -> RepoConfig:
+        """Create an empty repository at the configured location; encrypted with
+        ``encryption`` (default: the ``encryption`` setting), its first key's password from
+        the password sources (spec/encryption.md) and Argon2id cost ``kdf``."""
         backend = self.repository.backend()
         try:
             require_new(backend)
-            config = RepoConfig(chunker=chunker or ChunkerParams())
-            write_config(backend, config)
+            backend, config = self.repository.initialize(
+                backend, chunker, encryption=encryption, kdf=kdf
+            )
         finally:
             backend.close()
         return config
@@ -80,9 +90,27 @@ class SnapshotManager:
     ) -> CopyResult:
         """Copy snapshots to the repository at ``other`` (``to``) or from it into the
         configured one (spec/copy.md)."""
-        there = Repository(replace(self.settings, repository=other, no_lock=False), self.reporter)
+        there = other_repository(self.settings, other, self.reporter)
         source, dest = (self.repository, there) if to else (there, self.repository)
         return copy_snapshots(source, dest, CopyRequest(tuple(names), dry_run))
+
+    # -- keys of an encrypted repository (spec/encryption.md) ----------------------------------
+
+    def list_keys(self) -> list[tuple[KeyInfo, bool]]:
+        """Every key object, and whether it opened the repository this time."""
+        return keys.list_keys(self.repository)
+
+    def add_key(self, label: str = "") -> str:
+        """Add a key object for a new password; return its id."""
+        return keys.add_key(self.repository, label)
+
+    def remove_key(self, key: str) -> str:
+        """Remove a key object (never the last one); return its id."""
+        return keys.remove_key(self.repository, key)
+
+    def change_password(self, label: str = "") -> str:
+        """Replace the key that opened the repository by one for a new password."""
+        return keys.change_password(self.repository, label)
 
     # -- create -------------------------------------------------------------------------------
 

@@ -81,6 +81,10 @@ class Settings:
     s3: S3Options = field(default_factory=S3Options)
     retention: Mapping[str, Any] = field(default_factory=dict)
     config_file: str | None = None
+    # Encrypted repositories (spec/encryption.md): ``encryption`` makes ``create`` on first use
+    # create an encrypted one; ``password_command`` prints the password (never a flag).
+    encryption: bool = False
+    password_command: str | None = None
 
     @property
     def database_configured(self) -> bool:
@@ -169,6 +173,8 @@ _TOP: dict[str, Check] = {
     "lock_wait": _seconds(positive=False),
     "auto_cleanup": _flag,
     "permissions": _choice(*PERMISSIONS),
+    "encryption": _flag,
+    "password_command": _text,
 }
 _ARANGO: dict[str, Check] = {
     "url": _text,

@@ -12,7 +12,8 @@ from tests.helpers import REPO_ROOT
 
 # Highest first; a module belongs to the longest prefix listed. Keep in step with
 # spec/README.md's "Layers" picture.
-LAYERS: list[tuple[int, tuple[str, ...]]] = [
+# Ranks may be fractions: a layer slotted between two others (crypto, between backend and store).
+LAYERS: list[tuple[float, tuple[str, ...]]] = [
     (9, ("snapstore.cli", "snapstore.ui", "snapstore.__main__", "tools")),
     (8, ("snapstore.manager",)),
     (7, ("snapstore.ops",)),
@@ -34,6 +35,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (4, ("snapstore.tree", "snapstore.settings", "snapstore.locking")),
     (3, ("snapstore.manifest",)),
     (2, ("snapstore.store",)),
+    (1.5, ("snapstore.crypto",)),
     (1, ("snapstore.backend",)),
     (
         0,
@@ -49,8 +51,8 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
 ]
 
 
-def layer(module: str) -> int:
-    best: tuple[int, int] | None = None  # (prefix length, rank)
+def layer(module: str) -> float:
+    best: tuple[int, float] | None = None  # (prefix length, rank)
     for rank, prefixes in LAYERS:
         for prefix in prefixes:
             # The package itself is only its own __init__: a new top-level module must be

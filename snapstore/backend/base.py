@@ -24,6 +24,7 @@ class Kind(StrEnum):
     SNAPSHOTS = "snapshots"
     ARCHIVES = "archives"
     LOCKS = "locks"
+    KEYS = "keys"  # an encrypted repository's key objects (spec/encryption.md)
 
 
 @dataclass(frozen=True)

@@ -196,7 +196,7 @@ class LocalBackend(Backend):
         if self.root.exists() and not self.root.is_dir():
             raise RepositoryError(f"{self.root} exists and is not a directory")
         # Our own layout folders are not foreign content, so create() is idempotent.
-        ours = (*_LAYOUT, RESERVE)
+        ours = (*_LAYOUT, RESERVE, "keys")  # keys/: an encrypted repository's, made on use
         foreign = self.root.is_dir() and any(p.name not in ours for p in self.root.iterdir())
         if foreign and not self.exists():
             raise RepositoryError(

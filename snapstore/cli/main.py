@@ -262,6 +262,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "copy_cmd",
         "Copy snapshots to (--to) or from (--from) another repository.",
     ),
+    "key": LazyCommand(
+        "snapstore.cli.commands.key",
+        "key_group",
+        "Manage the passwords of an encrypted repository (its key objects).",
+    ),
     "ui": LazyCommand(
         "snapstore.cli.commands.ui",
         "ui_cmd",

@@ -15,12 +15,15 @@ records: spec/manifest.md, "Predecessors" and "Going back in time").
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from snapstore.crypto.passwords import PasswordSource
+from snapstore.crypto.unlock import Unlocker
 from snapstore.errors import CorruptData, InvalidInput
 from snapstore.manifest.catalog import Catalog, Listing, delete_records
 from snapstore.manifest.schema import Manifest
@@ -30,6 +33,34 @@ from snapstore.ops.copy_send import Sender
 from snapstore.ops.reidentify import reidentify, same_ids
 from snapstore.ops.repository import Opened, Repository
 from snapstore.references import iter_references
+from snapstore.reporting import Reporter
+from snapstore.settings import Settings
+
+# The other repository's password (spec/copy.md, "Passwords"): when any of these is set, they
+# stand for SNAPSTORE_PASSWORD_FILE, SNAPSTORE_PASSWORD and SNAPSTORE_PASSWORD_COMMAND for the
+# repository that --to / --from names; otherwise it is opened with the same password sources.
+OTHER_PASSWORD_VARS = {
+    "SNAPSTORE_COPY_PASSWORD_FILE": "SNAPSTORE_PASSWORD_FILE",
+    "SNAPSTORE_COPY_PASSWORD": "SNAPSTORE_PASSWORD",
+    "SNAPSTORE_COPY_PASSWORD_COMMAND": "SNAPSTORE_PASSWORD_COMMAND",
+}
+
+
+def other_repository(
+    settings: Settings, location: str, reporter: Reporter, env: Mapping[str, str] | None = None
+) -> Repository:
+    """The repository at ``location`` with the configured repository's settings, and its
+    own password sources when the ``SNAPSTORE_COPY_PASSWORD*`` variables give them."""
+    env = dict(os.environ if env is None else env)
+    own = {OTHER_PASSWORD_VARS[k]: v for k, v in env.items() if k in OTHER_PASSWORD_VARS}
+    if own:
+        for name in OTHER_PASSWORD_VARS.values():
+            env.pop(name, None)
+        env.update(own)
+    command = None if own else settings.password_command
+    unlocker = Unlocker(PasswordSource(command=command, env=env))
+    there = replace(settings, repository=location, no_lock=False)
+    return Repository(there, reporter, _unlocker=unlocker)
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,14 @@ import errno
 import logging
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from snapstore.backend import Backend, open_backend
 from snapstore.backend.write_once import WriteOnce
+from snapstore.crypto.aead import NAME as AEAD_NAME
+from snapstore.crypto.keys import KdfParams
+from snapstore.crypto.passwords import PasswordSource
+from snapstore.crypto.unlock import Unlocker
 from snapstore.errors import (
     AmbiguousSnapshot,
     DatabaseError,
@@ -43,7 +47,13 @@ from snapstore.reporting import Reporter
 from snapstore.settings import Settings
 from snapstore.sources.database import DatabaseSource
 from snapstore.store.chunkstore import ChunkStore
-from snapstore.store.config import RepoConfig, read_config, write_config
+from snapstore.store.config import (
+    ENCRYPTED_FORMAT_VERSION,
+    ChunkerParams,
+    RepoConfig,
+    read_config,
+    write_config,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,13 +105,56 @@ class Repository:
     reporter: Reporter = field(default_factory=Reporter)
     # The chunk store open on each backend (by id), so that ``lock`` can re-sync it.
     _open: dict[int, ChunkStore] = field(default_factory=dict, repr=False)
+    # Unlocked encrypted repositories, in memory for this process only (crypto/unlock.py).
+    _unlocker: Unlocker | None = field(default=None, repr=False)
 
-    def backend(self) -> Backend:
-        return open_backend(
+    @property
+    def unlocker(self) -> Unlocker:
+        if self._unlocker is None:
+            self._unlocker = Unlocker(PasswordSource(command=self.settings.password_command))
+        return self._unlocker
+
+    def backend(self, *, write_once: bool = False) -> Backend:
+        """The repository's backend; an encrypted repository's is unlocked (its password
+        asked once per process) and seals and opens what passes through it. ``write_once``:
+        packs and index objects are put create-only (``WriteOnce``, under the sealing), so
+        the operation works on append-only storage (create and copy)."""
+        raw: Backend = open_backend(
             self.settings.repository,
             group_access=self.settings.group_access,
             s3=self.settings.s3,
         )
+        if write_once:
+            raw = WriteOnce(raw)
+        try:
+            return self.unlocker.open(raw)
+        except BaseException:
+            raw.close()
+            raise
+
+    def initialize(
+        self,
+        raw: Backend,
+        chunker: ChunkerParams | None = None,
+        *,
+        encryption: bool | None = None,
+        kdf: KdfParams | None = None,
+    ) -> tuple[Backend, RepoConfig]:
+        """Make a new repository at ``raw`` (encrypted when asked, or by default when the
+        settings say ``encryption``); return its backend (unlocked) and config."""
+        config = RepoConfig(chunker=chunker or ChunkerParams())
+        if not (self.settings.encryption if encryption is None else encryption):
+            write_config(raw, config)
+            return raw, config
+        sealed = self.unlocker.initialize(raw, config.id, config.created, kdf)
+        config = replace(
+            config,
+            version=ENCRYPTED_FORMAT_VERSION,
+            encryption=AEAD_NAME,
+            chunker=replace(config.chunker, seed=sealed.crypto.chunker_seed),
+        )
+        write_config(sealed, config)
+        return sealed, config
 
     def config(self) -> RepoConfig:
         """The repository's config (its absence is the "not a repository" error)."""
@@ -113,16 +166,13 @@ class Repository:
 
     @contextmanager
     def open(self, *, create: bool = False, write_once: bool = False) -> Iterator[Opened]:
-        """The backend and chunk store, without a lock (the caller takes it: ``lock``).
-        ``write_once``: packs and index objects are put create-only (``WriteOnce``), so the
-        operation works on append-only storage (create and copy)."""
-        backend = self.backend()
-        if write_once:
-            backend = WriteOnce(backend)
+        """The backend and chunk store, without a lock (the caller takes it: ``lock``);
+        ``write_once`` as for ``backend``."""
+        backend = self.backend(write_once=write_once)
         initialized = False
         try:
             if create and not backend.exists():
-                write_config(backend, RepoConfig())
+                backend, _ = self.initialize(backend)
                 initialized = True
                 self.reporter.info(f"Initialized a new repository at {backend.location}")
             store = ChunkStore.open(backend, self.settings.cache_dir)

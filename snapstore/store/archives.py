@@ -16,6 +16,11 @@ it usable as a chunk store as well:
 
 Every chunk read from an archive is verified against its id (BLAKE3 of the raw bytes).
 
+In an encrypted repository (spec/encryption.md, "Archives") each tar entry holds the chunk
+deflated on its own (zlib) and then sealed with its id as associated data, and the gzip members
+around them are stored (level 0): ciphertext does not compress. Offsets and lengths in the
+archive index are those of the sealed entries.
+
 The format itself (names, index object, tar headers, gzip members, rebuilding an index) is
 store/archive_format.py; its names are re-exported here, so callers import one module.
 """
@@ -25,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import zlib
 from collections import OrderedDict
 from concurrent.futures import Executor, Future
 from typing import Any, BinaryIO
@@ -32,6 +38,7 @@ from typing import Any, BinaryIO
 import blake3
 
 from snapstore.backend import Backend, Kind
+from snapstore.crypto.codec import PLAIN, ChunkCodec
 from snapstore.errors import CorruptData, MissingChunk, ObjectNotFound
 from snapstore.store.archive_format import (
     ARCHIVE_INDEX_VERSION,
@@ -103,9 +110,11 @@ class ArchiveBuilder:
         level: int = GZIP_LEVEL,
         executor: Executor | None = None,
         spool_dir: str | None = None,
+        codec: ChunkCodec = PLAIN,
     ) -> None:
         self.member_target = member_target
-        self.level = level
+        self.codec = codec
+        self.level = 0 if codec.encrypted else level
         self.executor = executor
         self.spool_dir = spool_dir
         # Members compressed or being compressed, not yet written: (gzip, raw length).
@@ -129,16 +138,17 @@ class ArchiveBuilder:
     def __len__(self) -> int:
         return len(self.chunks) + len(self._pending)
 
-    def add(self, cid: bytes, data: bytes) -> None:
+    def add(self, cid: bytes, raw: bytes) -> None:
         if cid in self:
             return
+        data = seal_entry(self.codec, cid, raw)
         header = tar_header(cid, len(data))
         self._raw.append(header)
         self._pending[cid] = (self._raw_size + len(header), len(data))
         self._raw.append(data)
         self._raw.append(pad(len(data)))
         self._raw_size += len(header) + len(data) + len(pad(len(data)))
-        self.raw_bytes += len(data)
+        self.raw_bytes += len(raw)
         if self._raw_size >= self.member_target:
             self._close_member()
 
@@ -194,6 +204,24 @@ class ArchiveBuilder:
                 os.unlink(self._path)
 
 
+def seal_entry(codec: ChunkCodec, cid: bytes, raw: bytes) -> bytes:
+    """What a tar entry holds: the chunk itself, or (encrypted) deflated and sealed."""
+    if not codec.encrypted:
+        return raw
+    return bytes(codec.seal_chunk(cid, zlib.compress(raw, GZIP_LEVEL)))
+
+
+def open_entry(codec: ChunkCodec, cid: bytes, data: bytes, where: str) -> bytes:
+    """Invert ``seal_entry`` (CorruptData when the entry was altered)."""
+    if not codec.encrypted:
+        return data
+    sealed = bytes(codec.open_chunk(cid, data, where))
+    try:
+        return zlib.decompress(sealed)
+    except zlib.error:
+        raise CorruptData(f"chunk {short(cid)} in {where} does not inflate") from None
+
+
 def _member_done(member: tuple[Future[bytes] | bytes, int]) -> bool:
     return not isinstance(member[0], Future) or member[0].done()
 
@@ -219,9 +247,15 @@ class ArchiveSet:
     ``problems`` lists index objects that could not be read (check reports them).
     """
 
-    def __init__(self, backend: Backend, identity: ChunkIdentity | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        identity: ChunkIdentity | None = None,
+        codec: ChunkCodec = PLAIN,
+    ) -> None:
         self.backend = backend
         self._chunk_id = chunk_id if identity is None else identity.id
+        self.codec = codec
         self._loaded = False
         self.indexes: dict[str, ArchiveIndex] = {}
         self.locations: dict[bytes, ArchivedChunk] = {}
@@ -300,7 +334,10 @@ class ArchiveSet:
             raise MissingChunk(f"chunk {short(cid)} is neither in a pack nor in an archive")
         raw = self._member(loc.archive, loc.member)
         data = raw[loc.offset : loc.offset + loc.length]
-        if len(data) != loc.length or self._chunk_id(data) != cid:
+        mismatch = len(data) != loc.length
+        if not mismatch:
+            data = open_entry(self.codec, cid, data, f"archive {loc.archive[:16]}")
+        if mismatch or self._chunk_id(data) != cid:
             raise CorruptData(
                 f"chunk {short(cid)} in archive {loc.archive[:16]} does not match its id"
             )
@@ -312,7 +349,10 @@ class ArchiveSet:
 
 
 def verify_archive(
-    backend: Backend, idx: ArchiveIndex, identity: ChunkIdentity | None = None
+    backend: Backend,
+    idx: ArchiveIndex,
+    identity: ChunkIdentity | None = None,
+    codec: ChunkCodec = PLAIN,
 ) -> tuple[int, dict[bytes, str], list[str]]:
     """Read an archive in full: return (bytes read, {bad chunk: why}, archive-level problems)."""
     cid_of = chunk_id if identity is None else identity.id
@@ -346,13 +386,22 @@ def verify_archive(
                 bad[cid] = f"is damaged ({where})"
             continue
         for cid, off, length in by_member.get(number, []):
-            if cid_of(raw[off : off + length]) != cid:
+            try:
+                plain = open_entry(codec, cid, raw[off : off + length], f"archive {short_name}")
+            except CorruptData:
+                plain = None
+            if plain is None or cid_of(plain) != cid:
                 bad[cid] = f"is damaged (archive {short_name})"
     return len(data), bad, problems
 
 
 def check_archives(
-    backend: Backend, report: Any, *, read_data: bool, identity: ChunkIdentity | None = None
+    backend: Backend,
+    report: Any,
+    *,
+    read_data: bool,
+    identity: ChunkIdentity | None = None,
+    codec: ChunkCodec = PLAIN,
 ) -> tuple[dict[bytes, ArchivedChunk], dict[bytes, str]]:
     """Check every archive for ``check``: each index decodes and names an archive of the
     recorded size; with ``read_data`` every member inflates and every chunk matches its id.
@@ -361,7 +410,7 @@ def check_archives(
     archived chunks and the damaged ones ({id: why}) so that check can name the snapshots and
     paths that use them.
     """
-    archives = ArchiveSet(backend, identity).load()
+    archives = ArchiveSet(backend, identity, codec).load()
     report.errors.extend(archives.problems)
     for orphan in archives.orphans:
         report.warnings.append(
@@ -380,7 +429,7 @@ def check_archives(
             )
             bad.update({cid: f"is in damaged archive {name[:16]}" for cid in idx.chunks})
         elif read_data:
-            nbytes, damaged, problems = verify_archive(backend, idx, identity)
+            nbytes, damaged, problems = verify_archive(backend, idx, identity, codec)
             report.bytes_read += nbytes
             report.errors.extend(problems)
             bad.update(damaged)

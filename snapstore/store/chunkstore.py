@@ -41,6 +41,7 @@ from snapstore.store.config import RepoConfig, read_config
 from snapstore.store.ids import ChunkIdentity, short
 from snapstore.store.index import IndexObject
 from snapstore.store.packs import PackBuilder, PackEntry
+from snapstore.store.sealing import codec_of, identity_of
 
 # Threads putting packs: two keep a disk busier than one (each put ends with an fsync).
 PACK_WRITERS = 2
@@ -76,16 +77,6 @@ class StoreStats:
     index_bytes: int = 0
 
 
-def identity_of(backend: Backend, config: RepoConfig) -> ChunkIdentity:
-    """The chunk identity of the repository ``backend`` opens: an unlocked encrypted
-    repository's backend carries its own (spec/encryption.md); otherwise plain BLAKE3 with
-    the config's chunker parameters."""
-    own = getattr(backend, "chunk_identity", None)
-    if isinstance(own, ChunkIdentity):
-        return own
-    return ChunkIdentity.plain(config.chunker)
-
-
 class ChunkStore:
     """The repository's chunks, as seen by one process."""
 
@@ -100,10 +91,12 @@ class ChunkStore:
         self.config = config
         # How chunks are cut and named (store/ids.py): every id this store computes is
         # ``self.identity.id``; plain BLAKE3 with the config's chunker unless told otherwise.
-        self.identity = identity or ChunkIdentity.plain(config.chunker)
+        self.identity = identity or identity_of(backend, config)
+        # What seals each chunk and table of contents (nothing, unless encrypted).
+        self.codec = codec_of(backend)
         self.cache = cache
         self.stats = StoreStats()
-        self._builder = PackBuilder()
+        self._builder = PackBuilder(self.codec)
         self._building: dict[bytes, int] = {}  # chunk id -> its index in self._builder
         self._written: dict[str, list[PackEntry]] = {}
         self._pending: dict[bytes, Location] = {}
@@ -128,7 +121,7 @@ class ChunkStore:
         config = read_config(backend)
         cache = IndexCache(default_cache_root(cache_root) / config.id / "index.sqlite")
         cache.sync(backend)
-        return cls(backend, config, cache, identity_of(backend, config))
+        return cls(backend, config, cache)
 
     def resync(self) -> None:
         """Catch up with the repository as it is now: call once the lock is held. The store
@@ -209,7 +202,7 @@ class ChunkStore:
             return Prepared(cid, len(data), None)
         # No copy of a raw chunk: pipeline buffers are never written again once cut.
         stored, method = compression.compress(data, copy=False)
-        return Prepared(cid, len(data), stored, method)
+        return Prepared(cid, len(data), self.codec.seal_chunk(cid, stored), method)
 
     def prepare_many(self, chunks: list[bytes | memoryview]) -> list[Prepared]:
         """``prepare`` for many (small) chunks, with one cache lookup for all; any thread."""
@@ -225,7 +218,7 @@ class ChunkStore:
             else:
                 stored.add(cid)  # the same chunk twice in one batch is compressed once
                 packed, method = compression.compress(data, copy=False)
-                out.append(Prepared(cid, len(data), packed, method))
+                out.append(Prepared(cid, len(data), self.codec.seal_chunk(cid, packed), method))
         return out
 
     def add_prepared(self, p: Prepared) -> tuple[bytes, bool]:
@@ -245,13 +238,13 @@ class ChunkStore:
         if self.has(cid):
             return cid, False
         stored, method = compression.compress(data)
-        self.add_stored(cid, stored, len(data), method)
+        self.add_stored(cid, self.codec.seal_chunk(cid, stored), len(data), method)
         return cid, True
 
     def add_stored(
         self, cid: bytes, stored: bytes | memoryview, raw_length: int, method: int
     ) -> None:
-        """Append an already hashed and compressed chunk to the current pack."""
+        """Append an already hashed, compressed and sealed chunk to the current pack."""
         self._building[cid] = len(self._builder)
         self._builder.add(cid, stored, raw_length, method)
         self.stats.new_chunks += 1
@@ -265,7 +258,7 @@ class ChunkStore:
             return
         builder = self._builder
         self._sealed.append((builder, self._building))
-        self._builder = PackBuilder()
+        self._builder = PackBuilder(self.codec)
         self._building = {}
         if self._writer is None:
             self._writer = new_pool(PACK_WRITERS, "packs")
@@ -310,7 +303,7 @@ class ChunkStore:
         names = list(self._written)
         self._written = {}
         self._pending = {}
-        self._builder = PackBuilder()
+        self._builder = PackBuilder(self.codec)
         self._building = {}
         return names
 
@@ -371,12 +364,13 @@ class ChunkStore:
             index = chunks.get(cid)
             if index is not None:
                 e = builder.entries[index]
-                return bytes(compression.decompress(builder.stored(index), e.method, e.raw_length))
+                stored = self.codec.open_chunk(cid, builder.stored(index), "memory")
+                return bytes(compression.decompress(stored, e.method, e.raw_length))
         loc = self.locate(cid)
         if loc is None:
             # Not in a pack: it may have been moved to a cold archive (store/archives.py).
             if self._archives is None:
-                self._archives = ArchiveSet(self.backend, self.identity)
+                self._archives = ArchiveSet(self.backend, self.identity, self.codec)
             return self._archives.read(cid)
         try:
             stored = self.backend.get(Kind.PACKS, loc.pack, loc.offset, loc.length)
@@ -393,9 +387,11 @@ class ChunkStore:
     def verify(
         self, cid: bytes, stored: bytes | memoryview, loc: Location, where: str
     ) -> bytes | memoryview:
-        """Decompress and check a stored chunk against its id; a chunk stored raw comes back
-        as the view it was given (a caller that keeps it copies it)."""
+        """Open (when sealed), decompress and check a stored chunk against its id; a chunk
+        stored raw in an unencrypted repository comes back as the view it was given (a caller
+        that keeps it copies it)."""
         try:
+            stored = self.codec.open_chunk(cid, stored, where)
             data = compression.decompress(stored, loc.method, loc.raw_length)
         except ValueError as e:
             raise CorruptData(f"chunk {short(cid)} in {where}: {e}") from None

@@ -17,7 +17,8 @@ from snapstore.backend import Backend, Kind
 from snapstore.errors import CorruptData, ObjectNotFound, RepositoryError
 
 FORMAT_NAME = "snapstore-repository"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # what an unencrypted repository says (and always will)
+ENCRYPTED_FORMAT_VERSION = 2  # an encrypted one (spec/encryption.md); readers know both
 
 # The form `init` writes (secrets.token_hex(16)). The id names the repository's folder in the
 # local cache (spec/packs.md, "Index cache"), so anything else (`../`, `/`, empty) could put
@@ -58,13 +59,22 @@ class RepoConfig:
     hash: str = "blake3-256"
     compression: str = "lz4-block"
     pack_size: int = 8 * 1024 * 1024
+    # None: unencrypted; else the AEAD of an encrypted repository, whose config object as
+    # stored is sealed and this is its inner, decrypted form (spec/encryption.md).
+    encryption: str | None = None
 
     def __post_init__(self) -> None:
         if not valid_repo_id(self.id):
             raise RepositoryError(f"repository id {self.id!r} is not 32 lower-case hex digits")
 
+    @property
+    def encrypted(self) -> bool:
+        return self.encryption is not None
+
     def encode(self) -> bytes:
         d = {"format": FORMAT_NAME, **asdict(self)}
+        if self.encryption is None:
+            del d["encryption"]  # an unencrypted config reads exactly as it always did
         return (json.dumps(d, indent=2, sort_keys=True) + "\n").encode()
 
     @classmethod
@@ -76,11 +86,16 @@ class RepoConfig:
         if not isinstance(d, dict) or d.get("format") != FORMAT_NAME:
             raise RepositoryError(f"{where} is not a snapstore repository (bad config object)")
         version = d.get("version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
+        if not isinstance(version, int) or version > ENCRYPTED_FORMAT_VERSION:
             raise RepositoryError(
                 f"{where} uses repository format version {version}; this snapstore reads "
-                f"version {FORMAT_VERSION} and older: upgrade snapstore"
+                f"version {ENCRYPTED_FORMAT_VERSION} and older: upgrade snapstore"
             )
+        if "sealed" in d:
+            raise RepositoryError(f"{where} is an encrypted repository: it needs its password")
+        encryption = d.get("encryption")
+        if (version == ENCRYPTED_FORMAT_VERSION) != isinstance(encryption, str):
+            raise CorruptData(f"{where}: config version and encryption disagree (damaged)")
         if d.get("hash") != "blake3-256" or d.get("compression") != "lz4-block":
             raise RepositoryError(f"{where}: unsupported hash or compression in config")
         if not valid_repo_id(d.get("id")):
@@ -98,6 +113,7 @@ class RepoConfig:
                 hash=d["hash"],
                 compression=d["compression"],
                 pack_size=int(d["pack_size"]),
+                encryption=encryption,
             )
         except (KeyError, TypeError) as e:
             raise CorruptData(f"{where}: config is incomplete ({e})") from None

@@ -7,6 +7,9 @@ Layout (spec/packs.md)::
 The TOC is a msgpack array of ``[id, offset, length, raw_length, method]``, one per chunk, so the
 index can be rebuilt from packs alone. A pack is named by the BLAKE3 hash of its whole content,
 which makes it immutable and lets ``check --read-data`` verify it end to end.
+
+In an encrypted repository (spec/encryption.md) each stored chunk and the TOC block are sealed
+by the repository's ``ChunkCodec``; offsets and lengths are those of the sealed bytes.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 import blake3
 import msgpack
 
+from snapstore.crypto.codec import PLAIN, ChunkCodec
 from snapstore.errors import CorruptData
 
 HEADER = b"SSPACK01"
@@ -41,7 +45,8 @@ class PackEntry:
 class PackBuilder:
     """Accumulates stored chunks in memory until the pack is big enough to write."""
 
-    def __init__(self) -> None:
+    def __init__(self, codec: ChunkCodec = PLAIN) -> None:
+        self.codec = codec
         self._parts: list[bytes | memoryview] = [HEADER]
         self._size = len(HEADER)
         self.entries: list[PackEntry] = []
@@ -71,7 +76,9 @@ class PackBuilder:
 
     def finish(self) -> tuple[str, bytes]:
         """Return (pack name, pack bytes)."""
-        toc = msgpack.packb([e.as_list() for e in self.entries], use_bin_type=True)
+        toc = self.codec.seal_toc(
+            msgpack.packb([e.as_list() for e in self.entries], use_bin_type=True)
+        )
         self._parts.append(toc)
         self._parts.append(struct.pack("<Q", len(toc)) + TRAILER_MAGIC)
         data = b"".join(self._parts)
@@ -80,8 +87,9 @@ class PackBuilder:
         return blake3.blake3(data).hexdigest(), data
 
 
-def parse_toc(toc: bytes, where: str) -> list[PackEntry]:
-    """Decode a TOC block."""
+def parse_toc(toc: bytes, where: str, codec: ChunkCodec = PLAIN) -> list[PackEntry]:
+    """Decode a TOC block (opened first when the repository seals it)."""
+    toc = codec.open_toc(toc, where)
     try:
         rows = msgpack.unpackb(toc, raw=False)
         return [PackEntry(bytes(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
@@ -100,9 +108,9 @@ def toc_span(trailer: bytes, pack_size: int, where: str) -> tuple[int, int]:
     return offset, length
 
 
-def read_whole(data: bytes, where: str) -> list[PackEntry]:
+def read_whole(data: bytes, where: str, codec: ChunkCodec = PLAIN) -> list[PackEntry]:
     """Parse a complete pack held in memory, checking header and trailer."""
     if not data.startswith(HEADER):
         raise CorruptData(f"pack {where}: bad header")
     offset, length = toc_span(data[-TRAILER_SIZE:], len(data), where)
-    return parse_toc(data[offset : offset + length], where)
+    return parse_toc(data[offset : offset + length], where, codec)

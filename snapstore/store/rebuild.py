@@ -15,6 +15,7 @@ from snapstore.errors import CorruptData, ObjectNotFound
 from snapstore.reporting import Reporter
 from snapstore.store.index import IndexObject
 from snapstore.store.packs import TRAILER_SIZE, PackEntry, parse_toc, toc_span
+from snapstore.store.sealing import codec_of
 
 
 @dataclass
@@ -37,7 +38,7 @@ class RebuildReport:
 def read_toc(backend: Backend, name: str, size: int) -> list[PackEntry]:
     trailer = backend.get(Kind.PACKS, name, size - TRAILER_SIZE, TRAILER_SIZE)
     offset, length = toc_span(trailer, size, name[:16])
-    return parse_toc(backend.get(Kind.PACKS, name, offset, length), name[:16])
+    return parse_toc(backend.get(Kind.PACKS, name, offset, length), name[:16], codec_of(backend))
 
 
 def rebuild_index(backend: Backend, reporter: Reporter) -> RebuildReport:

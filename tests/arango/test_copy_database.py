@@ -1,9 +1,9 @@
-"""copy of database snapshots between repositories whose chunk ids differ (spec/copy.md,
-"Re-identification"): the document trees are rewritten bottom-up and restore exactly."""
+"""copy of database snapshots into an encrypted repository, whose chunk ids differ
+(spec/copy.md, "Re-identification"): the document trees are rewritten bottom-up and restore
+exactly."""
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from snapstore.manifest.catalog import Catalog
 from snapstore.settings import Settings
 from tests.arango.conftest import ArangoDatabase
 from tests.arango.dbstate import SnapWorkspace, db_state, make_workspace
-from tests.copy.wrappers import KeyedIds, wrap_locations
+from tests.copy.test_reidentify import CHEAP_KDF, unlocked
 
 
 @pytest.fixture
@@ -32,16 +32,19 @@ def test_document_trees_are_rewritten_and_restore(
     before = db_state(db)
     name = sw.create("papers")
     dest = tmp_path / "dest"
-    key = secrets.token_bytes(32)
-    wrap_locations(monkeypatch, {dest: lambda b: KeyedIds(b, key)})
+    monkeypatch.setenv("SNAPSTORE_PASSWORD", "offsite secret")
     there = SnapshotManager(
         Settings(repository=str(dest), bulk=(), cache_dir=str(sw.root / "cache"))
     )
-    there.init_repository()
+    there.init_repository(encryption=True, kdf=CHEAP_KDF)
     sw.manager().copy(str(dest), names=(name,))
 
     src = Catalog(LocalBackend(sw.repo)).load(name).database
-    got = Catalog(LocalBackend(dest)).load(name).database
+    backend = unlocked(dest)
+    try:
+        got = Catalog(backend).load(name).database
+    finally:
+        backend.close()
     assert src is not None and got is not None
     old, new = src["collections"]["papers"], got["collections"]["papers"]
     assert old["height"] >= 2  # nodes of nodes: the rewrite goes up more than one level

@@ -1,6 +1,7 @@
-"""copy between repositories whose chunk ids differ (spec/copy.md, "Re-identification"):
-every chunk gets the destination's id, file contents are cut with the destination's chunker,
-listings and document trees are rewritten, and a second copy sends only what changed."""
+"""copy between repositories whose chunk ids differ (spec/copy.md, "Re-identification"): to
+and from encrypted repositories (keyed ids, a chunker seed of their own), every chunk gets the
+destination's id, file contents are cut with the destination's chunker, listings are rewritten,
+and a second copy sends only what changed."""
 
 from __future__ import annotations
 
@@ -9,87 +10,130 @@ from pathlib import Path
 
 import pytest
 
-from snapstore.backend.local import LocalBackend
+from snapstore.backend import Backend
+from snapstore.crypto.keys import KdfParams
+from snapstore.manager import SnapshotManager
 from snapstore.manifest.catalog import Catalog
+from snapstore.ops.repository import Repository
+from snapstore.settings import Settings
 from snapstore.store.cache import IndexCache
 from tests.copy.conftest import Pair
-from tests.copy.wrappers import KeyedIds, wrap_locations
-from tests.helpers import Workspace
+
+CHEAP_KDF = KdfParams(memory_kib=64, iterations=1, lanes=1)  # tests only: fast to unlock
 
 
-def chunk_ids(repo: Path, ws: Workspace) -> set[bytes]:
+def manager_at(path: Path, cache: Path) -> SnapshotManager:
+    return SnapshotManager(
+        Settings(repository=str(path), bulk=(), cache_dir=str(cache), auto_cleanup=False)
+    )
+
+
+def unlocked(path: Path) -> Backend:
+    """The repository's backend, unlocked with the password sources of the environment."""
+    return Repository(Settings(repository=str(path))).backend()
+
+
+def chunk_ids(repo: Path, scratch: Path) -> set[bytes]:
     """Every chunk id the repository's index names."""
-    cache = IndexCache(ws.root / "idx" / f"{repo.name}.sqlite")
+    cache = IndexCache(scratch / f"{repo.name}-{secrets.token_hex(4)}.sqlite")
+    backend = unlocked(repo)
     try:
-        cache.sync(LocalBackend(repo))
+        cache.sync(backend)
         return {cid for cid, _ in cache.entries()}
     finally:
         cache.close()
+        backend.close()
 
 
 @pytest.fixture
-def keyed(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> Pair:
-    """``pair`` whose destination names chunks with a key of its own."""
-    key = secrets.token_bytes(32)
-    wrap_locations(monkeypatch, {pair.dest: lambda b: KeyedIds(b, key)})
+def encrypted(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> Pair:
+    """``pair`` whose destination is a new encrypted repository."""
+    monkeypatch.setenv("SNAPSTORE_PASSWORD", "offsite secret")
+    pair.dest = pair.ws.root / "offsite"
+    manager_at(pair.dest, pair.ws.cache).init_repository(encryption=True, kdf=CHEAP_KDF)
     return pair
 
 
-def test_every_chunk_gets_the_destination_id(keyed: Pair, tmp_path: Path) -> None:
-    name = keyed.snap("first")
-    result = keyed.source().copy(str(keyed.dest))
+def test_every_chunk_gets_the_destination_id(encrypted: Pair, tmp_path: Path) -> None:
+    name = encrypted.snap("first")
+    result = encrypted.source().copy(str(encrypted.dest))
     assert result.reidentified
-    source_ids = chunk_ids(keyed.ws.repo, keyed.ws)
-    dest_ids = chunk_ids(keyed.dest, keyed.ws)
+    source_ids = chunk_ids(encrypted.ws.repo, tmp_path)
+    dest_ids = chunk_ids(encrypted.dest, tmp_path)
     assert dest_ids and not source_ids & dest_ids
-    copied = Catalog(LocalBackend(keyed.dest)).load(name)
+    backend = unlocked(encrypted.dest)
+    try:
+        copied = Catalog(backend).load(name)
+    finally:
+        backend.close()
     assert copied.bulk is not None and not set(copied.bulk[0].listing) & source_ids
-    dest = keyed.destination()
+    # Nothing of the files is readable in the destination's objects.
+    known = (encrypted.ws.bulk / "data02.bin").read_bytes()[1000:1064]
+    for path in encrypted.dest.rglob("*"):
+        assert not path.is_file() or known not in path.read_bytes(), path
+    dest = encrypted.destination()
     report = dest.check(read_data=True)  # every chunk verified against its keyed id
     assert report.ok, report.errors
-    keyed.restores_exactly(dest, name, tmp_path / "r")
+    encrypted.restores_exactly(dest, name, tmp_path / "r")
 
 
-def test_second_copy_sends_only_what_changed(keyed: Pair, tmp_path: Path) -> None:
-    keyed.snap("first")
-    first = keyed.source().copy(str(keyed.dest))
+def test_second_copy_sends_only_what_changed(encrypted: Pair, tmp_path: Path) -> None:
+    encrypted.snap("first")
+    first = encrypted.source().copy(str(encrypted.dest))
     assert first.bytes >= 8 * 128 * 1024
-    (keyed.ws.bulk / "data05.bin").write_bytes(secrets.token_bytes(40_000))
-    second = keyed.snap("second")
-    again = keyed.source().copy(str(keyed.dest))
+    (encrypted.ws.bulk / "data05.bin").write_bytes(secrets.token_bytes(40_000))
+    second = encrypted.snap("second")
+    again = encrypted.source().copy(str(encrypted.dest))
     sent = {s.name: s.bytes for s in again.snapshots if s.status == "copied"}
     # The changed file and the rewritten listing: the id map vouches for the rest.
     assert list(sent) == [second] and 40_000 <= sent[second] < 40_000 + 64 * 1024, sent
-    dest = keyed.destination()
+    dest = encrypted.destination()
     assert dest.check(read_data=True).ok
-    keyed.restores_exactly(dest, second, tmp_path / "r")
+    encrypted.restores_exactly(dest, second, tmp_path / "r")
 
 
-def test_lost_id_map_costs_reads_not_copies(keyed: Pair) -> None:
-    keyed.snap("first")
-    keyed.source().copy(str(keyed.dest))
-    for path in keyed.ws.cache.rglob("copy-from-*.sqlite*"):
+def test_lost_id_map_costs_reads_not_copies(encrypted: Pair) -> None:
+    encrypted.snap("first")
+    encrypted.source().copy(str(encrypted.dest))
+    maps = list(encrypted.ws.cache.rglob("copy-from-*.sqlite*"))
+    assert maps
+    for path in maps:
         path.unlink()
-    (keyed.ws.bulk / "tiny.txt").write_text("tiny")
-    keyed.snap("second")
-    again = keyed.source().copy(str(keyed.dest))
+    (encrypted.ws.bulk / "tiny.txt").write_text("tiny")
+    encrypted.snap("second")
+    again = encrypted.source().copy(str(encrypted.dest))
     # Every chunk is read and cut again, but only the new ones are stored.
     assert sum(s.bytes for s in again.snapshots) < 64 * 1024
 
 
-def test_copy_back_from_the_keyed_repository(keyed: Pair, tmp_path: Path) -> None:
-    name = keyed.snap("first")
-    keyed.source().copy(str(keyed.dest))
-    back = tmp_path / "back"
-    from snapstore.manager import SnapshotManager
-    from snapstore.settings import Settings
-
-    home = SnapshotManager(
-        Settings(repository=str(back), bulk=(), cache_dir=str(keyed.ws.cache), auto_cleanup=False)
-    )
+def test_copy_back_into_a_plain_repository(encrypted: Pair, tmp_path: Path) -> None:
+    name = encrypted.snap("first")
+    encrypted.source().copy(str(encrypted.dest))
+    home = manager_at(tmp_path / "home", encrypted.ws.cache)
     home.init_repository()
-    result = home.copy(str(keyed.dest), to=False)
+    result = home.copy(str(encrypted.dest), to=False)
     assert result.reidentified and [s.name for s in result.snapshots] == [name]
-    # Back under plain ids: the very chunks the source had (same default chunker).
-    assert chunk_ids(back, keyed.ws) == chunk_ids(keyed.ws.repo, keyed.ws)
-    keyed.restores_exactly(home, name, tmp_path / "r")
+    # Back under plain ids and the default chunker: the very chunks the source had.
+    assert chunk_ids(tmp_path / "home", tmp_path) == chunk_ids(encrypted.ws.repo, tmp_path)
+    encrypted.restores_exactly(home, name, tmp_path / "r")
+
+
+def test_between_two_encrypted_repositories_with_their_own_passwords(
+    encrypted: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = encrypted.snap("first")
+    encrypted.source().copy(str(encrypted.dest))
+    second = tmp_path / "second-offsite"
+    monkeypatch.setenv("SNAPSTORE_PASSWORD", "another secret")
+    manager_at(second, encrypted.ws.cache).init_repository(encryption=True, kdf=CHEAP_KDF)
+    # The configured repository (the first offsite one) keeps SNAPSTORE_PASSWORD; the one
+    # --to names takes SNAPSTORE_COPY_PASSWORD.
+    monkeypatch.setenv("SNAPSTORE_PASSWORD", "offsite secret")
+    monkeypatch.setenv("SNAPSTORE_COPY_PASSWORD", "another secret")
+    result = manager_at(encrypted.dest, encrypted.ws.cache).copy(str(second))
+    assert result.reidentified and [s.status for s in result.snapshots] == ["copied"]
+    monkeypatch.delenv("SNAPSTORE_COPY_PASSWORD")
+    monkeypatch.setenv("SNAPSTORE_PASSWORD", "another secret")
+    there = manager_at(second, encrypted.ws.cache)
+    assert there.check(read_data=True).ok
+    encrypted.restores_exactly(there, name, tmp_path / "r")

@@ -1,12 +1,9 @@
 """Backends for the copy tests: real repositories seen through a wrapper (test equipment).
 
-- ``AppendOnly`` refuses what storage without delete rights refuses: deleting or replacing
-  any object except lock objects (spec/backends.md, "Append-only storage"), raising the
-  contract's ``DeleteRefused``. Every refusal is recorded, so a test can show that create
-  and copy never asked for one.
-- ``KeyedIds`` gives a repository a keyed chunk identity (keyed BLAKE3 ids and a chunker
-  seed of its own), the identity an unlocked encrypted repository's backend carries
-  (``store.chunkstore.identity_of``), so copies between two id schemes can be tested.
+``AppendOnly`` refuses what storage without delete rights refuses: deleting or replacing
+any object except lock objects (spec/backends.md, "Append-only storage"), raising the
+contract's ``DeleteRefused``. Every refusal is recorded, so a test can show that create and
+copy never asked for one.
 
 ``wrap_locations`` points the product's ``open_backend`` (as ``ops.repository`` calls it) at
 these wrappers for chosen locations; everything else is opened as usual.
@@ -22,8 +19,6 @@ import pytest
 
 from snapstore.backend import Backend, Kind, ObjectInfo, open_backend
 from snapstore.errors import DeleteRefused, ObjectNotFound
-from snapstore.store.config import read_config
-from snapstore.store.ids import ChunkIdentity
 
 
 class Delegating(Backend):
@@ -99,20 +94,6 @@ class AppendOnly(Delegating):
         if kind is not Kind.LOCKS:
             self._refuse(f"delete {kind.value}/{name}")
         self.inner.delete(kind, name)
-
-
-class KeyedIds(Delegating):
-    """A repository whose chunk identity is keyed (module doc)."""
-
-    def __init__(self, inner: Backend, key: bytes) -> None:
-        super().__init__(inner)
-        self.key = key
-
-    @property
-    def chunk_identity(self) -> ChunkIdentity:
-        params = read_config(self.inner).chunker
-        seed = int.from_bytes(self.key[:4], "little")  # a seed of its own, as a key derives
-        return ChunkIdentity(type(params)(**{**vars(params), "seed": seed}), self.key)
 
 
 Wrapper = Callable[[Backend], Backend]

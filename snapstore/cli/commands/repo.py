@@ -11,16 +11,40 @@ from snapstore.cli.render import emit_json, lines, size_bytes
 
 
 @click.command("init")
+@click.option(
+    "--encryption/--no-encryption",
+    default=None,
+    help="Encrypt everything the repository holds (default: the `encryption` setting). The "
+    "password comes from SNAPSTORE_PASSWORD_FILE, SNAPSTORE_PASSWORD, password_command, "
+    "or a prompt asked twice; it is never a flag.",
+)
+@click.option(
+    "--kdf-memory",
+    type=click.IntRange(1, 4096),
+    default=64,
+    show_default=True,
+    metavar="MIB",
+    help="Memory Argon2id uses to turn the password into a key (more is slower to guess).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the new config as JSON.")
 @pass_app
-def init_cmd(app: AppContext, as_json: bool) -> None:
+def init_cmd(app: AppContext, encryption: bool | None, kdf_memory: int, as_json: bool) -> None:
     """Create an empty repository (create does this on first use too)."""
+    from snapstore.crypto.keys import KdfParams
+
     manager = app.manager(json_output=as_json)
-    config = manager.init_repository()
+    config = manager.init_repository(encryption=encryption, kdf=KdfParams(kdf_memory * 1024))
     if as_json:
-        emit_json({"repository": app.settings.repository, "id": config.id})
+        emit_json(
+            {
+                "repository": app.settings.repository,
+                "id": config.id,
+                "encrypted": config.encrypted,
+            }
+        )
     else:
-        app.done(f"✓ Repository created at {app.settings.repository} (id {config.id[:12]})")
+        what = "Encrypted repository" if config.encrypted else "Repository"
+        app.done(f"✓ {what} created at {app.settings.repository} (id {config.id[:12]})")
 
 
 @click.command("check")
