@@ -120,3 +120,29 @@ def test_cli_bad_input_is_one_line(pair: Pair) -> None:
         assert r.returncode != 0, args
         error_line(r.stderr, needle)
     assert not (pair.ws.root / "nowhere").exists()
+
+
+def test_readme_offsite_commands(pair: Pair, tmp_path: Path) -> None:
+    """The README's encrypted offsite copy (a folder stands in for the bucket): init
+    --encryption with a password file, then copy --to with SNAPSTORE_COPY_PASSWORD_FILE."""
+    name = pair.snap("alpha")
+    secret = tmp_path / "offsite.pass"
+    secret.write_text("correct horse battery staple\n")
+    secret.chmod(0o600)
+    offsite = str(tmp_path / "offsite")
+    r = pair.ws.run(
+        "--repo", offsite, "init", "--encryption", "--kdf-memory", "1",
+        env=pair.ws.env(SNAPSTORE_PASSWORD_FILE=str(secret)),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    nightly = pair.ws.env(SNAPSTORE_COPY_PASSWORD_FILE=str(secret))
+    r = pair.ws.run("-q", "copy", "--to", offsite, env=nightly)
+    assert r.returncode == 0 and r.stdout == "" and r.stderr == "", (r.stdout, r.stderr)
+    r = pair.ws.run("copy", "--to", offsite, "--json", env=nightly)
+    assert json.loads(r.stdout)["snapshots"] == [
+        {"name": name, "status": "present", "chunks": 0, "bytes": 0, "reason": ""}
+    ]
+    listed = pair.ws.run(
+        "--repo", offsite, "list", "--json", env=pair.ws.env(SNAPSTORE_PASSWORD_FILE=str(secret))
+    )
+    assert [s["snapshot_name"] for s in json.loads(listed.stdout)] == [name], listed.stderr
