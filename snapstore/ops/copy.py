@@ -30,7 +30,7 @@ from snapstore.manifest.schema import Manifest
 from snapstore.ops import history
 from snapstore.ops.copy_ids import IdMap, map_path
 from snapstore.ops.copy_send import Sender
-from snapstore.ops.reidentify import reidentify, same_ids
+from snapstore.ops.reidentify import plan_reidentified, reidentify, same_ids
 from snapstore.ops.repository import Opened, Repository
 from snapstore.references import iter_references
 from snapstore.reporting import Reporter
@@ -237,5 +237,8 @@ def _plan_one(run: _Run, m: Manifest) -> CopiedSnapshot:
     """A dry run: the chunks (and bytes) the destination lacks for ``m``; nothing written.
     With re-identification, chunks the id map cannot vouch for count as to send (an upper
     bound: spec/copy.md)."""
-    plan = run.sender.plan(iter_references(m, run.src.store))
+    if run.sender.ids is None:
+        plan = run.sender.plan(ref.chunk for ref in iter_references(m, run.src.store))
+    else:
+        plan = plan_reidentified(m, run.sender)
     return CopiedSnapshot(m.name, "to copy", plan.chunks, plan.bytes)

@@ -22,7 +22,6 @@ from itertools import islice
 import blake3
 
 from snapstore.ops.copy_ids import IdMap
-from snapstore.sources.base import Ref
 from snapstore.store.chunker import Chunker
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.ids import ID_SIZE
@@ -181,22 +180,36 @@ class Sender:
             self.ids.remember({source_id: cid})
         return cid
 
-    def plan(self, refs: Iterable[Ref]) -> Plan:
-        """A dry run: which of ``refs`` would be sent (nothing is read but sizes). With
+    def plan(self, ids: Iterable[bytes], out: Plan | None = None) -> Plan:
+        """A dry run: which of the chunks ``ids`` would be sent (only sizes are read). With
         different ids, a chunk the id map cannot vouch for counts as to send."""
-        out = Plan()
-        for batch in batches(ref.chunk for ref in refs):
+        out = out or Plan()
+        for batch in batches(ids):
             unique = [cid for cid in dict.fromkeys(batch) if cid not in self._planned]
             if self.ids is None:
                 lacking = self.dst.missing(unique)
             else:
                 known = self.ids.lookup(unique)
                 gone = self.dst.missing(set(known.values()))
-                lacking = {cid for cid in unique if known.get(cid, b"") in gone or cid not in known}
+                lacking = {cid for cid in unique if cid not in known or known[cid] in gone}
             self._planned |= lacking
             out.chunks += len(lacking)
             out.bytes += self._raw_size(sorted(lacking))
         return out
+
+    def plan_files(self, files: list[tuple[tuple[bytes, ...], int]], out: Plan) -> None:
+        """A dry run of ``recut``: the files the id map cannot vouch for count with their
+        source chunks and their size."""
+        assert self.ids is not None
+        keys = [_file_key(ids) for ids, _ in files]
+        known = {k: _split(v) for k, v in self.ids.lookup(set(keys)).items()}
+        gone = self.dst.missing({cid for ids in known.values() for cid in ids})
+        for key, (ids, size) in zip(keys, files, strict=True):
+            if key in self._planned or (key in known and not gone.intersection(known[key])):
+                continue
+            self._planned.add(key)
+            out.chunks += len(ids)
+            out.bytes += size
 
     def _raw_size(self, ids: list[bytes]) -> int:
         total = 0

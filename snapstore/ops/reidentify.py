@@ -25,7 +25,7 @@ from typing import Any
 
 from snapstore.manifest.listing import FileEntry, load_listing, store_listing
 from snapstore.manifest.schema import BulkRoot, Manifest
-from snapstore.ops.copy_send import Sender
+from snapstore.ops.copy_send import Plan, Sender
 from snapstore.sources.arangodb.doctree import encode_node, read_node
 from snapstore.store.chunkstore import ChunkStore
 
@@ -57,13 +57,8 @@ def _root(root: BulkRoot, sender: Sender, snapshot: str) -> BulkRoot:
 
 def _translated(entries: Iterator[FileEntry], sender: Sender) -> Iterator[FileEntry]:
     """The listing entries with each file's chunk ids translated, in order."""
-    batch: list[FileEntry] = []
-    for entry in entries:
-        batch.append(entry)
-        if len(batch) >= ENTRY_BATCH:
-            yield from _translate_batch(batch, sender)
-            batch = []
-    yield from _translate_batch(batch, sender)
+    for batch in _entry_batches(entries):
+        yield from _translate_batch(batch, sender)
 
 
 def _translate_batch(batch: list[FileEntry], sender: Sender) -> list[FileEntry]:
@@ -101,3 +96,52 @@ def _tree(cid: bytes, level: int, sender: Sender, where: str) -> bytes:
         children = [_tree(e.child, level - 1, sender, where) for e in entries]
     node = encode_node(level, [replace(e, child=c) for e, c in zip(entries, children, strict=True)])
     return sender.put(node, source_id=cid)
+
+
+def plan_reidentified(m: Manifest, sender: Sender) -> Plan:
+    """A dry run of ``reidentify``: what it would send, as far as the id map can tell (data
+    chunks it vouches for are not counted; listings and nodes it cannot vouch for count as
+    rewritten, with their source sizes). Nothing is written."""
+    plan = Plan()
+    for root in m.bulk or []:
+        sender.plan(root.listing, plan)  # rewritten whenever a file's ids change: an upper bound
+        entries = load_listing(
+            sender.src, root.listing, f"snapshot {m.name}: bulk root {root.path}"
+        )
+        for batch in _entry_batches(entries):
+            files = [(e.chunks, e.size) for e in batch if e.chunks]
+            if sender.chunker is not None:
+                sender.plan_files(files, plan)
+            else:
+                sender.plan([c for ids, _ in files for c in ids], plan)
+    for name, coll in ((m.database or {}).get("collections") or {}).items():
+        if coll.get("root") is not None:
+            where = f"snapshot {m.name}: collection {name}"
+            _plan_tree(bytes(coll["root"]), int(coll.get("height", 0)), sender, where, plan)
+    return plan
+
+
+def _entry_batches(entries: Iterator[FileEntry]) -> Iterator[list[FileEntry]]:
+    batch: list[FileEntry] = []
+    for entry in entries:
+        batch.append(entry)
+        if len(batch) >= ENTRY_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _plan_tree(cid: bytes, level: int, sender: Sender, where: str, plan: Plan) -> None:
+    if level == 0:
+        sender.plan([cid], plan)
+        return
+    if sender.known(cid) is not None:
+        return
+    entries = read_node(sender.src, cid, level, where)
+    sender.plan([cid], plan)
+    if level == 1:
+        sender.plan([e.child for e in entries], plan)
+        return
+    for e in entries:
+        _plan_tree(e.child, level - 1, sender, where, plan)

@@ -137,3 +137,20 @@ def test_between_two_encrypted_repositories_with_their_own_passwords(
     there = manager_at(second, encrypted.ws.cache)
     assert there.check(read_data=True).ok
     encrypted.restores_exactly(there, name, tmp_path / "r")
+
+
+def test_dry_run_into_the_encrypted_repository(encrypted: Pair) -> None:
+    encrypted.snap("first")
+    whole = encrypted.source().copy(str(encrypted.dest), dry_run=True)
+    assert whole.snapshots[0].bytes >= 8 * 128 * 1024
+    encrypted.source().copy(str(encrypted.dest))
+    (encrypted.ws.bulk / "data06.bin").write_bytes(secrets.token_bytes(40_000))
+    second = encrypted.snap("second")
+    before = sorted(p.name for p in encrypted.dest.rglob("*") if p.is_file())
+    plan = encrypted.source().copy(str(encrypted.dest), dry_run=True)
+    assert sorted(p.name for p in encrypted.dest.rglob("*") if p.is_file()) == before
+    todo = {s.name: s.bytes for s in plan.snapshots if s.status == "to copy"}
+    # The changed file and (an upper bound) the listing: the id map vouches for the rest.
+    assert list(todo) == [second] and 40_000 <= todo[second] < 40_000 + 64 * 1024, todo
+    done = encrypted.source().copy(str(encrypted.dest))
+    assert sum(s.bytes for s in done.snapshots) <= todo[second]
