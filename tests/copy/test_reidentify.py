@@ -18,6 +18,7 @@ from snapstore.ops.repository import Repository
 from snapstore.settings import Settings
 from snapstore.store.cache import IndexCache
 from tests.copy.conftest import Pair
+from tests.helpers import SMALL_CHUNKER
 
 CHEAP_KDF = KdfParams(memory_kib=64, iterations=1, lanes=1)  # tests only: fast to unlock
 
@@ -154,3 +155,38 @@ def test_dry_run_into_the_encrypted_repository(encrypted: Pair) -> None:
     assert list(todo) == [second] and 40_000 <= todo[second] < 40_000 + 64 * 1024, todo
     done = encrypted.source().copy(str(encrypted.dest))
     assert sum(s.bytes for s in done.snapshots) <= todo[second]
+
+
+def file_cuts(repo: Path, manager: SnapshotManager, name: str, scratch: Path) -> list[list[int]]:
+    """The chunk sizes of each file of the snapshot, in listing order."""
+    cache = IndexCache(scratch / f"{repo.name}-{secrets.token_hex(4)}.sqlite")
+    backend = unlocked(repo)
+    try:
+        cache.sync(backend)
+        size = {cid: loc.raw_length for cid, loc in cache.entries()}
+    finally:
+        cache.close()
+        backend.close()
+    return [[size[c] for c in e.chunks] for _, e in manager.snapshot_files(name) if e.chunks]
+
+
+def test_contents_are_cut_with_the_destination_chunker(
+    pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pair.ws.manager().init_repository(SMALL_CHUNKER)  # many chunks per file on both sides
+    name = pair.snap("first")
+    monkeypatch.setenv("SNAPSTORE_PASSWORD", "offsite secret")
+    offsite = tmp_path / "offsite"
+    manager_at(offsite, pair.ws.cache).init_repository(
+        SMALL_CHUNKER, encryption=True, kdf=CHEAP_KDF
+    )
+    pair.source().copy(str(offsite))
+    # The same files, other cut points: chunk sizes do not give the source's cuts away.
+    there = manager_at(offsite, pair.ws.cache)
+    ours = file_cuts(pair.ws.repo, pair.source(), name, tmp_path)
+    theirs = file_cuts(offsite, there, name, tmp_path)
+    assert sum(map(len, ours)) > 1000
+    assert [sum(c) for c in ours] == [sum(c) for c in theirs]
+    assert all(a != b for a, b in zip(ours, theirs, strict=True) if len(a) > 3)
+    assert there.check(read_data=True).ok
+    pair.restores_exactly(there, name, tmp_path / "r")
