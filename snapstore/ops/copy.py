@@ -142,10 +142,7 @@ def copy_snapshots(source: Repository, dest: Repository, req: CopyRequest) -> Co
         result.snapshots += skipped
         written = run.dst.store.stats
         for i, m in enumerate(wanted, 1):
-            source.reporter.info(
-                f"{'Would copy' if req.dry_run else 'Copying'} {m.name} ({i}/{len(wanted)})"
-            )
-            result.snapshots.append(_plan_one(run, m) if req.dry_run else _copy_one(run, m))
+            result.snapshots.append(_one(run, m, f"{m.name} ({i}/{len(wanted)})", req.dry_run))
         if wanted and not req.dry_run:
             history.refresh(dest, run.dst.backend)
         result.stored_bytes = written.pack_bytes + written.index_bytes
@@ -204,6 +201,20 @@ def _select(run: _Run, names: tuple[str, ...]) -> tuple[list[Manifest], list[Cop
         else:
             out.append(m)
     return out, left
+
+
+def _one(run: _Run, m: Manifest, label: str, dry_run: bool) -> CopiedSnapshot:
+    """Copy (or plan) one snapshot, with a status line and a progress bar (bytes sent)."""
+    reporter = run.source.reporter
+    if dry_run:
+        reporter.info(f"Would copy {label}")
+        return _plan_one(run, m)
+    reporter.info(f"Copying {label}")
+    reporter.start(f"Copying {m.name}")
+    try:
+        return _copy_one(run, m)
+    finally:
+        reporter.finish()
 
 
 def _copy_one(run: _Run, m: Manifest) -> CopiedSnapshot:

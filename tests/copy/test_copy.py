@@ -104,6 +104,12 @@ def test_cli_copy_from_with_json_and_progress(pair: Pair) -> None:
     assert doc["snapshots"][0]["status"] == "copied" and doc["bytes_sent"] > 1_000_000
     r = pair.ws.run("copy", "--from", str(pair.ws.repo), env=env)
     assert r.returncode == 0 and "already in" in r.stdout, r.stdout
+    (pair.ws.bulk / "new.txt").write_text("new")
+    b = pair.snap("beta")
+    r = pair.ws.run("copy", "--from", str(pair.ws.repo), env=env)
+    assert r.returncode == 0, r.stderr
+    assert f"Copying {b} (1/1)" in r.stderr  # progress on stderr, the result on stdout
+    assert f"✓ {b}: copied" in r.stdout and f"{a}: already in" in r.stdout
 
 
 def test_cli_bad_input_is_one_line(pair: Pair) -> None:
