@@ -225,22 +225,36 @@ def _dest_manager(ws: Workspace, dest: Path) -> SnapshotManager:
     )
 
 
-def _fresh_dest(ws: Workspace) -> Path:
+def _empty_dest(work: Path, encrypted: bool) -> Path:
+    """One empty destination, copied for every run: the same id and (encrypted) the same
+    key, hence the same chunk cuts and ids, so that the runs' counts compare."""
+    from snapstore.crypto.keys import KdfParams
+
+    ws = Workspace.make(work / "empty-dest", populate=False)
     dest = ws.root / "dest"
-    _dest_manager(ws, dest).init_repository(SMALL_CHUNKER)
+    cheap = KdfParams(memory_kib=64, iterations=1, lanes=1)  # tests only: fast to unlock
+    _dest_manager(ws, dest).init_repository(SMALL_CHUNKER, encryption=encrypted, kdf=cheap)
+    return dest
+
+
+def _fresh_dest(ws: Workspace, empty: Path) -> Path:
+    dest = ws.root / "dest"
+    shutil.copytree(empty, dest, symlinks=True)
     return dest
 
 
 def _indexed_chunks(ws: Workspace, dest: Path) -> int:
-    from snapstore.backend.local import LocalBackend
+    from snapstore.ops.repository import Repository
     from snapstore.store.cache import IndexCache
 
     cache = IndexCache(ws.root / "count-index.sqlite")
+    backend = Repository(Settings(repository=str(dest))).backend()  # unlocked if encrypted
     try:
-        cache.sync(LocalBackend(dest))
+        cache.sync(backend)
         return sum(1 for _ in cache.entries())
     finally:
         cache.close()
+        backend.close()
 
 
 def check_copy_invariant(ws: Workspace, t: Template, dest: Path, out: Path) -> list[str]:
@@ -248,7 +262,7 @@ def check_copy_invariant(ws: Workspace, t: Template, dest: Path, out: Path) -> l
     it lists restores exactly (spec/copy.md, "Crash safety")."""
     manager = _dest_manager(ws, dest)
     problems = [f"check: {e}" for e in manager.check(read_data=True).errors]
-    for name in catalog_names(Workspace(ws.root, dest, ws.bulk, ws.cache)):
+    for name in [s.snapshot_name for s in manager.list_snapshots()]:
         target = out / name
         try:
             manager.restore_snapshot(name, confirm=True, target=str(target), safety_snapshot=False)
@@ -271,13 +285,15 @@ def spread(steps: list[int], most: int) -> list[int]:
 
 
 def kill_copy_at_every_step(
-    t: Template, work: Path, *, everything: bool, most: int
+    t: Template, work: Path, *, everything: bool, most: int, encrypted: bool = False
 ) -> tuple[Steps, int, list[CopyKill]]:
-    """Kill ``copy --to DEST`` (into a fresh destination) at each chosen step, check the
+    """Kill ``copy --to DEST`` (into a fresh destination, encrypted if asked: its password is
+    then ``$SNAPSTORE_PASSWORD``, which the caller sets) at each chosen step, check the
     destination, run the copy again to the end and count what it sent. Returns the counted
     run, the chunks a whole copy sends, and one CopyKill per kill."""
+    empty = _empty_dest(work, encrypted)
     probe = copy_template(t, work / "probe")
-    probe_dest = _fresh_dest(probe)
+    probe_dest = _fresh_dest(probe, empty)
     args = ["copy", "--to", str(probe_dest), "--json"]
     steps = count_steps(args, [probe_dest], env_for(probe, t.config))
     assert steps.result.returncode == 0, steps.result.stderr
@@ -285,7 +301,7 @@ def kill_copy_at_every_step(
     runs: list[CopyKill] = []
     for step in spread(kill_steps(steps, everything), most):
         ws = copy_template(t, work / f"k{step}")
-        dest = _fresh_dest(ws)
+        dest = _fresh_dest(ws, empty)
         args = ["copy", "--to", str(dest), "--json"]
         r = run_killed_at(args, [dest], step, env_for(ws, t.config))
         run = CopyKill(step, steps.events[step - 1], killed=r.returncode == -9)
@@ -296,7 +312,7 @@ def kill_copy_at_every_step(
             run.problems.append(f"copy after the kill failed: {again.stderr.strip()}")
         else:
             run.resent = json.loads(again.stdout)["chunks_sent"]
-            if sorted(catalog_names(Workspace(ws.root, dest, ws.bulk, ws.cache))) != sorted(
+            if sorted(s.snapshot_name for s in _dest_manager(ws, dest).list_snapshots()) != sorted(
                 t.names
             ):
                 run.problems.append("the copy after the kill did not finish the work")

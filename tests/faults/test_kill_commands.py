@@ -124,11 +124,20 @@ def test_kill_gc_of_a_compressed_repository(compressed_template: Template, tmp_p
     assert not any(r.lost or r.problems for r in runs), summary(runs)
 
 
-def test_kill_copy_at_every_step(template: Template, tmp_path: Path) -> None:
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+def test_kill_copy_at_every_step(
+    template: Template, tmp_path: Path, encrypted: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A copy killed at any step leaves the destination valid, and the next copy sends
-    exactly the chunks the destination's index did not name yet (spec/copy.md)."""
+    exactly the chunks the destination's index did not name yet (spec/copy.md); into an
+    encrypted destination too, where every chunk is re-identified and files are cut again."""
+    monkeypatch.setenv("SNAPSTORE_PASSWORD", "offsite secret")  # the encrypted destination's
     steps, total, runs = kill_copy_at_every_step(
-        template, tmp_path, everything=everything_requested(), most=KILL_COPY_STEPS
+        template,
+        tmp_path,
+        everything=everything_requested(),
+        most=KILL_COPY_STEPS // 2 if encrypted else KILL_COPY_STEPS,
+        encrypted=encrypted,
     )
     assert any("/snapshots/" in e for e in steps.events), steps.events
     assert runs and all(r.killed for r in runs), [r.step for r in runs if not r.killed]
