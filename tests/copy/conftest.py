@@ -21,17 +21,18 @@ class Pair:
     dest: Path
     trees: dict[str, dict[bytes, Node]]
 
-    def source(self, **kw: object) -> SnapshotManager:
-        return self.ws.manager(auto_cleanup=False, **kw)
+    def source(self) -> SnapshotManager:
+        return self.ws.manager(auto_cleanup=False)
 
-    def destination(self, **kw: object) -> SnapshotManager:
+    def destination(self) -> SnapshotManager:
         settings = Settings(
             repository=str(self.dest), bulk=(), cache_dir=str(self.ws.cache), auto_cleanup=False
         )
-        return SnapshotManager(settings, **kw)
+        return SnapshotManager(settings)
 
-    def snap(self, description: str, **kw: object) -> str:
-        name = self.source().create(description, include_db=False, **kw).snapshot.snapshot_name
+    def snap(self, description: str, *, permanent: bool = False) -> str:
+        made = self.source().create(description, include_db=False, permanent=permanent)
+        name = made.snapshot.snapshot_name
         self.trees[name] = tree_state(self.ws.bulk)
         return name
 
