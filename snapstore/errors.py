@@ -115,3 +115,13 @@ class DatabaseRestoreStopped(SnapstoreError):
         self.incomplete = incomplete
         self.interrupted = interrupted
         self.exit_code = 130 if interrupted else 1
+
+
+class DeleteRefused(RepositoryError):
+    """The storage refused to delete or replace an object: the credentials have no delete
+    rights (an append-only repository, spec/backends.md "Append-only storage").
+    ``operation``: the command that needed them, once known."""
+
+    def __init__(self, message: str, operation: str = "") -> None:
+        super().__init__(message)
+        self.operation = operation

@@ -26,6 +26,7 @@ from snapstore.locking import LockInfo
 from snapstore.manifest.listing import FileEntry
 from snapstore.naming import check_prefix
 from snapstore.ops import browse, keys, maintain, restore, snapshots
+from snapstore.ops.copy import CopyRequest, CopyResult, copy_snapshots, other_repository
 from snapstore.ops.create import CreateRequest, create_snapshot
 from snapstore.ops.maintain import DeletePlan
 from snapstore.ops.repository import Repository, require_new
@@ -86,6 +87,15 @@ class SnapshotManager:
 
     def repository_config(self) -> RepoConfig:
         return self.repository.config()
+
+    def copy(
+        self, other: str, *, to: bool = True, names: tuple[str, ...] = (), dry_run: bool = False
+    ) -> CopyResult:
+        """Copy snapshots to the repository at ``other`` (``to``) or from it into the
+        configured one (spec/copy.md)."""
+        there = other_repository(self.settings, other, self.reporter)
+        source, dest = (self.repository, there) if to else (there, self.repository)
+        return copy_snapshots(source, dest, CopyRequest(tuple(names), dry_run))
 
     # -- keys of an encrypted repository (spec/encryption.md) ----------------------------------
 

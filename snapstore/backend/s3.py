@@ -46,6 +46,7 @@ from snapstore.backend import S3Options
 from snapstore.backend.base import Backend, Kind, ObjectInfo, check_name
 from snapstore.errors import (
     ConfigError,
+    DeleteRefused,
     InvalidInput,
     ObjectExists,
     ObjectNotFound,
@@ -469,6 +470,15 @@ class S3Backend(Backend):
         except (bex.BotoCoreError, bex.ClientError) as e:
             if self._is_missing(e):
                 return
+            if isinstance(e, bex.ClientError):
+                code, status = self._code(e)
+                if code in ("AccessDenied", "Forbidden") or status == 403:
+                    # Credentials that may write but not delete (spec/backends.md,
+                    # "Append-only storage"): the operation says what that means.
+                    raise DeleteRefused(
+                        f"S3 endpoint {self.endpoint} refused to delete {kind.value}/{name} in "
+                        f"{self.location} ({code or status})"
+                    ) from None
             self._fail(e, f"deleting {kind.value}/{name}")
 
     def close(self) -> None:

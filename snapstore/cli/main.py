@@ -258,6 +258,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "mount_cmd",
         "Show every snapshot as a read-only folder under MOUNTPOINT until Ctrl-C.",
     ),
+    "copy": LazyCommand(
+        "snapstore.cli.commands.copy",
+        "copy_cmd",
+        "Copy snapshots to (--to) or from (--from) another repository.",
+    ),
     "key": LazyCommand(
         "snapstore.cli.commands.key",
         "key_group",

@@ -26,6 +26,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 
 from snapstore.backend import Backend, open_backend
+from snapstore.backend.write_once import WriteOnce
 from snapstore.crypto.aead import NAME as AEAD_NAME
 from snapstore.crypto.keys import KdfParams
 from snapstore.crypto.passwords import PasswordSource
@@ -33,6 +34,7 @@ from snapstore.crypto.unlock import Unlocker
 from snapstore.errors import (
     AmbiguousSnapshot,
     DatabaseError,
+    DeleteRefused,
     InvalidInput,
     RepositoryError,
     SnapshotNotFound,
@@ -57,7 +59,7 @@ from snapstore.store.config import (
 log = logging.getLogger(__name__)
 
 # Operations that take a shared lock and still write to the repository (all exclusive ones do).
-SHARED_WRITERS = frozenset({"create"})
+SHARED_WRITERS = frozenset({"create", "copy"})
 _READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
 # A process taking a lock writes its lock object through the spool: a spool file younger
 # than this may be one, in flight.
@@ -116,14 +118,18 @@ class Repository:
             self._unlocker = Unlocker(PasswordSource(command=self.settings.password_command))
         return self._unlocker
 
-    def backend(self) -> Backend:
+    def backend(self, *, write_once: bool = False) -> Backend:
         """The repository's backend; an encrypted repository's is unlocked (its password
-        asked once per process) and seals and opens what passes through it."""
-        raw = open_backend(
+        asked once per process) and seals and opens what passes through it. ``write_once``:
+        packs and index objects are put create-only (``WriteOnce``, under the sealing), so
+        the operation works on append-only storage (create and copy)."""
+        raw: Backend = open_backend(
             self.settings.repository,
             group_access=self.settings.group_access,
             s3=self.settings.s3,
         )
+        if write_once:
+            raw = WriteOnce(raw)
         try:
             return self.unlocker.open(raw)
         except BaseException:
@@ -163,14 +169,16 @@ class Repository:
             backend.close()
 
     @contextmanager
-    def open(self, *, create: bool = False, share: bool = False) -> Iterator[Opened]:
+    def open(
+        self, *, create: bool = False, share: bool = False, write_once: bool = False
+    ) -> Iterator[Opened]:
         """The backend and chunk store, without a lock (the caller takes it: ``lock``).
         ``share``: the opens nested in this one (a restore's safety snapshot) use it too, so
-        that a command opens the repository once."""
+        that a command opens the repository once; ``write_once`` as for ``backend``."""
         if self._shared:
             yield self._shared[-1]
             return
-        backend = self.backend()
+        backend = self.backend(write_once=write_once)
         initialized = False
         try:
             if create and not backend.exists():
@@ -270,8 +278,11 @@ class Repository:
     @contextmanager
     def session(self, operation: str, *, exclusive: bool, create: bool = False) -> Iterator[Opened]:
         """Open the repository and hold its lock for ``operation``."""
-        with self.open(create=create) as opened:
-            with self.lock(opened.backend, operation, exclusive=exclusive):
+        with self.open(create=create, write_once=operation in SHARED_WRITERS) as opened:
+            with (
+                self.lock(opened.backend, operation, exclusive=exclusive),
+                _needs_delete(operation),
+            ):
                 yield opened
 
     @contextmanager
@@ -290,7 +301,8 @@ class Repository:
         """The backend alone under the lock, for operations on manifests and locks only
         (delete, pin, rebuild-index): no chunk store is opened."""
         with self.reading() as backend, self.lock(backend, operation, exclusive=exclusive):
-            yield backend
+            with _needs_delete(operation):
+                yield backend
 
     def resolve(self, backend: Backend, name: str) -> Manifest:
         """The snapshot ``name`` names (an exact name, or a unique prefix of one)."""
@@ -315,6 +327,21 @@ class Repository:
             return database_source(self.settings.arangodb, self.reporter, target_db)
         except ImportError as e:
             raise DatabaseError(f"ArangoDB support is not available: {e}") from None
+
+
+@contextmanager
+def _needs_delete(operation: str) -> Iterator[None]:
+    """A delete the storage refused, said as what it means for ``operation`` (one line)."""
+    try:
+        yield
+    except DeleteRefused as e:
+        if e.operation:  # said already, by the session nested inside this one
+            raise
+        raise DeleteRefused(
+            f"{operation} needs the right to delete and replace objects, which these credentials "
+            f"lack (create and copy do not): {e}",
+            operation,
+        ) from None
 
 
 def require_new(backend: Backend) -> None:

@@ -33,6 +33,10 @@ from botocore.config import Config
 
 ACCESS_KEY = "snapstore-test"
 SECRET_KEY = "snapstore-test-secret-key"
+# A second identity that may read and list but not write or delete (spec/backends.md,
+# "Append-only storage": how a refused delete is reported).
+READER_KEY = "snapstore-reader"
+READER_SECRET = "snapstore-reader-secret-key"
 REGION = "us-east-1"
 START_TIMEOUT = 45.0
 # Every listener weed opens on a TCP port, with the flag that sets it.
@@ -219,7 +223,12 @@ def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
         "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
         "actions": ["Admin", "Read", "Write", "List", "Tagging"],
     }
-    s3_config.write_text(json.dumps({"identities": [identity]}))
+    reader = {
+        "name": "reader",
+        "credentials": [{"accessKey": READER_KEY, "secretKey": READER_SECRET}],
+        "actions": ["Read", "List"],
+    }
+    s3_config.write_text(json.dumps({"identities": [identity, reader]}))
     failures = []
     for attempt in range(3):  # a port taken between picking and binding: pick again
         data = root / f"data{attempt}"

@@ -201,3 +201,122 @@ def summary(runs: list[KillRun]) -> str:
 def everything_requested() -> bool:
     """``make verify`` (HYPOTHESIS_PROFILE=verify) kills at every step; CI at each visible one."""
     return os.environ.get("HYPOTHESIS_PROFILE") == "verify" or bool(os.environ.get("KILL_ALL"))
+
+
+# -- copy: the destination is the repository under the kill -----------------------------------
+
+
+@dataclass
+class CopyKill:
+    """One kill of ``copy --to DEST``: what the destination showed, and what the run after it
+    had to send."""
+
+    step: int
+    event: str
+    killed: bool
+    problems: list[str] = field(default_factory=list)
+    indexed: int = 0  # chunks the destination's index named right after the kill
+    resent: int = 0  # chunks the next run sent
+
+
+def _dest_manager(ws: Workspace, dest: Path) -> SnapshotManager:
+    return SnapshotManager(
+        Settings(repository=str(dest), cache_dir=str(ws.cache), bulk=(), auto_cleanup=False)
+    )
+
+
+def _empty_dest(work: Path, encrypted: bool) -> Path:
+    """One empty destination, copied for every run: the same id and (encrypted) the same
+    key, hence the same chunk cuts and ids, so that the runs' counts compare."""
+    from snapstore.crypto.keys import KdfParams
+
+    ws = Workspace.make(work / "empty-dest", populate=False)
+    dest = ws.root / "dest"
+    cheap = KdfParams(memory_kib=64, iterations=1, lanes=1)  # tests only: fast to unlock
+    _dest_manager(ws, dest).init_repository(SMALL_CHUNKER, encryption=encrypted, kdf=cheap)
+    return dest
+
+
+def _fresh_dest(ws: Workspace, empty: Path) -> Path:
+    dest = ws.root / "dest"
+    shutil.copytree(empty, dest, symlinks=True)
+    return dest
+
+
+def _indexed_chunks(ws: Workspace, dest: Path) -> int:
+    from snapstore.ops.repository import Repository
+    from snapstore.store.cache import IndexCache
+
+    cache = IndexCache(ws.root / "count-index.sqlite")
+    backend = Repository(Settings(repository=str(dest))).backend()  # unlocked if encrypted
+    try:
+        cache.sync(backend)
+        return sum(1 for _ in cache.entries())
+    finally:
+        cache.close()
+        backend.close()
+
+
+def check_copy_invariant(ws: Workspace, t: Template, dest: Path, out: Path) -> list[str]:
+    """After a killed copy: ``check --read-data`` passes on the destination and every snapshot
+    it lists restores exactly (spec/copy.md, "Crash safety")."""
+    manager = _dest_manager(ws, dest)
+    problems = [f"check: {e}" for e in manager.check(read_data=True).errors]
+    for name in [s.snapshot_name for s in manager.list_snapshots()]:
+        target = out / name
+        try:
+            manager.restore_snapshot(name, confirm=True, target=str(target), safety_snapshot=False)
+        except Exception as e:
+            problems.append(f"{name}: restore failed: {e}")
+            continue
+        diff = tree_diff(t.trees[name], tree_state(target))
+        if diff:
+            problems.append(f"{name}: restored tree differs: {diff[:3]}")
+        shutil.rmtree(target, ignore_errors=True)
+    return problems
+
+
+def spread(steps: list[int], most: int) -> list[int]:
+    """At most ``most`` of ``steps``, evenly spread (the first and last kept): bounds the
+    run's time whatever the number of steps."""
+    if len(steps) <= most:
+        return steps
+    return sorted({steps[round(i * (len(steps) - 1) / (most - 1))] for i in range(most)})
+
+
+def kill_copy_at_every_step(
+    t: Template, work: Path, *, everything: bool, most: int, encrypted: bool = False
+) -> tuple[Steps, int, list[CopyKill]]:
+    """Kill ``copy --to DEST`` (into a fresh destination, encrypted if asked: its password is
+    then ``$SNAPSTORE_PASSWORD``, which the caller sets) at each chosen step, check the
+    destination, run the copy again to the end and count what it sent. Returns the counted
+    run, the chunks a whole copy sends, and one CopyKill per kill."""
+    empty = _empty_dest(work, encrypted)
+    probe = copy_template(t, work / "probe")
+    probe_dest = _fresh_dest(probe, empty)
+    args = ["copy", "--to", str(probe_dest), "--json"]
+    steps = count_steps(args, [probe_dest], env_for(probe, t.config))
+    assert steps.result.returncode == 0, steps.result.stderr
+    total = json.loads(steps.result.stdout)["chunks_sent"]
+    runs: list[CopyKill] = []
+    for step in spread(kill_steps(steps, everything), most):
+        ws = copy_template(t, work / f"k{step}")
+        dest = _fresh_dest(ws, empty)
+        args = ["copy", "--to", str(dest), "--json"]
+        r = run_killed_at(args, [dest], step, env_for(ws, t.config))
+        run = CopyKill(step, steps.events[step - 1], killed=r.returncode == -9)
+        run.problems = check_copy_invariant(ws, t, dest, work / f"out{step}")
+        run.indexed = _indexed_chunks(ws, dest)
+        again = ws.run("copy", "--to", str(dest), "--json", env=env_for(ws, t.config))
+        if again.returncode != 0:
+            run.problems.append(f"copy after the kill failed: {again.stderr.strip()}")
+        else:
+            run.resent = json.loads(again.stdout)["chunks_sent"]
+            if sorted(s.snapshot_name for s in _dest_manager(ws, dest).list_snapshots()) != sorted(
+                t.names
+            ):
+                run.problems.append("the copy after the kill did not finish the work")
+            run.problems += check_copy_invariant(ws, t, dest, work / f"again{step}")
+        runs.append(run)
+        shutil.rmtree(ws.root, ignore_errors=True)
+    return steps, total, runs

@@ -23,10 +23,14 @@ from tests.faults.scenarios import (
     build_template,
     everything_requested,
     kill_at_every_step,
+    kill_copy_at_every_step,
     summary,
 )
 from tests.helpers import Workspace
 from tests.lifecycle.conftest import text, write
+
+# Kills of the copy scenario, spread over its 28 visible steps: bounds its time (about 3 s each).
+KILL_COPY_STEPS = 16
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +122,27 @@ def test_kill_gc_of_a_compressed_repository(compressed_template: Template, tmp_p
         everything=everything_requested(),
     )
     assert not any(r.lost or r.problems for r in runs), summary(runs)
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+def test_kill_copy_at_every_step(
+    template: Template, tmp_path: Path, encrypted: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy killed at any step leaves the destination valid, and the next copy sends
+    exactly the chunks the destination's index did not name yet (spec/copy.md); into an
+    encrypted destination too, where every chunk is re-identified and files are cut again."""
+    monkeypatch.setenv("SNAPSTORE_PASSWORD", "offsite secret")  # the encrypted destination's
+    steps, total, runs = kill_copy_at_every_step(
+        template,
+        tmp_path,
+        everything=everything_requested(),
+        most=KILL_COPY_STEPS // 2 if encrypted else KILL_COPY_STEPS,
+        encrypted=encrypted,
+    )
+    assert any("/snapshots/" in e for e in steps.events), steps.events
+    assert runs and all(r.killed for r in runs), [r.step for r in runs if not r.killed]
+    bad = [(r.step, r.event, r.problems[:3]) for r in runs if r.problems]
+    assert not bad, bad
+    # Nothing indexed is sent again: what the index held plus what was sent is the whole.
+    assert [r.indexed + r.resent for r in runs] == [total] * len(runs)
+    assert any(0 < r.indexed < total for r in runs)  # some kills fall between snapshots
