@@ -22,7 +22,6 @@ from snapstore.crypto.keys import MasterKey
 # name tells a name's length only to within NAME_PAD bytes.
 NAME_PAD = 32
 MAX_NAME = 128  # bytes of UTF-8: the sealed, encoded name must fit an object name
-SIV_TAG = 16
 
 
 class ChunkCodec:

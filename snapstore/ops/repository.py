@@ -236,7 +236,9 @@ class Repository:
         except BaseException:
             lock.release()
             raise
-        return lock
+        # Deletes happen only under the exclusive lock: a refused one is said as what it
+        # means for the operation, however the command opened the repository.
+        return _refusals_said(lock, operation) if exclusive else lock
 
     def _without_lock(
         self, backend: Backend, operation: str, exclusive: bool, e: OSError
@@ -327,6 +329,12 @@ class Repository:
             return database_source(self.settings.arangodb, self.reporter, target_db)
         except ImportError as e:
             raise DatabaseError(f"ArangoDB support is not available: {e}") from None
+
+
+@contextmanager
+def _refusals_said(lock: AbstractContextManager[object], operation: str) -> Iterator[object]:
+    with lock as held, _needs_delete(operation):
+        yield held
 
 
 @contextmanager

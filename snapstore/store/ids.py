@@ -15,7 +15,6 @@ chunk can move between them as it is; otherwise it must be re-cut and re-identif
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import blake3
@@ -52,29 +51,8 @@ class ChunkIdentity:
     def plain(cls, chunker: ChunkerParams) -> ChunkIdentity:
         return cls(chunker)
 
-    @property
-    def keyed(self) -> bool:
-        return self.key is not None
-
     def id(self, data: bytes | memoryview) -> bytes:
         """The id of a chunk's uncompressed bytes in this repository."""
         if self.key is None:
             return blake3.blake3(data).digest()
         return blake3.blake3(data, key=self.key).digest()
-
-    @property
-    def id_function(self) -> Callable[[bytes | memoryview], bytes]:
-        return self.id
-
-    def same_as(self, other: ChunkIdentity) -> bool:
-        """Whether both give every stream the same chunks and ids (chunks can be copied
-        between the two repositories without re-cutting)."""
-        return self.chunker == other.chunker and self.key == other.key
-
-    def fingerprint(self) -> str:
-        """A short public name of this identity (safe to print or store: it reveals nothing
-        about the key); equal fingerprints mean ``same_as``."""
-        h = blake3.blake3(repr(self.chunker).encode())
-        if self.key is not None:
-            h.update(blake3.blake3(b"snapstore identity fingerprint", key=self.key).digest())
-        return h.hexdigest()[:32]
