@@ -13,31 +13,35 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from snapstore.browse import EntryInfo
-from snapstore.check import CheckReport
-from snapstore.crypto.keys import KdfParams, KeyInfo
-from snapstore.diff import SnapshotDiff
 from snapstore.errors import NotConfirmed
-from snapstore.gc import DEFAULT_MAX_UNUSED, GcResult
-from snapstore.lifecycle import ArchiveResult, CleanupPlan, CleanupResult
-from snapstore.locking import LockInfo
-from snapstore.manifest.listing import FileEntry
 from snapstore.naming import check_prefix
-from snapstore.ops import browse, keys, maintain, restore, snapshots
-from snapstore.ops.copy import CopyRequest, CopyResult, copy_snapshots, other_repository
+from snapstore.ops import snapshots
 from snapstore.ops.create import CreateRequest, create_snapshot
-from snapstore.ops.maintain import DeletePlan
 from snapstore.ops.repository import Repository, require_new
-from snapstore.ops.restore import PlannedRestore
 from snapstore.records import CreateResult, RestoreOptions, RestorePlan, RestoreResult, SnapshotInfo
 from snapstore.reporting import Reporter
-from snapstore.retention import RetentionPolicy
 from snapstore.settings import Settings, load_settings
 from snapstore.store.config import ChunkerParams, RepoConfig
-from snapstore.store.rebuild import RebuildReport
-from snapstore.tree.output import WriteStats
+
+if TYPE_CHECKING:
+    # Each use case imports its layer where it runs (spec/cli.md, "Start-up"): `list` and
+    # `create` do not pay for check, gc, diff, browse or restore.
+    from snapstore.browse import EntryInfo
+    from snapstore.check import CheckReport
+    from snapstore.crypto.keys import KdfParams, KeyInfo
+    from snapstore.diff import SnapshotDiff
+    from snapstore.gc import GcResult
+    from snapstore.lifecycle import ArchiveResult, CleanupPlan, CleanupResult
+    from snapstore.locking import LockInfo
+    from snapstore.manifest.listing import FileEntry
+    from snapstore.ops.copy import CopyResult
+    from snapstore.ops.maintain import DeletePlan
+    from snapstore.ops.restore import PlannedRestore
+    from snapstore.retention import RetentionPolicy
+    from snapstore.store.rebuild import RebuildReport
+    from snapstore.tree.output import WriteStats
 
 
 class SnapshotManager:
@@ -93,6 +97,8 @@ class SnapshotManager:
     ) -> CopyResult:
         """Copy snapshots to the repository at ``other`` (``to``) or from it into the
         configured one (spec/copy.md)."""
+        from snapstore.ops.copy import CopyRequest, copy_snapshots, other_repository
+
         there = other_repository(self.settings, other, self.reporter)
         source, dest = (self.repository, there) if to else (there, self.repository)
         return copy_snapshots(source, dest, CopyRequest(tuple(names), dry_run))
@@ -101,18 +107,26 @@ class SnapshotManager:
 
     def list_keys(self) -> list[tuple[KeyInfo, bool]]:
         """Every key object, and whether it opened the repository this time."""
+        from snapstore.ops import keys
+
         return keys.list_keys(self.repository)
 
     def add_key(self, label: str = "") -> str:
         """Add a key object for a new password; return its id."""
+        from snapstore.ops import keys
+
         return keys.add_key(self.repository, label)
 
     def remove_key(self, key: str) -> str:
         """Remove a key object (never the last one); return its id."""
+        from snapstore.ops import keys
+
         return keys.remove_key(self.repository, key)
 
     def change_password(self, label: str = "") -> str:
         """Replace the key that opened the repository by one for a new password."""
+        from snapstore.ops import keys
+
         return keys.change_password(self.repository, label)
 
     # -- create -------------------------------------------------------------------------------
@@ -146,6 +160,8 @@ class SnapshotManager:
         ``cleanup=False`` skips the automatic cleanup (``auto_cleanup``) for this create;
         ``result.cleanup`` says what it did. ``reread`` reads every file and document again
         instead of reusing what the newest snapshot has."""
+        from snapstore.ops import maintain
+
         request = CreateRequest(
             description,
             permanent=permanent,
@@ -200,6 +216,8 @@ class SnapshotManager:
         says which parts are written: with ``target`` the files go there and the database is
         restored only when ``target_db`` is given too; ``collections`` without ``include``
         restore the database only (spec/restore.md, "What a restore writes")."""
+        from snapstore.ops import restore
+
         opts = options or _restore_options(
             restore_bulk, restore_db, target, safety_snapshot, collections, target_db, include
         )
@@ -233,6 +251,8 @@ class SnapshotManager:
         paths or patterns of the bulk tree (nothing else changes); the database then only
         with ``collections``. ``options`` gives every setting at once.
         """
+        from snapstore.ops import restore
+
         if confirm is not True:
             raise NotConfirmed("restore replaces current data: pass confirm=True to proceed")
         opts = options or _restore_options(
@@ -247,6 +267,8 @@ class SnapshotManager:
         """The restore planned once in one opening of the repository: show ``.plan`` (and,
         with ``dry_run``, ``.preview()``), then ``.execute()`` runs that very plan once
         the user confirmed it."""
+        from snapstore.ops import restore
+
         return restore.restore_session(self.repository, snapshot_name, options, dry_run=dry_run)
 
     def restore_changes(
@@ -262,6 +284,8 @@ class SnapshotManager:
     ) -> SnapshotDiff:
         """``restore --dry-run``: what restoring would change in the live files and database
         (live state as "before", the snapshot as "after"). Changes nothing."""
+        from snapstore.ops import restore
+
         opts = options or _restore_options(
             restore_bulk, restore_db, target, False, collections, target_db, None
         )
@@ -272,6 +296,8 @@ class SnapshotManager:
     ) -> tuple[RestorePlan, SnapshotDiff]:
         """``restore --dry-run``: the plan (which folders and which database would be
         written) and what restoring would change there. Changes nothing."""
+        from snapstore.ops import restore
+
         return restore.preview_restore(self.repository, snapshot_name, options)
 
     # -- delete -------------------------------------------------------------------------------
@@ -285,6 +311,8 @@ class SnapshotManager:
     ) -> SnapshotInfo:
         """Remove a snapshot's manifest; its space is reclaimed at once (gc). ``confirm(plan)``
         sees what will be deleted first and raises ``NotConfirmed`` to cancel."""
+        from snapstore.ops import maintain
+
         plan = maintain.delete(self.repository, snapshot_name, force, confirm, broken_too=False)
         assert plan.snapshot is not None  # broken_too=False: a broken one was refused
         return plan.snapshot
@@ -294,36 +322,52 @@ class SnapshotManager:
     ) -> DeletePlan:
         """``snapstore delete``: as ``delete_snapshot``, and with ``force`` a broken snapshot
         too (``broken_snapshot``); the plan that ran (what ``confirm`` was shown)."""
+        from snapstore.ops import maintain
+
         return maintain.delete(self.repository, name, force, confirm)
 
     def broken_snapshot(self, name: str) -> str | None:
         """Why snapshot ``name`` (exact) is broken: its manifest is damaged, or it was removed
         outside snapstore while another manifest names it (spec/manifest.md). None if not."""
+        from snapstore.ops import maintain
+
         return maintain.broken_snapshot(self.repository, name)
 
     def delete_broken(self, name: str) -> None:
         """``delete --force`` of a broken snapshot (``broken_snapshot``)."""
+        from snapstore.ops import maintain
+
         maintain.delete_broken(self.repository, name)
 
     # -- maintenance --------------------------------------------------------------------------
 
     def check(self, read_data: bool = False) -> CheckReport:
+        from snapstore.ops import maintain
+
         return maintain.check(self.repository, read_data)
 
     def rebuild_index(self) -> RebuildReport:
         """Rebuild the repository index from the packs' tables of contents."""
+        from snapstore.ops import maintain
+
         return maintain.rebuild(self.repository)
 
     def locks(self) -> list[LockInfo]:
+        from snapstore.ops import maintain
+
         return maintain.locks(self.repository)
 
     def unlock(self, everything: bool = False) -> list[LockInfo]:
         """Remove stale locks (all locks with ``everything``), and finish or undo what
         interrupted restores left beside the configured bulk roots."""
+        from snapstore.ops import maintain
+
         return maintain.unlock(self.repository, everything)
 
     def retention_policy(self) -> RetentionPolicy:
         """The configured ``[retention]`` policy (spec/retention.md)."""
+        from snapstore.ops import maintain
+
         return maintain.retention_policy(self.repository)
 
     def apply_retention_policy(
@@ -340,10 +384,17 @@ class SnapshotManager:
         shown the plan first and raises ``NotConfirmed`` to cancel; what it was shown is what
         runs (or nothing, if the snapshots changed before it answered).
         """
+        from snapstore.ops import maintain
+
         return maintain.cleanup(self.repository, dry_run, now, confirm)
 
-    def gc(self, *, max_unused: float = DEFAULT_MAX_UNUSED, dry_run: bool = False) -> GcResult:
-        """Delete what no snapshot references; rewrite packs more than ``max_unused`` dead."""
+    def gc(self, *, max_unused: float | None = None, dry_run: bool = False) -> GcResult:
+        """Delete what no snapshot references; rewrite packs more than ``max_unused`` dead
+        (None: ``gc.DEFAULT_MAX_UNUSED``)."""
+        from snapstore.ops import maintain
+
+        if max_unused is None:
+            return maintain.gc(self.repository, dry_run=dry_run)
         return maintain.gc(self.repository, max_unused, dry_run)
 
     def archive(
@@ -351,19 +402,27 @@ class SnapshotManager:
     ) -> ArchiveResult:
         """Compress snapshots now: ``names``, or those the policy marks ``compress``; then gc
         drops the pack copies of the archived chunks. Deletes no snapshot."""
+        from snapstore.ops import maintain
+
         return maintain.archive(self.repository, names, now)
 
     def pin(self, name: str) -> SnapshotInfo:
         """Mark a snapshot permanent (never deleted by cleanup)."""
+        from snapstore.ops import maintain
+
         return maintain.set_permanent(self.repository, name, True)
 
     def unpin(self, name: str) -> SnapshotInfo:
         """Clear a snapshot's permanent flag (cleanup may then delete it)."""
+        from snapstore.ops import maintain
+
         return maintain.set_permanent(self.repository, name, False)
 
     def usage(self) -> dict[str, dict[str, int]]:
         """Per snapshot: ``unique_bytes`` (stored bytes only it references), ``unique_chunks``,
         ``archived_bytes``."""
+        from snapstore.ops import maintain
+
         return maintain.usage(self.repository)
 
     def diff(self, a: str, b: str) -> SnapshotDiff:
@@ -374,14 +433,20 @@ class SnapshotManager:
 
     def ls(self, name: str, path: str = "", *, recursive: bool = False) -> Iterator[EntryInfo]:
         """Entries of a snapshot's bulk tree at ``path`` (all below it with ``recursive``)."""
+        from snapstore.ops import browse
+
         return browse.ls(self.repository, name, path, recursive)
 
     def cat(self, name: str, path: str) -> Iterator[bytes]:
         """The bytes of one file of a snapshot, verified as they are read."""
+        from snapstore.ops import browse
+
         return browse.cat(self.repository, name, path)
 
     def find(self, pattern: str, snapshots: list[str] | None = None) -> Iterator[EntryInfo]:
         """Entries matching ``pattern`` in the given snapshots (all, newest first, if none)."""
+        from snapstore.ops import browse
+
         return browse.find(self.repository, pattern, snapshots)
 
     def export(
@@ -389,6 +454,8 @@ class SnapshotManager:
     ) -> tuple[str, WriteStats]:
         """Write a snapshot out in the reference's layout (database as arangodump files)
         into the new folder ``dest``, or as a tar file ``tar`` (``-``: standard output)."""
+        from snapstore.ops import browse
+
         return browse.export(self.repository, name, dest, tar)
 
     def documents(
@@ -396,11 +463,15 @@ class SnapshotManager:
     ) -> tuple[list[bytes], int]:
         """A page of a collection's documents in a snapshot (canonical JSON lines, ``_key``
         order) and the collection's count."""
+        from snapstore.ops import browse
+
         return browse.documents(self.repository, name, collection, start, count)
 
     def mount(self, mountpoint: str) -> None:
         """Serve every snapshot read-only under ``mountpoint`` (FUSE) until unmounted. A
         shared lock is held meanwhile: delete, cleanup and gc wait for the unmount."""
+        from snapstore.ops import browse
+
         browse.mount(self.repository, mountpoint)
 
 

@@ -18,13 +18,7 @@ OTHERS = "owned by another change this round"
 
 # "path::qualified name" -> why it is long. Entries whose reason is OTHERS are functions that
 # another change in progress is rewriting; the rest must carry their reason in a docstring.
-ALLOWED: dict[str, str] = {
-    "snapstore/sources/arangodb/dump.py::Dumper._run": OTHERS,
-    "snapstore/sources/files/restore/__init__.py::restore_roots": OTHERS,
-    "snapstore/sources/files/restore/recover.py::_recover_one": OTHERS,
-    "snapstore/sources/files/restore/checks.py::plan_targets": OTHERS,
-    "snapstore/sources/files/capture.py::FilesBackup._entries": OTHERS,
-}
+ALLOWED: dict[str, str] = {}
 
 
 def long_functions() -> dict[str, tuple[int, str | None]]:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from snapstore.diff import CollectionChange, FileChange, SnapshotDiff
-from snapstore.gc import GcResult
-from snapstore.lifecycle import ArchiveResult, CleanupResult
 from snapstore.records import CreateResult, RestorePlan, SnapshotInfo
 from snapstore.sources.database import DatabaseSection
+
+if TYPE_CHECKING:  # hints only: `list` and `create` render without importing diff or gc
+    from snapstore.diff import CollectionChange, FileChange, SnapshotDiff
+    from snapstore.gc import GcResult
+    from snapstore.lifecycle import ArchiveResult, CleanupResult
 
 
 def one_line(text: str) -> str:

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from snapstore.backend import Backend
-from snapstore.check import CheckReport, check_repository
 from snapstore.errors import (
     ConfigError,
     CorruptData,
@@ -47,8 +47,10 @@ from snapstore.ops.create import mb
 from snapstore.ops.repository import Opened, Repository
 from snapstore.records import SnapshotInfo
 from snapstore.retention import Fate, RetentionPolicy
-from snapstore.sources.files.restore import recover
 from snapstore.store.rebuild import RebuildReport, rebuild_index
+
+if TYPE_CHECKING:
+    from snapstore.check import CheckReport
 
 # -- delete -------------------------------------------------------------------------------------
 
@@ -155,6 +157,8 @@ def _reclaim(repo: Repository, opened: Opened) -> None:
 
 
 def check(repo: Repository, read_data: bool) -> CheckReport:
+    from snapstore.check import check_repository  # only this use case pays for it
+
     recover_restores(repo)
     with repo.session("check", exclusive=False) as opened:
         report = check_repository(
@@ -189,6 +193,8 @@ def unlock(repo: Repository, everything: bool) -> list[LockInfo]:
 
 def recover_restores(repo: Repository) -> list[str]:
     """Leftovers of interrupted restores beside the bulk roots (spec/restore.md)."""
+    from snapstore.sources.files.restore import recover  # the restore layer: only for check
+
     return recover([Path(p).expanduser() for p in repo.settings.bulk], repo.reporter)
 
 

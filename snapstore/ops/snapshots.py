@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from snapstore.diff import SnapshotDiff, diff_snapshots
 from snapstore.manifest.catalog import Catalog
 from snapstore.manifest.listing import FileEntry
 from snapstore.ops import history
 from snapstore.ops.repository import Repository
 from snapstore.records import SnapshotInfo
 from snapstore.sources.files.capture import load_entries
+
+if TYPE_CHECKING:
+    from snapstore.diff import SnapshotDiff
 
 
 def list_with_problems(repo: Repository) -> tuple[list[SnapshotInfo], list[str]]:
@@ -46,6 +49,8 @@ def files(repo: Repository, name: str) -> Iterator[tuple[str, FileEntry]]:
 
 def diff(repo: Repository, a: str, b: str) -> SnapshotDiff:
     """What changed from snapshot ``a`` to snapshot ``b`` (file data is never read)."""
+    from snapstore.diff import diff_snapshots  # only this use case pays for it
+
     with repo.session("diff", exclusive=False) as opened:
         ma, mb = repo.resolve(opened.backend, a), repo.resolve(opened.backend, b)
         return diff_snapshots(opened.store, ma, mb)

@@ -39,10 +39,30 @@ for name in COMMANDS:
 sys.argv = ["snapstore", "--help"]
 main()
 """
-HEAVY = ("arango", "boto3", "botocore", "starlette", "snapstore.manager", "snapstore.browse")
+HEAVY = (
+    "arango",
+    "boto3",
+    "botocore",
+    "starlette",
+    "snapstore.manager",
+    "snapstore.browse",
+    "snapstore.gc",
+    "snapstore.check",
+    "snapstore.diff",
+)
+# What `list` and `create` never use: the manager imports these where their use case runs.
+NOT_FOR_LIST_OR_CREATE = (
+    "snapstore.browse",
+    "snapstore.check",
+    "snapstore.diff",
+    "snapstore.ops.browse",
+    "snapstore.ops.restore",
+)
 
 
-def _run_recording(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+def _run_recording(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
     record = tmp_path / "modules.txt"
     r = subprocess.run(
         [PYTHON, "-c", _WRAPPER, str(record), *args],
@@ -50,6 +70,7 @@ def _run_recording(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProc
         text=True,
         timeout=60,
         cwd=REPO_ROOT,
+        env=env,
         stdin=subprocess.DEVNULL,
     )
     return r, set(record.read_text().split("\n"))
@@ -65,6 +86,20 @@ def test_version_and_help_import_no_command_and_no_engine(tmp_path: Path, args: 
         m for m in modules if m.startswith("snapstore.cli.commands.")
     )
     assert loaded == []
+
+
+def test_list_and_create_import_only_the_layers_they_use(ws: Workspace, tmp_path: Path) -> None:
+    """An unchanged re-snapshot and a listing run without the check, diff, browse and restore
+    layers (spec/cli.md, "Start-up")."""
+    ok(ws.run("create", "First"))
+    for args in (["create", "Again"], ["list"], ["list", "--help"]):
+        r, modules = _run_recording(tmp_path, *args, env=ws.env())
+        assert r.returncode == 0, r.stderr
+        assert "snapstore.cli.main" in modules
+        loaded = sorted(
+            m for m in modules for h in NOT_FOR_LIST_OR_CREATE if m == h or m.startswith(f"{h}.")
+        )
+        assert loaded == [], args
 
 
 def test_the_help_listing_is_what_the_commands_say(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ from snapstore.sources.arangodb.connection import (
     ERR_TRX_NOT_FOUND,
     Connection,
     ServerAnswer,
+    ServerInfo,
     describe,
     q,
 )
@@ -94,6 +95,16 @@ class _Read:
     last_touch: float = field(default_factory=time.monotonic)
     lost: str | None = None  # why the transaction ended early (noticed by a keep-alive)
     busy: bool = False  # a cursor read is using it: no keep-alive requests in parallel
+
+
+@dataclass
+class _Consistency:
+    """How the collections are read: all in one transaction (``read``, while it lasts), or
+    each in its own (``mode`` and ``reason`` go into the section)."""
+
+    mode: str = "transaction"
+    reason: str | None = None
+    read: _Read | None = None
 
 
 class Dumper:
@@ -193,81 +204,120 @@ class Dumper:
         db_props = db_props.get("result", {})
         self._parent_ok = self._parent_usable(db_props)
 
-        mode, reason = "transaction", None
+        how = _Consistency()
         if info.cluster:
-            mode, reason = "per-collection", "cluster: no snapshot spans all DB-Servers"
-        read: _Read | None = None
+            how.mode, how.reason = "per-collection", "cluster: no snapshot spans all DB-Servers"
+        names = self._list_and_begin(how)
+
+        collections: dict[str, dict[str, Any]] = {}
+        meta_before: dict[str, tuple[Any, Any]] = {}
+        try:
+            for name in names:
+                entry = self._read_collection(name, how, meta_before)
+                if entry is not None:
+                    collections[name] = entry
+        finally:
+            self._end(how.read)
+        return self._section(
+            info, db_props, how, names, collections, meta_before, started, server_before
+        )
+
+    def _list_and_begin(self, how: _Consistency) -> list[str]:
+        """The collections to dump; in transaction mode, with the read transaction over all of
+        them begun (in ``how.read``)."""
         names: list[str] = []
         for attempt in range(BEGIN_ATTEMPTS):
-            names = objects.list_collections(conn)
-            if mode != "transaction" or not names:
+            names = objects.list_collections(self.conn)
+            if how.mode != "transaction" or not names:
                 break
             try:
-                read = self._begin(names)
+                how.read = self._begin(names)
                 break
             except ServerAnswer as e:
                 # A collection dropped between listing and begin: list again.
                 if e.error_num != ERR_DATA_SOURCE_NOT_FOUND or attempt == BEGIN_ATTEMPTS - 1:
                     raise
+        return names
 
-        collections: dict[str, dict[str, Any]] = {}
-        counts: dict[str, int] = {}
-        meta_before: dict[str, tuple[Any, Any]] = {}
-        total_docs = 0
+    def _read_collection(
+        self, name: str, how: _Consistency, meta_before: dict[str, tuple[Any, Any]]
+    ) -> dict[str, Any] | None:
+        """The collection's section entry, its metadata in ``meta_before``; None when it was
+        dropped since the listing (``_compare_metadata`` reports it)."""
+        self.current = f"collection {name}"
         try:
-            for name in names:
-                self.current = f"collection {name}"
-                try:
-                    props = objects.read_properties(conn, name)
-                    indexes = objects.read_indexes(conn, name)
-                except ServerAnswer as e:
-                    if e.error_num != ERR_DATA_SOURCE_NOT_FOUND:
-                        raise
-                    continue  # dropped since the listing: _compare_metadata reports it
-                meta_before[name] = (
-                    objects.comparable_properties(props),
-                    objects.comparable_indexes(indexes),
-                )
-                entry: dict[str, Any] | None = None
-                if read is not None:
-                    lost: str | None = None
-                    try:
-                        entry = self._dump_collection(name, props, read)
-                        lost = read.lost
-                    except TransactionLost as e:
-                        lost = str(e)
-                    if lost is not None:
-                        self._end(read)
-                        read = None
-                        mode = "per-collection"
-                        reason = f"the stream transaction expired at collection {name} ({lost})"
-                        self.reporter.warn(
-                            f"database snapshot is consistent per collection only: {reason}"
-                        )
-                if entry is None:
-                    try:
-                        own = self._begin([name])
-                    except ServerAnswer as e:
-                        if e.error_num != ERR_DATA_SOURCE_NOT_FOUND:
-                            raise
-                        continue  # dropped since the listing: _compare_metadata reports it
-                    try:
-                        entry = self._dump_collection(name, props, own)
-                    except TransactionLost as e:
-                        raise DatabaseError(
-                            f"dump of database {conn.name!r}: the read transaction for "
-                            f"collection {name} expired ({e}); no snapshot was published"
-                        ) from None
-                    finally:
-                        self._end(own)
-                entry["properties"] = props
-                entry["indexes"] = indexes
-                collections[name] = entry
-                counts[name] = entry["count"]
-                total_docs += entry["count"]
-        finally:
-            self._end(read)
+            props = objects.read_properties(self.conn, name)
+            indexes = objects.read_indexes(self.conn, name)
+        except ServerAnswer as e:
+            if e.error_num != ERR_DATA_SOURCE_NOT_FOUND:
+                raise
+            return None
+        meta_before[name] = (
+            objects.comparable_properties(props),
+            objects.comparable_indexes(indexes),
+        )
+        entry = None if how.read is None else self._dump_shared(name, props, how.read, how)
+        if entry is None:
+            entry = self._dump_own(name, props)
+            if entry is None:
+                return None
+        entry["properties"] = props
+        entry["indexes"] = indexes
+        return entry
 
+    def _dump_shared(
+        self, name: str, props: dict[str, Any], read: _Read, how: _Consistency
+    ) -> dict[str, Any] | None:
+        """Dump the collection in ``read``, the transaction over all of them; None when that
+        transaction expired (then ended, and ``how`` says the dump is consistent per collection
+        only)."""
+        entry: dict[str, Any] | None = None
+        lost: str | None = None
+        try:
+            entry = self._dump_collection(name, props, read)
+            lost = read.lost
+        except TransactionLost as e:
+            lost = str(e)
+        if lost is not None:
+            self._end(read)
+            how.read = None
+            how.mode = "per-collection"
+            how.reason = f"the stream transaction expired at collection {name} ({lost})"
+            self.reporter.warn(f"database snapshot is consistent per collection only: {how.reason}")
+        return entry
+
+    def _dump_own(self, name: str, props: dict[str, Any]) -> dict[str, Any] | None:
+        """Dump the collection in a transaction of its own; None when it was dropped."""
+        try:
+            own = self._begin([name])
+        except ServerAnswer as e:
+            if e.error_num != ERR_DATA_SOURCE_NOT_FOUND:
+                raise
+            return None
+        try:
+            return self._dump_collection(name, props, own)
+        except TransactionLost as e:
+            raise DatabaseError(
+                f"dump of database {self.conn.name!r}: the read transaction for "
+                f"collection {name} expired ({e}); no snapshot was published"
+            ) from None
+        finally:
+            self._end(own)
+
+    def _section(
+        self,
+        info: ServerInfo,
+        db_props: dict[str, Any],
+        how: _Consistency,
+        names: list[str],
+        collections: dict[str, dict[str, Any]],
+        meta_before: dict[str, tuple[Any, Any]],
+        started: float,
+        server_before: float,
+    ) -> DatabaseCapture:
+        """Read the database-wide metadata, warn about DDL during the dump, and build the
+        manifest's ``database`` section."""
+        conn = self.conn
         self.current = "views, analyzers, graphs and AQL functions"
         views = objects.read_views(conn)
         analyzers = objects.read_analyzers(conn)
@@ -280,12 +330,13 @@ class Dumper:
         elapsed = time.perf_counter() - started
         server = conn.timings.server_seconds - server_before
         size = sum(c["bytes"] for c in collections.values())
+        counts = {name: c["count"] for name, c in collections.items()}
         section: dict[str, Any] = {
             "format": SECTION_FORMAT,
             "database": conn.name,
             "server": {"version": info.version, "role": info.role},
             "properties": db_props,
-            "consistency": {"mode": mode, "reason": reason},
+            "consistency": {"mode": how.mode, "reason": how.reason},
             "chunking": self.params.to_map(),
             "line_format": LINE_FORMAT,
             "collections": collections,
@@ -298,7 +349,7 @@ class Dumper:
             "size_bytes": size,
             "warnings": list(self.warnings),
             "dump_stats": {
-                "documents": total_docs,
+                "documents": sum(counts.values()),
                 "seconds": round(elapsed, 3),
                 "server_seconds": round(server, 3),
                 "requests": conn.timings.requests,

@@ -240,41 +240,12 @@ class FilesBackup:
         pipe: AddPipeline,
     ) -> Iterator[FileEntry | dict[str, Any]]:
         """The listing's entries in walk order, each yielded once its chunks are stored."""
-        r = result.root
         pending: deque[FileEntry | _PendingFile | _Reuse] = deque()
         unchecked: list[_Reuse] = []
 
         def check() -> None:
             self._check_reuse(unchecked, pipe)
             unchecked.clear()
-
-        def done(got: FileEntry | _PendingFile | _Reuse) -> FileEntry | dict[str, Any] | None:
-            if isinstance(got, _Reuse):
-                if got.read is None:
-                    size = got.item.st.st_size
-                    result.reused_files += 1
-                    r.files += 1
-                    r.bytes += size
-                    self.reporter.skip(size)  # not read: no throughput
-                    return got.entry()
-                got = got.read
-            if isinstance(got, _PendingFile):
-                error = got.slot.error
-                if error is not None:
-                    if error.errno in (errno.ENOSPC, errno.EDQUOT):
-                        raise error
-                    self._skip(got.item, error.strerror or str(error), skipped)
-                    return None
-                result.read_bytes += got.slot.size
-                got = got.entry()
-            if got.type == FILE:
-                r.files += 1
-                r.bytes += got.size
-            elif got.type == DIR:
-                r.dirs += 1
-            else:
-                r.symlinks += 1
-            return got
 
         def blocked(head: FileEntry | _PendingFile | _Reuse) -> bool:
             if isinstance(head, _Reuse):
@@ -299,15 +270,48 @@ class FilesBackup:
             if isinstance(head, _PendingFile) and not head.slot.done:
                 pipe.poll()
             while pending and not blocked(pending[0]):
-                entry = done(pending.popleft())
+                entry = self._finished(pending.popleft(), result, skipped)
                 if entry is not None:
                     yield entry
         check()
         pipe.drain()
         for got in pending:
-            entry = done(got)
+            entry = self._finished(got, result, skipped)
             if entry is not None:
                 yield entry
+
+    def _finished(
+        self, got: FileEntry | _PendingFile | _Reuse, result: BackupResult, skipped: list[str]
+    ) -> FileEntry | dict[str, Any] | None:
+        """The entry of a file whose chunks are stored (counted in ``result``), or None for one
+        skipped because it could not be read; a full disk stops the backup."""
+        r = result.root
+        if isinstance(got, _Reuse):
+            if got.read is None:
+                size = got.item.st.st_size
+                result.reused_files += 1
+                r.files += 1
+                r.bytes += size
+                self.reporter.skip(size)  # not read: no throughput
+                return got.entry()
+            got = got.read
+        if isinstance(got, _PendingFile):
+            error = got.slot.error
+            if error is not None:
+                if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise error
+                self._skip(got.item, error.strerror or str(error), skipped)
+                return None
+            result.read_bytes += got.slot.size
+            got = got.entry()
+        if got.type == FILE:
+            r.files += 1
+            r.bytes += got.size
+        elif got.type == DIR:
+            r.dirs += 1
+        else:
+            r.symlinks += 1
+        return got
 
     def _check_reuse(self, batch: list[_Reuse], pipe: AddPipeline) -> None:
         """Look the batch's chunks up in the store; read the files whose chunks are gone."""

@@ -32,6 +32,7 @@ from snapstore.sources.files.restore.swap import (
     OLD_TAG,
     REMOVE_THREADS,
     STAGING_TAG,
+    Journal,
     Names,
     new_journal,
     new_token,
@@ -162,10 +163,7 @@ def restore_roots(
     keys = [str(Path(os.path.abspath(j.target))) for j in jobs]
     for key in keys:  # the live tree is about to change: an older record is void
         forget(cache_dir, store.config.id, key)
-    anchors: dict[Path, list[Path]] = {}
-    for job, target in zip(jobs, targets, strict=True):
-        if job.anchor is not None:
-            anchors.setdefault(_prepare(job.anchor), []).append(target)
+    anchors = _anchors(jobs, targets)
     anchored = [Names(a, token) for a in anchors]
     for n in anchored:  # a partial restore stages inside the tree: say where, first
         write_parts(n, anchors[n.target])
@@ -182,24 +180,7 @@ def restore_roots(
                 continue
             os.mkdir(names.staging, 0o700)
             staged.append(names)
-            live = os.fsencode(target) if target.is_dir() and not target.is_symlink() else None
-            planner = LivePlanner(
-                live,
-                job.coverage,
-                Comparer(os.lstat(names.staging).st_dev, verify, chunker),
-                where,
-            )
-            if job.part is not None:
-                entries = job.part.entries(store, where)
-                title = f"Restoring {target}"  # the part's own path, where it is written
-            else:
-                entries = _checked(load_listing(store, job.root.listing, where), where)
-                title = f"Restoring {target}"  # --target's folder, not the recorded root
-            reporter.start(title, job.root.bytes if job.part is None else None)
-            actions = planner.actions(_without(entries, job.kept))
-            fill(store, actions, os.fsencode(names.staging), reporter, stats, where)
-            reporter.finish()
-            stats.removed = planner.removed
+            _stage_tree(store, job, names, verify, chunker, reporter, stats, where)
         if not staged:
             for n in anchored:
                 remove_parts(n)
@@ -209,25 +190,76 @@ def restore_roots(
         journal = new_journal(snapshot, token, safety_snapshot, staged, list(anchors) or None)
         write_journal(journal)
     except BaseException:
-        if journal is not None:
-            remove_journal(journal)
-        for names in staged:
-            remove_tree(names.staging)
-        for n in anchored:
-            remove_parts(n)
+        _discard(journal, staged, anchored)
         raise
     # Committed: from here a crash is finished by the next run (swap.recover).
+    _swap_all(journal, staged, anchored)
+    if record:
+        for job, key, target in zip(jobs, keys, targets, strict=True):
+            write_record(store, cache_dir, key, target, snapshot, job.root)
+    return results
+
+
+def _anchors(jobs: list[RestoreJob], targets: list[Path]) -> dict[Path, list[Path]]:
+    """Each partial restore's anchor (the tree it stages inside) -> the parts it writes."""
+    anchors: dict[Path, list[Path]] = {}
+    for job, target in zip(jobs, targets, strict=True):
+        if job.anchor is not None:
+            anchors.setdefault(_prepare(job.anchor), []).append(target)
+    return anchors
+
+
+def _stage_tree(
+    store: ChunkStore,
+    job: RestoreJob,
+    names: Names,
+    verify: bool,
+    chunker: Chunker | None,
+    reporter: Reporter,
+    stats: RestoreStats,
+    where: str,
+) -> None:
+    """Fill the (made) staging folder of a directory job: what the live tree at its target
+    already holds is reused, the rest read from the store."""
+    target = names.target
+    live = os.fsencode(target) if target.is_dir() and not target.is_symlink() else None
+    planner = LivePlanner(
+        live, job.coverage, Comparer(os.lstat(names.staging).st_dev, verify, chunker), where
+    )
+    if job.part is not None:
+        entries = job.part.entries(store, where)
+        title = f"Restoring {target}"  # the part's own path, where it is written
+    else:
+        entries = _checked(load_listing(store, job.root.listing, where), where)
+        title = f"Restoring {target}"  # --target's folder, not the recorded root
+    reporter.start(title, job.root.bytes if job.part is None else None)
+    actions = planner.actions(_without(entries, job.kept))
+    fill(store, actions, os.fsencode(names.staging), reporter, stats, where)
+    reporter.finish()
+    stats.removed = planner.removed
+
+
+def _discard(journal: Journal | None, staged: list[Names], anchored: list[Names]) -> None:
+    """Undo an uncommitted restore: its journal first, then its staging and parts lists."""
+    if journal is not None:
+        remove_journal(journal)
+    for names in staged:
+        remove_tree(names.staging)
+    for n in anchored:
+        remove_parts(n)
+
+
+def _swap_all(journal: Journal, staged: list[Names], anchored: list[Names]) -> None:
+    """Swap every staged tree in (the commit is written), then drop the replaced trees, the
+    journal and the parts lists. A failure on the first swap undoes the commit; a later one
+    leaves the journal for `snapstore check` to finish."""
     replaced = []
     for i, names in enumerate(staged):
         try:
             replaced.append(swap_in(names))
         except OSError as e:
             if i == 0:  # nothing swapped yet: undo the commit
-                remove_journal(journal)
-                for n in staged:
-                    remove_tree(n.staging)
-                for n in anchored:
-                    remove_parts(n)
+                _discard(journal, staged, anchored)
                 raise SourceError(f"cannot swap in {names.target}: {e.strerror}") from None
             raise SourceError(
                 f"cannot swap in {names.target} ({e.strerror}) after restoring "
@@ -240,10 +272,6 @@ def restore_roots(
     remove_journal(journal)
     for n in anchored:
         remove_parts(n)
-    if record:
-        for job, key, target in zip(jobs, keys, targets, strict=True):
-            write_record(store, cache_dir, key, target, snapshot, job.root)
-    return results
 
 
 def _restore_one(

@@ -52,17 +52,7 @@ def plan_targets(
     the manifest: unsafe ones make the snapshot corrupt.
     """
     roots = m.bulk or []
-    base: Path | None = None
-    if target is not None:
-        if not target.strip():
-            raise InvalidInput("--target is empty: name the directory to restore into")
-        if "\0" in target:
-            raise InvalidInput("--target holds a NUL character")
-        base = Path(os.path.abspath(os.path.expanduser(target)))
-        if str(base) == "/":
-            raise InvalidInput("--target / would replace the whole file system")
-        if os.path.lexists(base) and not os.path.isdir(base):
-            raise InvalidInput(f"--target {base} exists and is not a directory")
+    base = None if target is None else _target_base(target)
     labels: set[str] = set()
     paths: set[str] = set()
     out: list[tuple[BulkRoot, Path]] = []
@@ -84,8 +74,30 @@ def plan_targets(
         out.append((root, dest))
     if base is None:
         _check_configured(m, [r.path for r, _ in out], configured)
-    real = [os.path.realpath(d) for _, d in out]
-    for (_, dest), r in zip(out, real, strict=True):
+    _check_dests([d for _, d in out], keep_out, holds_refused=base is not None)
+    return out
+
+
+def _target_base(target: str) -> Path:
+    """``--target`` as an absolute directory; InvalidInput when empty, unsafe or a file."""
+    if not target.strip():
+        raise InvalidInput("--target is empty: name the directory to restore into")
+    if "\0" in target:
+        raise InvalidInput("--target holds a NUL character")
+    base = Path(os.path.abspath(os.path.expanduser(target)))
+    if str(base) == "/":
+        raise InvalidInput("--target / would replace the whole file system")
+    if os.path.lexists(base) and not os.path.isdir(base):
+        raise InvalidInput(f"--target {base} exists and is not a directory")
+    return base
+
+
+def _check_dests(dests: list[Path], keep_out: list[str], *, holds_refused: bool) -> None:
+    """InvalidInput for a destination that is a file, lies inside another one, or lies inside
+    a path of ``keep_out``; with ``holds_refused`` (a ``--target``) also one that holds such a
+    path."""
+    real = [os.path.realpath(d) for d in dests]
+    for dest, r in zip(dests, real, strict=True):
         if os.path.lexists(dest) and not os.path.isdir(dest):
             raise InvalidInput(f"restore target {dest} exists and is not a directory")
         for other in real:
@@ -93,11 +105,10 @@ def plan_targets(
                 raise InvalidInput(f"restore targets overlap: {other} is inside {r}")
         for k in keep_out:
             kr = os.path.realpath(k)
-            if _inside(r, kr) or (base is not None and _inside(kr, r)):
+            if _inside(r, kr) or (holds_refused and _inside(kr, r)):
                 raise InvalidInput(
                     f"restore target {dest} would replace the repository or cache at {k}"
                 )
-    return out
 
 
 def check_roots(m: Manifest) -> None:

@@ -166,39 +166,10 @@ def _recover_one(target: Path) -> list[tuple[str, list[Path]]]:
                 path.unlink(missing_ok=True)  # never committed: the staging goes below
             continue
         token = token.removesuffix(JOURNAL_EXT)
-        if _running(token):
-            out.append((f"a restore (pid {token.split('-')[0]}) is running into {target}", []))
+        said = _recover_journal(target, token, path)
+        if said is not None:
+            out.append(said)
             finished.add(token)
-            continue
-        journal = read_journal(path)
-        if journal is None or journal.token != token:
-            continue  # unreadable: leave it, and its folders, for a person to look at
-        if journal.host != socket.gethostname():
-            # Its pid means nothing here: the restore may still be running there.
-            out.append(
-                (
-                    f"an interrupted or running restore from host {journal.host} left {path}; "
-                    f"run `snapstore check` there to finish it",
-                    [],
-                )
-            )
-            finished.add(token)
-            continue
-        forward, done = finish(journal)
-        finished.add(token)
-        safety = (
-            f"; the state before it is in snapshot {journal.safety_snapshot}"
-            if journal.safety_snapshot and forward
-            else ""
-        )
-        what = "finished" if forward else "undid (it had not committed)"
-        out.append(
-            (
-                f"{what} the interrupted restore of {journal.snapshot} (pid "
-                f"{token.split('-')[0]}, {journal.created}): " + "; ".join(done) + safety,
-                [Path(r.target) for r in journal.roots],
-            )
-        )
     # A partial restore's journal (above) has finished or undone its parts; what is left
     # beside them (staging of a restore that never committed) goes now.
     for tag, token, path in owned:
@@ -209,21 +180,53 @@ def _recover_one(target: Path) -> list[tuple[str, list[Path]]]:
     for tag, token, path in owned:
         if tag in (JOURNAL_TAG, PARTS_TAG) or token in finished or not os.path.lexists(path):
             continue
-        if _running(token):
-            continue
-        if tag == STAGING_TAG:
-            remove_tree(path)
-            out.append(
-                (
-                    f"removed {path.name}, the unfinished staging folder of an interrupted "
-                    f"restore; {target} was not changed by it",
-                    [],
-                )
-            )
-        elif not os.path.lexists(target):
-            os.rename(path, target)
-            out.append((f"put back {target}, moved aside by an interrupted restore", []))
-        else:
-            remove_tree(path)
-            out.append((f"removed {path.name}, the tree an interrupted restore had replaced", []))
+        if not _running(token):
+            out.append(_recover_leftover(target, tag, path))
     return out
+
+
+def _recover_journal(target: Path, token: str, path: Path) -> tuple[str, list[Path]] | None:
+    """Finish or undo the restore whose committed journal is ``path`` (what was done, and the
+    targets it rewrote), or say why it is left alone; None for a journal nobody can read,
+    left with its folders for a person to look at."""
+    if _running(token):
+        return (f"a restore (pid {token.split('-')[0]}) is running into {target}", [])
+    journal = read_journal(path)
+    if journal is None or journal.token != token:
+        return None
+    if journal.host != socket.gethostname():
+        # Its pid means nothing here: the restore may still be running there.
+        return (
+            f"an interrupted or running restore from host {journal.host} left {path}; "
+            f"run `snapstore check` there to finish it",
+            [],
+        )
+    forward, done = finish(journal)
+    safety = (
+        f"; the state before it is in snapshot {journal.safety_snapshot}"
+        if journal.safety_snapshot and forward
+        else ""
+    )
+    what = "finished" if forward else "undid (it had not committed)"
+    return (
+        f"{what} the interrupted restore of {journal.snapshot} (pid "
+        f"{token.split('-')[0]}, {journal.created}): " + "; ".join(done) + safety,
+        [Path(r.target) for r in journal.roots],
+    )
+
+
+def _recover_leftover(target: Path, tag: str, path: Path) -> tuple[str, list[Path]]:
+    """Remove an unfinished staging folder, or put back (or remove) the tree a dead restore
+    moved aside from ``target``."""
+    if tag == STAGING_TAG:
+        remove_tree(path)
+        return (
+            f"removed {path.name}, the unfinished staging folder of an interrupted "
+            f"restore; {target} was not changed by it",
+            [],
+        )
+    if not os.path.lexists(target):
+        os.rename(path, target)
+        return (f"put back {target}, moved aside by an interrupted restore", [])
+    remove_tree(path)
+    return (f"removed {path.name}, the tree an interrupted restore had replaced", [])
