@@ -63,9 +63,9 @@ from typing import Any
 
 from arango import ArangoClient
 
+from snapstore.base.reporting import Reporter
+from snapstore.config.settings import ArangoSettings, Settings
 from snapstore.manager import SnapshotManager
-from snapstore.reporting import Reporter
-from snapstore.settings import ArangoSettings, Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench-password"

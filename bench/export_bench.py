@@ -33,8 +33,8 @@ from bench.dataset import generate
 from bench.harness import remove_tree
 from snapstore.backend import Kind
 from snapstore.backend.s3 import S3Backend
+from snapstore.config.settings import Settings
 from snapstore.manager import SnapshotManager
-from snapstore.settings import Settings
 from tests.backend.conftest import ACCESS_KEY, SECRET_KEY, free_ports, weed_binary, weed_command
 
 S3_CONFIG = {

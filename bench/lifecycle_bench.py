@@ -27,12 +27,12 @@ from typing import Any
 from bench.change import apply_change
 from bench.dataset import generate, generate_many_files
 from snapstore.backend.local import LocalBackend
-from snapstore.gc import mark
-from snapstore.lifecycle import load_manifests
+from snapstore.base.reporting import Reporter
+from snapstore.config.settings import Settings
+from snapstore.maintenance.gc import mark
+from snapstore.maintenance.lifecycle import load_manifests
 from snapstore.manager import SnapshotManager
 from snapstore.manifest.catalog import Catalog
-from snapstore.reporting import Reporter
-from snapstore.settings import Settings
 from snapstore.store import archives as arch
 from snapstore.store.chunkstore import ChunkStore
 

@@ -35,8 +35,8 @@ from bench.harness import remove_tree, settle_deletions
 from bench.layout import is_excluded
 from bench.measure import drop_caches
 from bench.treecmp import tree_bytes, walk
+from snapstore.config.settings import Settings
 from snapstore.manager import SnapshotManager
-from snapstore.settings import Settings
 
 MB = 1 << 20
 

@@ -10,10 +10,10 @@ is kept here only so that the check passes meanwhile; remove it there, then here
 # (every line below is an expression whose only job is to name what is used)
 
 from snapstore.cli.main import SnapstoreGroup, cli
-from snapstore.gc_plan import GcResult
+from snapstore.inspection.mount import SnapshotFS
+from snapstore.maintenance.gc_plan import GcResult
 from snapstore.manager import SnapshotManager
 from snapstore.manifest import schema
-from snapstore.mount import SnapshotFS
 from snapstore.sources.arangodb import connection
 from snapstore.sources.registry import SourcePlan
 from snapstore.tree import output

@@ -15,31 +15,37 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from snapstore.errors import NotConfirmed
-from snapstore.naming import check_prefix
+from snapstore.base.errors import NotConfirmed
+from snapstore.base.naming import check_prefix
+from snapstore.base.reporting import Reporter
+from snapstore.config.settings import Settings, load_settings
 from snapstore.ops import snapshots
 from snapstore.ops.create import CreateRequest, create_snapshot
+from snapstore.ops.records import (
+    CreateResult,
+    RestoreOptions,
+    RestorePlan,
+    RestoreResult,
+    SnapshotInfo,
+)
 from snapstore.ops.repository import Repository, require_new
-from snapstore.records import CreateResult, RestoreOptions, RestorePlan, RestoreResult, SnapshotInfo
-from snapstore.reporting import Reporter
-from snapstore.settings import Settings, load_settings
 from snapstore.store.config import ChunkerParams, RepoConfig
 
 if TYPE_CHECKING:
     # Each use case imports its layer where it runs (spec/cli.md, "Start-up"): `list` and
     # `create` do not pay for check, gc, diff, browse or restore.
-    from snapstore.browse import EntryInfo
-    from snapstore.check import CheckReport
+    from snapstore.base.retention import RetentionPolicy
     from snapstore.crypto.keys import KdfParams, KeyInfo
-    from snapstore.diff import SnapshotDiff
-    from snapstore.gc import GcResult
-    from snapstore.lifecycle import ArchiveResult, CleanupPlan, CleanupResult
-    from snapstore.locking import LockInfo
+    from snapstore.inspection.diff import SnapshotDiff
+    from snapstore.inspection.tree_view import EntryInfo
+    from snapstore.maintenance.check import CheckReport
+    from snapstore.maintenance.gc import GcResult
+    from snapstore.maintenance.lifecycle import ArchiveResult, CleanupPlan, CleanupResult
     from snapstore.manifest.listing import FileEntry
     from snapstore.ops.copy import CopyResult
     from snapstore.ops.maintain import DeletePlan
     from snapstore.ops.restore import PlannedRestore
-    from snapstore.retention import RetentionPolicy
+    from snapstore.store.locking import LockInfo
     from snapstore.store.rebuild import RebuildReport
     from snapstore.tree.output import WriteStats
 

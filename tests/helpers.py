@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 
 from snapstore.backend.local import LocalBackend
 from snapstore.cli.main import cli
+from snapstore.config.settings import ArangoSettings, Settings
 from snapstore.crypto.keys import KdfParams
 from snapstore.manager import SnapshotManager
-from snapstore.settings import ArangoSettings, Settings
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.config import ChunkerParams
 from tests import zygote

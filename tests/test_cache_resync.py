@@ -24,11 +24,11 @@ from typing import Any
 
 from snapstore.backend import Kind, open_backend
 from snapstore.backend.local import LocalBackend
-from snapstore.errors import SnapshotNotFound
-from snapstore.locking import RepositoryLock
+from snapstore.base.errors import SnapshotNotFound
+from snapstore.base.reporting import Reporter
 from snapstore.manager import SnapshotManager
 from snapstore.manifest.catalog import Catalog
-from snapstore.reporting import Reporter
+from snapstore.store.locking import RepositoryLock
 from tests.helpers import Workspace, assert_same_tree, tree_state
 
 WAIT = 60.0

@@ -97,7 +97,7 @@ def test_check_refuses_a_file_whose_chunks_do_not_add_up_to_its_size(ws: Workspa
 
     edit_snapshot(ws, name, change)
     line = _check_fails(ws, name, "a.txt", "hold 12 bytes", "listing says 999")
-    # Restore refuses the same file (restore/writer.py says "listing says").
+    # Restore refuses the same file (restore/write_files.py says "listing says").
     assert "file listing" not in line
 
 

@@ -16,7 +16,7 @@ import msgpack
 import pytest
 
 from snapstore.backend.local import LocalBackend
-from snapstore.errors import CorruptData, RepositoryError
+from snapstore.base.errors import CorruptData, RepositoryError
 from snapstore.manager import SnapshotManager
 from snapstore.manifest.catalog import Catalog
 from tests.helpers import Workspace, error_line, object_names

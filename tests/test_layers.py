@@ -17,38 +17,14 @@ LAYERS: list[tuple[float, tuple[str, ...]]] = [
     (9, ("snapstore.cli", "snapstore.ui", "snapstore.__main__", "tools")),
     (8, ("snapstore.manager",)),
     (7, ("snapstore.ops",)),
-    (
-        6,
-        (
-            "snapstore.browse",
-            "snapstore.mount",
-            "snapstore.diff",
-            "snapstore.live_diff",
-            "snapstore.gc",
-            "snapstore.gc_plan",
-            "snapstore.check",
-            "snapstore.lifecycle",
-            "snapstore.records",
-            "snapstore.references",
-        ),
-    ),
+    (6, ("snapstore.maintenance", "snapstore.inspection")),
     (5, ("snapstore.sources",)),
-    (4, ("snapstore.tree", "snapstore.settings", "snapstore.locking")),
+    (4, ("snapstore.tree", "snapstore.config")),
     (3, ("snapstore.manifest",)),
     (2, ("snapstore.store",)),
     (1.5, ("snapstore.crypto",)),
     (1, ("snapstore.backend",)),
-    (
-        0,
-        (
-            "snapstore.errors",
-            "snapstore.naming",
-            "snapstore.reporting",
-            "snapstore.retention",
-            "snapstore.gitinfo",
-            "snapstore",
-        ),
-    ),
+    (0, ("snapstore.base", "snapstore")),
 ]
 
 

@@ -12,8 +12,8 @@ import pytest
 
 from snapstore.backend import Kind
 from snapstore.backend.local import LocalBackend
-from snapstore.errors import InvalidInput, LockHeld
-from snapstore.locking import RepositoryLock, read_locks
+from snapstore.base.errors import InvalidInput, LockHeld
+from snapstore.store.locking import RepositoryLock, read_locks
 from tests.helpers import Workspace, big_tree, created_name, error_line, ok, tree_state
 
 

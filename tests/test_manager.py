@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from snapstore.errors import (
+from snapstore.base.errors import (
     AmbiguousSnapshot,
     CorruptData,
     InvalidInput,

@@ -1,4 +1,4 @@
-"""Snapshot names (snapstore/naming.py): the slug of a long description ends at a word."""
+"""Snapshot names (snapstore/base/naming.py): the slug of a long description ends at a word."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from snapstore.naming import MAX_SLUG, slugify, snapshot_name
+from snapstore.base.naming import MAX_SLUG, slugify, snapshot_name
 from tests.helpers import Workspace
 
 

@@ -86,7 +86,7 @@ def _resolves(ref: str, where: Path, files: list[str]) -> bool:
                 return True
         elif (base / ref).exists():
             return True
-    # A module path relative to the package it sits in (``restore/writer.py``), or a page
+    # A module path relative to the package it sits in (``restore/write_files.py``), or a page
     # named alone (``2026-11-25-1.md`` in bench/results/).
     return any(f.endswith("/" + ref) or f == ref for f in files)
 

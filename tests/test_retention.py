@@ -1,4 +1,4 @@
-"""Tests for snapstore.retention: unit tests per rule, golden files, hypothesis properties.
+"""Tests for snapstore.base.retention: unit tests per rule, golden files, hypothesis properties.
 
 Golden files live in tests/data/retention/*.json, one case per file, in the spirit of
 restic's testdata/policy_keep_snapshots_N: a description, "now", the policy (the TOML
@@ -29,7 +29,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from snapstore.retention import (
+from snapstore.base.retention import (
     REASON_FUTURE,
     REASON_NOT_KEPT,
     REASON_PERMANENT,

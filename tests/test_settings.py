@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from snapstore.backend import S3Options
-from snapstore.errors import ConfigError
-from snapstore.settings import DEFAULT_EXCLUDES, load_settings
+from snapstore.base.errors import ConfigError
+from snapstore.config.settings import DEFAULT_EXCLUDES, load_settings
 from tests.helpers import Workspace, error_line, ok
 
 

@@ -31,7 +31,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from snapstore.errors import InvalidInput
+from snapstore.base.errors import InvalidInput
 from snapstore.store.cache import IndexCache, default_cache_root
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.config import read_config

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from snapstore.backend.base import Backend, Kind, ObjectInfo
-from snapstore.errors import ConfigError
+from snapstore.base.errors import ConfigError
 
 
 @dataclass(frozen=True)

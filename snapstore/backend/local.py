@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from snapstore.backend.base import Backend, Kind, ObjectInfo, check_name
-from snapstore.errors import ObjectExists, ObjectNotFound, RepositoryError
+from snapstore.base.errors import ObjectExists, ObjectNotFound, RepositoryError
 
 _LAYOUT = ("packs", "index", "snapshots", "archives", "locks", "tmp")
 RESERVE = "reserve"

@@ -44,7 +44,7 @@ from botocore.config import Config
 
 from snapstore.backend import S3Options
 from snapstore.backend.base import Backend, Kind, ObjectInfo, check_name
-from snapstore.errors import (
+from snapstore.base.errors import (
     ConfigError,
     DeleteRefused,
     InvalidInput,

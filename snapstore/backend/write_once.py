@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from snapstore.backend.base import Backend, Kind, ObjectInfo
-from snapstore.errors import ObjectExists, ObjectNotFound
+from snapstore.base.errors import ObjectExists, ObjectNotFound
 
 CONTENT_NAMED = frozenset({Kind.PACKS, Kind.INDEX})
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 import click
 from click.shell_completion import CompletionItem
 
-from snapstore.errors import SnapstoreError
+from snapstore.base.errors import SnapstoreError
 
 
 def complete_snapshot(
     ctx: click.Context, param: click.Parameter, incomplete: str
 ) -> list[CompletionItem]:
     # Imported here: completion is the only user of these in a command's module's imports.
+    from snapstore.config.settings import load_settings
     from snapstore.manager import SnapshotManager
-    from snapstore.settings import load_settings
 
     root = ctx.find_root().params
     overrides = {"repository": root.get("repo")} if root.get("repo") else {}

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from snapstore.base.errors import NotConfirmed
 from snapstore.cli.progress import ClickReporter
-from snapstore.errors import NotConfirmed
-from snapstore.settings import Settings, load_settings
+from snapstore.config.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from snapstore.manager import SnapshotManager

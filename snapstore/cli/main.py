@@ -19,9 +19,9 @@ from typing import Any, NamedTuple
 import click
 
 from snapstore import __version__
+from snapstore.base.errors import InvalidInput, SnapstoreError
 from snapstore.cli.help import GROUP_EPILOG, command_epilog
 from snapstore.cli.paramtypes import SECONDS
-from snapstore.errors import InvalidInput, SnapstoreError
 
 
 def os_error_message(e: OSError) -> str:

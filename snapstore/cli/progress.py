@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from snapstore.reporting import Reporter
+from snapstore.base.reporting import Reporter
 
 
 def _rate_text(done: int, skipped: int, elapsed: float) -> str:

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from snapstore.records import CreateResult, RestorePlan, SnapshotInfo
+from snapstore.ops.records import CreateResult, RestorePlan, SnapshotInfo
 from snapstore.sources.database import DatabaseSection
 
 if TYPE_CHECKING:  # hints only: `list` and `create` render without importing diff or gc
-    from snapstore.diff import CollectionChange, FileChange, SnapshotDiff
-    from snapstore.gc import GcResult
-    from snapstore.lifecycle import ArchiveResult, CleanupResult
+    from snapstore.inspection.diff import CollectionChange, FileChange, SnapshotDiff
+    from snapstore.maintenance.gc import GcResult
+    from snapstore.maintenance.lifecycle import ArchiveResult, CleanupResult
 
 
 def one_line(text: str) -> str:

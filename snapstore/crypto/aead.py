@@ -12,7 +12,7 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from snapstore.errors import CorruptData
+from snapstore.base.errors import CorruptData
 
 NONCE_SIZE = 12
 TAG_SIZE = 16

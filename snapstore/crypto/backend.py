@@ -16,8 +16,8 @@ from collections.abc import Iterator
 
 from snapstore.backend import Backend, Kind, ObjectInfo
 from snapstore.backend.base import check_name
+from snapstore.base.errors import CorruptData, ObjectNotFound
 from snapstore.crypto.codec import RepoCrypto
-from snapstore.errors import CorruptData, ObjectNotFound
 
 # Objects of these kinds are sealed whole. ARCHIVES: the index objects beside the archives,
 # not the ``.tar.gz`` archives themselves (their chunks are sealed one by one).

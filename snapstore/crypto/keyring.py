@@ -8,9 +8,9 @@ without one can never be opened again).
 from __future__ import annotations
 
 from snapstore.backend import Kind
+from snapstore.base.errors import CorruptData, InvalidInput, ObjectNotFound, RepositoryError
 from snapstore.crypto import keys as k
 from snapstore.crypto.backend import EncryptedBackend
-from snapstore.errors import CorruptData, InvalidInput, ObjectNotFound, RepositoryError
 
 
 def _ids(backend: EncryptedBackend) -> list[str]:

@@ -20,9 +20,9 @@ import blake3
 import msgpack
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
+from snapstore.base.errors import CorruptData, RepositoryError
 from snapstore.crypto.aead import NAME as AEAD_NAME
 from snapstore.crypto.aead import Aead
-from snapstore.errors import CorruptData, RepositoryError
 
 MASTER_SIZE = 64
 SALT_SIZE = 16

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from snapstore.errors import PasswordError
+from snapstore.base.errors import PasswordError
 
 COMMAND_TIMEOUT = 120.0
 

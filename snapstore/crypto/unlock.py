@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from snapstore.backend import Backend, Kind
+from snapstore.base.errors import CorruptData, ObjectNotFound, PasswordError, RepositoryError
 from snapstore.crypto import keys as k
 from snapstore.crypto.aead import NAME as AEAD_NAME
 from snapstore.crypto.backend import EncryptedBackend
 from snapstore.crypto.codec import RepoCrypto
 from snapstore.crypto.passwords import PasswordSource
-from snapstore.errors import CorruptData, ObjectNotFound, PasswordError, RepositoryError
 
 ENCRYPTED_VERSION = 2
 ENCRYPTION = {"aead": AEAD_NAME, "kdf": "argon2id", "ids": "blake3-keyed", "names": "aes-siv"}

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from snapstore.backend import Backend, Kind
-from snapstore.errors import CorruptData, ObjectExists, ObjectNotFound, RepositoryError
+from snapstore.base.errors import CorruptData, ObjectExists, ObjectNotFound, RepositoryError
 from snapstore.manifest.schema import Manifest
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import msgpack
 
-from snapstore.errors import CorruptData
+from snapstore.base.errors import CorruptData
 from snapstore.store.chunker import Chunker
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.config import ChunkerParams

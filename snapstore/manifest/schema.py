@@ -19,7 +19,7 @@ from typing import Any, TypeGuard
 import blake3
 import msgpack
 
-from snapstore.errors import CorruptData, RepositoryError
+from snapstore.base.errors import CorruptData, RepositoryError
 
 MANIFEST_VERSION = 2
 LEGACY_VERSION = 1  # the bare map without a checksum, as written before format 2

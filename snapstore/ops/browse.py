@@ -1,7 +1,7 @@
 """Looking inside snapshots without restoring them: ls, cat, find, export, documents, mount.
 
 Each holds a shared lock while it reads, so delete, cleanup and gc wait until it is done (a
-mount holds it until the unmount). The work itself is ``snapstore.browse`` over the
+mount holds it until the unmount). The work itself is ``snapstore.inspection.tree_view`` over the
 snapshot-as-tree.
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-from snapstore import browse
-from snapstore.browse import EntryInfo
-from snapstore.errors import InvalidInput
-from snapstore.lifecycle import load_manifests
+from snapstore.base.errors import InvalidInput
+from snapstore.inspection import tree_view as browse
+from snapstore.inspection.tree_view import EntryInfo
+from snapstore.maintenance.lifecycle import load_manifests
 from snapstore.ops.repository import Repository
 from snapstore.store.cache import default_cache_root
 from snapstore.tree.output import WriteStats
@@ -84,7 +84,7 @@ def documents(
 
 def mount(repo: Repository, mountpoint: str) -> None:
     """Serve every snapshot read-only under ``mountpoint`` (FUSE) until unmounted."""
-    from snapstore import mount as fuse  # FUSE bindings only for this command
+    from snapstore.inspection import mount as fuse  # FUSE bindings only for this command
 
     where = fuse.check_mountpoint(mountpoint)
     with repo.session("mount", exclusive=False) as opened:

@@ -22,9 +22,12 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from snapstore.base.errors import CorruptData, InvalidInput
+from snapstore.base.reporting import Reporter
+from snapstore.config.settings import Settings
 from snapstore.crypto.passwords import PasswordSource
 from snapstore.crypto.unlock import Unlocker
-from snapstore.errors import CorruptData, InvalidInput
+from snapstore.maintenance.references import iter_references
 from snapstore.manifest.catalog import Catalog, Listing, delete_records
 from snapstore.manifest.schema import Manifest
 from snapstore.ops import history
@@ -32,9 +35,6 @@ from snapstore.ops.copy_ids import IdMap, map_path
 from snapstore.ops.copy_send import Sender
 from snapstore.ops.reidentify import plan_reidentified, reidentify, same_ids
 from snapstore.ops.repository import Opened, Repository
-from snapstore.references import iter_references
-from snapstore.reporting import Reporter
-from snapstore.settings import Settings
 
 # The other repository's password (spec/copy.md, "Passwords"): when any of these is set, they
 # stand for SNAPSTORE_PASSWORD_FILE, SNAPSTORE_PASSWORD and SNAPSTORE_PASSWORD_COMMAND for the

@@ -4,7 +4,7 @@ A :class:`Sender` moves chunks from a source chunk store to a destination chunk 
 asks the destination's index which chunks it lacks, reads only those from the source with
 batched ranged reads (``ChunkStore.read_many``: every chunk is verified against its source
 id there), and adds them through the destination's normal write pipeline
-(``store.writer.AddPipeline``: hashed with the destination's id function, compressed, packed).
+(``store.pipeline.AddPipeline``: hashed with the destination's id function, compressed, packed).
 Nothing here writes an index object or a manifest: the caller flushes, then publishes.
 
 When the two repositories name chunks alike, ``send`` keeps every id. When they do not
@@ -25,7 +25,7 @@ from snapstore.ops.copy_ids import IdMap
 from snapstore.store.chunker import Chunker
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.ids import ID_SIZE
-from snapstore.store.writer import AddPipeline, Slot
+from snapstore.store.pipeline import AddPipeline, Slot
 
 # Chunk ids looked up (and read) together: one index query and one run of ranged reads.
 BATCH = 1024

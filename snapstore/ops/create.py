@@ -21,17 +21,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from snapstore.errors import InvalidInput, RepositoryError
-from snapstore.gitinfo import GitInfo, read_git_info
+from snapstore.base.errors import InvalidInput, RepositoryError
+from snapstore.base.gitinfo import GitInfo, read_git_info
+from snapstore.base.naming import slugify, snapshot_name
+from snapstore.base.reporting import Reporter
+from snapstore.config.settings import Settings
 from snapstore.manifest.catalog import Catalog
 from snapstore.manifest.schema import BulkRoot, Manifest
-from snapstore.naming import slugify, snapshot_name
 from snapstore.ops import history
 from snapstore.ops.create_cleanup import create_session
+from snapstore.ops.records import CreateResult, SnapshotInfo
 from snapstore.ops.repository import Opened, Repository
-from snapstore.records import CreateResult, SnapshotInfo
-from snapstore.reporting import Reporter
-from snapstore.settings import Settings
 from snapstore.sources import registry
 from snapstore.sources.database import DatabaseCapture, DatabaseSource
 from snapstore.sources.files.capture import FilesBackup, load_entry_maps
@@ -41,7 +41,7 @@ from snapstore.store.cache import default_cache_root
 from snapstore.store.chunkstore import ChunkStore
 
 if TYPE_CHECKING:
-    from snapstore.lifecycle import CleanupResult
+    from snapstore.maintenance.lifecycle import CleanupResult
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from snapstore.backend import Backend
-from snapstore.errors import LockHeld, SnapstoreError
-from snapstore.locking import RepositoryLock
+from snapstore.base.errors import LockHeld, SnapstoreError
 from snapstore.ops.repository import Opened, Repository
 from snapstore.store.discard import discard_unindexed
+from snapstore.store.locking import RepositoryLock
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from snapstore.errors import DatabaseError, DatabaseRestoreStopped, Interrupted, SnapstoreError
+from snapstore.base.errors import DatabaseError, DatabaseRestoreStopped, Interrupted, SnapstoreError
+from snapstore.base.reporting import Reporter
 from snapstore.manifest.schema import Manifest
-from snapstore.reporting import Reporter
 from snapstore.sources.database import DatabaseSection, DatabaseSource
 from snapstore.store.chunkstore import ChunkStore
 

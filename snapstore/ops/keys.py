@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from snapstore.base.errors import InvalidInput
 from snapstore.crypto import keyring
 from snapstore.crypto.backend import EncryptedBackend
 from snapstore.crypto.keys import KeyInfo
-from snapstore.errors import InvalidInput
 from snapstore.ops.repository import Repository
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from snapstore.backend import Backend
-from snapstore.errors import (
+from snapstore.base.errors import (
     ConfigError,
     CorruptData,
     InvalidInput,
@@ -25,8 +25,10 @@ from snapstore.errors import (
     SnapshotNotFound,
     SnapstoreError,
 )
-from snapstore.gc import DEFAULT_MAX_UNUSED, GcResult, collect_garbage
-from snapstore.lifecycle import (
+from snapstore.base.naming import check_snapshot_name
+from snapstore.base.retention import Fate, RetentionPolicy
+from snapstore.maintenance.gc import DEFAULT_MAX_UNUSED, GcResult, collect_garbage
+from snapstore.maintenance.lifecycle import (
     ArchiveResult,
     CleanupPlan,
     CleanupResult,
@@ -38,19 +40,17 @@ from snapstore.lifecycle import (
     snapshot_usage,
     still_valid,
 )
-from snapstore.locking import LockInfo, read_locks, remove_stale
 from snapstore.manifest.catalog import Catalog, missing_problem
 from snapstore.manifest.schema import Manifest
-from snapstore.naming import check_snapshot_name
 from snapstore.ops import history
 from snapstore.ops.create import mb
+from snapstore.ops.records import SnapshotInfo
 from snapstore.ops.repository import Opened, Repository
-from snapstore.records import SnapshotInfo
-from snapstore.retention import Fate, RetentionPolicy
+from snapstore.store.locking import LockInfo, read_locks, remove_stale
 from snapstore.store.rebuild import RebuildReport, rebuild_index
 
 if TYPE_CHECKING:
-    from snapstore.check import CheckReport
+    from snapstore.maintenance.check import CheckReport
 
 # -- delete -------------------------------------------------------------------------------------
 
@@ -157,7 +157,7 @@ def _reclaim(repo: Repository, opened: Opened) -> None:
 
 
 def check(repo: Repository, read_data: bool) -> CheckReport:
-    from snapstore.check import check_repository  # only this use case pays for it
+    from snapstore.maintenance.check import check_repository  # only this use case pays for it
 
     recover_restores(repo)
     with repo.session("check", exclusive=False) as opened:

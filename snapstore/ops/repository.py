@@ -27,11 +27,7 @@ from dataclasses import dataclass, field, replace
 
 from snapstore.backend import Backend, open_backend
 from snapstore.backend.write_once import WriteOnce
-from snapstore.crypto.aead import NAME as AEAD_NAME
-from snapstore.crypto.keys import KdfParams
-from snapstore.crypto.passwords import PasswordSource
-from snapstore.crypto.unlock import Unlocker
-from snapstore.errors import (
+from snapstore.base.errors import (
     AmbiguousSnapshot,
     DatabaseError,
     DeleteRefused,
@@ -39,12 +35,15 @@ from snapstore.errors import (
     RepositoryError,
     SnapshotNotFound,
 )
-from snapstore.locking import RepositoryLock
+from snapstore.base.naming import check_snapshot_name
+from snapstore.base.reporting import Reporter
+from snapstore.config.settings import Settings
+from snapstore.crypto.aead import NAME as AEAD_NAME
+from snapstore.crypto.keys import KdfParams
+from snapstore.crypto.passwords import PasswordSource
+from snapstore.crypto.unlock import Unlocker
 from snapstore.manifest.catalog import Catalog
 from snapstore.manifest.schema import Manifest
-from snapstore.naming import check_snapshot_name
-from snapstore.reporting import Reporter
-from snapstore.settings import Settings
 from snapstore.sources.database import DatabaseSource
 from snapstore.sources.registry import database_source
 from snapstore.store.chunkstore import ChunkStore
@@ -55,6 +54,7 @@ from snapstore.store.config import (
     read_config,
     write_config,
 )
+from snapstore.store.locking import RepositoryLock
 
 log = logging.getLogger(__name__)
 

@@ -28,22 +28,22 @@ from pathlib import Path
 from shlex import quote
 from typing import Any
 
-from snapstore.diff import SnapshotDiff
-from snapstore.errors import InvalidInput, SnapshotNotFound
-from snapstore.live_diff import diff_live
+from snapstore.base.errors import InvalidInput, SnapshotNotFound
+from snapstore.inspection.diff import SnapshotDiff
+from snapstore.inspection.live_diff import diff_live
 from snapstore.manifest.catalog import Catalog
 from snapstore.manifest.listing import DIR, Coverage
 from snapstore.manifest.schema import Manifest
 from snapstore.ops.create import CreateRequest, create_snapshot, own_folders
 from snapstore.ops.database_restore import DatabaseRestore
-from snapstore.ops.repository import Opened, Repository
-from snapstore.records import (
+from snapstore.ops.records import (
     RestoreOptions,
     RestorePlan,
     RestoreResult,
     RestoreTarget,
     SnapshotInfo,
 )
+from snapstore.ops.repository import Opened, Repository
 from snapstore.sources.database import DatabaseRestorePlan
 from snapstore.sources.files.restore import (
     Part,

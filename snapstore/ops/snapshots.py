@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 from snapstore.manifest.catalog import Catalog
 from snapstore.manifest.listing import FileEntry
 from snapstore.ops import history
+from snapstore.ops.records import SnapshotInfo
 from snapstore.ops.repository import Repository
-from snapstore.records import SnapshotInfo
 from snapstore.sources.files.capture import load_entries
 
 if TYPE_CHECKING:
-    from snapstore.diff import SnapshotDiff
+    from snapstore.inspection.diff import SnapshotDiff
 
 
 def list_with_problems(repo: Repository) -> tuple[list[SnapshotInfo], list[str]]:
@@ -49,7 +49,7 @@ def files(repo: Repository, name: str) -> Iterator[tuple[str, FileEntry]]:
 
 def diff(repo: Repository, a: str, b: str) -> SnapshotDiff:
     """What changed from snapshot ``a`` to snapshot ``b`` (file data is never read)."""
-    from snapstore.diff import diff_snapshots  # only this use case pays for it
+    from snapstore.inspection.diff import diff_snapshots  # only this use case pays for it
 
     with repo.session("diff", exclusive=False) as opened:
         ma, mb = repo.resolve(opened.backend, a), repo.resolve(opened.backend, b)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from snapstore.reporting import Reporter
+from snapstore.base.reporting import Reporter
 from snapstore.store.chunkstore import ChunkStore
 
 

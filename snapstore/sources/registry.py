@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from snapstore.base.reporting import Reporter
+from snapstore.config.settings import ArangoSettings
 from snapstore.manifest.schema import Manifest
-from snapstore.reporting import Reporter
-from snapstore.settings import ArangoSettings
 from snapstore.sources.base import Ref, SnapshotPart
 from snapstore.sources.database import DatabaseSource
 from snapstore.store.chunkstore import ChunkStore

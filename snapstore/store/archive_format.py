@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import msgpack
 
-from snapstore.errors import CorruptData
+from snapstore.base.errors import CorruptData
 
 ARCHIVE_SUFFIX = ".tar.gz"
 INDEX_SUFFIX = ".idx"

@@ -38,8 +38,8 @@ from typing import Any, BinaryIO
 import blake3
 
 from snapstore.backend import Backend, Kind
+from snapstore.base.errors import CorruptData, MissingChunk, ObjectNotFound
 from snapstore.crypto.codec import PLAIN, ChunkCodec
-from snapstore.errors import CorruptData, MissingChunk, ObjectNotFound
 from snapstore.store.archive_format import (
     ARCHIVE_INDEX_VERSION,
     ARCHIVE_SUFFIX,

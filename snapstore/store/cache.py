@@ -25,7 +25,7 @@ from pathlib import Path
 import platformdirs
 
 from snapstore.backend import Backend, Kind
-from snapstore.errors import CorruptData
+from snapstore.base.errors import CorruptData
 from snapstore.store.config import valid_repo_id
 from snapstore.store.index import IndexObject
 from snapstore.store.packs import PackEntry

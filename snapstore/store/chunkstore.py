@@ -4,7 +4,7 @@ Write order is the durability promise: a pack is put (atomic, fsynced) when it f
 puts the last pack and then one index object naming every pack written since the last flush.
 Only after ``flush`` returns may a manifest that references these chunks be published.
 
-Speed (the parallel paths are store/writer.py and store/reader.py): full packs go to
+Speed (the parallel paths are store/pipeline.py and store/reader.py): full packs go to
 ``PACK_WRITERS`` writer threads that name and put them (each put is one write and one fsync),
 at most ``MAX_QUEUED_PACKS`` in flight (store/concurrency.py's bounded queue), so hashing and
 compressing go on meanwhile; ``flush`` waits for every pack before it writes the index object.
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import overload
 
 from snapstore.backend import Backend, Kind
-from snapstore.errors import CorruptData, MissingChunk, ObjectNotFound
+from snapstore.base.errors import CorruptData, MissingChunk, ObjectNotFound
 from snapstore.store import compression, memory, reader
 from snapstore.store.archives import ArchiveSet
 from snapstore.store.cache import IndexCache, Location, default_cache_root
@@ -153,7 +153,7 @@ class ChunkStore:
         self.cache.close()
 
     def workers(self) -> Pool:
-        """The thread pool that hashes, compresses and verifies chunks (store/writer.py,
+        """The thread pool that hashes, compresses and verifies chunks (store/pipeline.py,
         store/reader.py, archive members)."""
         if self._pool is None:
             self._pool = new_pool(default_workers(), "cpu")

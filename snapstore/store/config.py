@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from snapstore.backend import Backend, Kind
-from snapstore.errors import CorruptData, ObjectNotFound, RepositoryError
+from snapstore.base.errors import CorruptData, ObjectNotFound, RepositoryError
 
 FORMAT_NAME = "snapstore-repository"
 FORMAT_VERSION = 1  # what an unencrypted repository says (and always will)

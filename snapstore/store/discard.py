@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from snapstore.backend import Backend, Kind
-from snapstore.errors import ObjectNotFound
+from snapstore.base.errors import ObjectNotFound
 from snapstore.store.index import IndexObject
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import blake3
 import msgpack
 
-from snapstore.errors import CorruptData
+from snapstore.base.errors import CorruptData
 from snapstore.store.packs import PackEntry
 
 INDEX_VERSION = 1

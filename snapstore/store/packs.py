@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import blake3
 import msgpack
 
+from snapstore.base.errors import CorruptData
 from snapstore.crypto.codec import PLAIN, ChunkCodec
-from snapstore.errors import CorruptData
 
 HEADER = b"SSPACK01"
 TRAILER_MAGIC = b"SSPKEND1"

@@ -20,7 +20,7 @@ from itertools import islice
 from typing import Protocol
 
 from snapstore.backend import Backend, Kind
-from snapstore.errors import MissingChunk, ObjectNotFound
+from snapstore.base.errors import MissingChunk, ObjectNotFound
 from snapstore.store.cache import Location
 from snapstore.store.concurrency import InFlight
 from snapstore.store.ids import short

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from snapstore.backend import Backend, Kind
-from snapstore.errors import CorruptData, ObjectNotFound
-from snapstore.reporting import Reporter
+from snapstore.base.errors import CorruptData, ObjectNotFound
+from snapstore.base.reporting import Reporter
 from snapstore.store.index import IndexObject
 from snapstore.store.packs import TRAILER_SIZE, PackEntry, parse_toc, toc_span
 from snapstore.store.sealing import codec_of

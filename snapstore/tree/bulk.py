@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from snapstore.errors import CorruptData, InvalidInput
+from snapstore.base.errors import CorruptData, InvalidInput
 from snapstore.manifest.listing import DIR, FileEntry, load_listing, show_path, sort_key
 from snapstore.manifest.schema import BulkRoot, Manifest
 from snapstore.store.chunkstore import ChunkStore

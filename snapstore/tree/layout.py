@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from snapstore.errors import CorruptData
+from snapstore.base.errors import CorruptData
 from snapstore.manifest.schema import Manifest
 from snapstore.tree.bulk import BulkTree, check_label
 from snapstore.tree.nodes import DIR, BytesContent, Content, Node

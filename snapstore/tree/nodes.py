@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from snapstore.errors import CorruptData
+from snapstore.base.errors import CorruptData
 from snapstore.manifest.listing import DIR, FILE, SYMLINK, FileEntry
 from snapstore.store.chunkstore import ChunkStore
 

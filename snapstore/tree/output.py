@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from snapstore.errors import CorruptData, InvalidInput
+from snapstore.base.errors import CorruptData, InvalidInput
 from snapstore.store.readplan import ReadPlan, ReadsMany
 from snapstore.tree.nodes import DIR, FILE, SYMLINK, Node, named
 from snapstore.tree.pathmax import fits, too_long

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from snapstore.errors import CorruptData
+from snapstore.base.errors import CorruptData
 from snapstore.manifest.listing import show_path
 from snapstore.tree.nodes import DIR, Node
 

@@ -33,17 +33,17 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from snapstore.browse import EntryInfo, display
-from snapstore.errors import (
+from snapstore.base.errors import (
     InvalidInput,
     NotConfirmed,
     PathNotFound,
     SnapshotNotFound,
     SnapstoreError,
 )
+from snapstore.base.reporting import Reporter
+from snapstore.inspection.tree_view import EntryInfo, display
 from snapstore.manager import SnapshotManager
-from snapstore.records import RestorePlan
-from snapstore.reporting import Reporter
+from snapstore.ops.records import RestorePlan
 from snapstore.tree.bulk import parse_path
 from snapstore.ui import changes, download, tree, viewer, views
 from snapstore.ui.forms import RestoreForm, confirmation_problem, field_of, plan_digest

@@ -7,7 +7,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 
-from snapstore.browse import display
+from snapstore.inspection.tree_view import display
 from snapstore.manager import SnapshotManager
 from snapstore.manifest.listing import FileEntry
 

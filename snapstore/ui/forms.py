@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from snapstore.records import RestoreOptions, RestorePlan
+from snapstore.ops.records import RestoreOptions, RestorePlan
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from snapstore.errors import SnapstoreError
-from snapstore.reporting import Reporter
+from snapstore.base.errors import SnapstoreError
+from snapstore.base.reporting import Reporter
 
 
 def one_line(text: str) -> str:

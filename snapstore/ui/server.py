@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 import uvicorn
 
-from snapstore.errors import InvalidInput
+from snapstore.base.errors import InvalidInput
+from snapstore.base.reporting import Reporter
 from snapstore.manager import SnapshotManager
-from snapstore.reporting import Reporter
 from snapstore.ui.app import build
 from snapstore.ui.security import new_token
 

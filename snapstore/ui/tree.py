@@ -6,7 +6,7 @@ from __future__ import annotations
 import stat
 from dataclasses import dataclass
 
-from snapstore.browse import EntryInfo
+from snapstore.inspection.tree_view import EntryInfo
 
 PAGE = 200  # entries of a folder per page
 

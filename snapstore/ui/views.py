@@ -13,9 +13,17 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from snapstore.diff import ADDED, METADATA, MODIFIED, REMOVED, TYPE, FileChange, SnapshotDiff
-from snapstore.lifecycle import CleanupResult
-from snapstore.records import RestorePlan, SnapshotInfo
+from snapstore.inspection.diff import (
+    ADDED,
+    METADATA,
+    MODIFIED,
+    REMOVED,
+    TYPE,
+    FileChange,
+    SnapshotDiff,
+)
+from snapstore.maintenance.lifecycle import CleanupResult
+from snapstore.ops.records import RestorePlan, SnapshotInfo
 
 MB = 1024 * 1024
 

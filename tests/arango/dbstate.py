@@ -15,9 +15,9 @@ import pytest
 from arango.database import StandardDatabase
 from arango.request import Request
 
+from snapstore.base.reporting import Reporter
+from snapstore.config.settings import ArangoSettings, Settings
 from snapstore.manager import SnapshotManager
-from snapstore.reporting import Reporter
-from snapstore.settings import ArangoSettings, Settings
 from tests.arango.conftest import ArangoDatabase
 
 # Fields the server assigns; a restored database has new ones.

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from snapstore.backend import open_backend
-from snapstore.references import iter_database_references
+from snapstore.maintenance.references import iter_database_references
 from snapstore.sources.arangodb.compare import key_diff, tree_chunks
 from snapstore.store.chunkstore import ChunkStore
 from tests.arango.conftest import ArangoDatabase

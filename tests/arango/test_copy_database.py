@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from snapstore.backend.local import LocalBackend
+from snapstore.config.settings import Settings
 from snapstore.manager import SnapshotManager
 from snapstore.manifest.catalog import Catalog
-from snapstore.settings import Settings
 from tests.arango.conftest import ArangoDatabase
 from tests.arango.dbstate import SnapWorkspace, db_state, make_workspace
 from tests.copy.test_reidentify import CHEAP_KDF, unlocked

@@ -26,8 +26,8 @@ SCRIPT = textwrap.dedent(
     import arango
     from arango import ArangoClient
     from snapstore.manager import SnapshotManager
-    from snapstore.reporting import Reporter
-    from snapstore.settings import ArangoSettings, Settings
+    from snapstore.base.reporting import Reporter
+    from snapstore.config.settings import ArangoSettings, Settings
     from tests.arango_server import TestArangoServer
 
     tmp = tempfile.mkdtemp()

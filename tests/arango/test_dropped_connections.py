@@ -13,7 +13,7 @@ import socket
 
 import pytest
 
-from snapstore.settings import ArangoSettings
+from snapstore.config.settings import ArangoSettings
 from snapstore.sources.arangodb.connection import RETRY_DELAYS, Connection, is_network_error
 from tests.arango.conftest import ArangoTarget
 from tests.arango.dbstate import db_state

@@ -20,8 +20,8 @@ from arango.database import StandardDatabase
 from arango.request import Request
 
 from snapstore.backend import Kind
-from snapstore.errors import InvalidInput
-from snapstore.references import iter_database_references
+from snapstore.base.errors import InvalidInput
+from snapstore.maintenance.references import iter_database_references
 from snapstore.sources.arangodb.doctree import iter_leaves
 from tests.arango.conftest import ArangoDatabase, ArangoTarget
 from tests.arango.dbstate import SnapWorkspace, db_state, documents, make_workspace, raw

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 import pytest
 from click.testing import CliRunner
 
+from snapstore.base.errors import DatabaseError
 from snapstore.cli.main import cli
-from snapstore.errors import DatabaseError
 from tests.arango.conftest import ArangoDatabase, ArangoTarget
 from tests.arango.dbstate import (
     RecordingReporter,

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from snapstore.backend import open_backend
-from snapstore.errors import DatabaseError
-from snapstore.reporting import Reporter
+from snapstore.base.errors import DatabaseError
+from snapstore.base.reporting import Reporter
 from snapstore.sources.arangodb.source import ArangoSource
 from snapstore.store.chunkstore import ChunkStore
 from tests.arango.conftest import ArangoDatabase, ArangoTarget

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from snapstore.base.errors import DatabaseError
 from snapstore.cli.main import cli
-from snapstore.errors import DatabaseError
 from snapstore.sources.arangodb import listing
 from snapstore.store.chunkstore import ChunkStore
 from tests.arango.conftest import ArangoDatabase, ArangoTarget

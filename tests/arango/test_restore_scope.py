@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from snapstore.cli.main import cli
+from snapstore.config.settings import ArangoSettings, Settings
 from snapstore.manager import SnapshotManager
-from snapstore.settings import ArangoSettings, Settings
 from tests.arango.conftest import ArangoDatabase, ArangoTarget
 from tests.arango.dbstate import documents
 from tests.helpers import created_name, error_line

@@ -24,11 +24,11 @@ import pytest
 from snapstore.backend import Backend, Kind
 from snapstore.backend.local import LocalBackend
 from snapstore.backend.s3 import S3Backend
+from snapstore.base.errors import ObjectExists, ObjectNotFound, RepositoryError
 from snapstore.crypto.backend import EncryptedBackend
 from snapstore.crypto.codec import RepoCrypto
 from snapstore.crypto.keys import MasterKey
 from snapstore.crypto.unlock import outer_config
-from snapstore.errors import ObjectExists, ObjectNotFound, RepositoryError
 from tests.backend.conftest import SeaweedS3
 
 MB = 1024 * 1024

@@ -10,7 +10,7 @@ import pytest
 
 from snapstore.backend import Kind
 from snapstore.backend.s3 import S3Backend
-from snapstore.errors import DeleteRefused
+from snapstore.base.errors import DeleteRefused
 from tests.backend.conftest import READER_KEY, READER_SECRET, SeaweedS3
 from tests.helpers import Workspace, tree_state
 

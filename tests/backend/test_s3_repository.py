@@ -16,9 +16,9 @@ import pytest
 
 from snapstore.backend import Kind
 from snapstore.backend.s3 import S3Backend
-from snapstore.errors import LockHeld
-from snapstore.locking import RepositoryLock
+from snapstore.base.errors import LockHeld
 from snapstore.manager import SnapshotManager
+from snapstore.store.locking import RepositoryLock
 from tests.backend.conftest import SeaweedS3, refused_port
 from tests.helpers import Workspace, assert_same_tree, created_name, error_line, tree_state
 

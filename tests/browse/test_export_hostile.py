@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from snapstore.backend.local import LocalBackend
+from snapstore.base.reporting import Reporter
+from snapstore.inspection.mount import ChunkCache, SnapshotFS
 from snapstore.manifest.schema import Manifest
-from snapstore.mount import ChunkCache, SnapshotFS
-from snapstore.reporting import Reporter
 from snapstore.store.chunkstore import ChunkStore
 from tests.helpers import Workspace, error_line
 from tests.restore.sandbox import run_sandboxed

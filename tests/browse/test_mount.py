@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from snapstore.errors import InvalidInput, SourceError
-from snapstore.mount import check_mountpoint
+from snapstore.base.errors import InvalidInput, SourceError
+from snapstore.inspection.mount import check_mountpoint
 from tests.helpers import Workspace, assert_same_tree, created_name, error_line, ok, tree_state
 
 

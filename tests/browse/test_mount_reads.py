@@ -14,8 +14,8 @@ from pathlib import Path
 
 from snapstore.backend import Kind
 from snapstore.backend.local import LocalBackend
-from snapstore.mount import ChunkCache, SnapshotFS
-from snapstore.reporting import Reporter
+from snapstore.base.reporting import Reporter
+from snapstore.inspection.mount import ChunkCache, SnapshotFS
 from snapstore.store.chunkstore import ChunkStore
 from tests.helpers import Workspace, created_name, ok
 

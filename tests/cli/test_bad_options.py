@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from snapstore.errors import CorruptData
+from snapstore.base.errors import CorruptData
 from snapstore.store.cache import repository_cache_dir
 from tests.helpers import Workspace, created_name, error_line, ok
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from snapstore.backend.local import LocalBackend
-from snapstore.locking import RepositoryLock
+from snapstore.store.locking import RepositoryLock
 from tests.helpers import (
     IS_ROOT,
     Workspace,

@@ -45,16 +45,16 @@ HEAVY = (
     "botocore",
     "starlette",
     "snapstore.manager",
-    "snapstore.browse",
-    "snapstore.gc",
-    "snapstore.check",
-    "snapstore.diff",
+    "snapstore.inspection.tree_view",
+    "snapstore.maintenance.gc",
+    "snapstore.maintenance.check",
+    "snapstore.inspection.diff",
 )
 # What `list` and `create` never use: the manager imports these where their use case runs.
 NOT_FOR_LIST_OR_CREATE = (
-    "snapstore.browse",
-    "snapstore.check",
-    "snapstore.diff",
+    "snapstore.inspection.tree_view",
+    "snapstore.maintenance.check",
+    "snapstore.inspection.diff",
     "snapstore.ops.browse",
     "snapstore.ops.restore",
 )

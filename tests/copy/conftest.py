@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from snapstore.config.settings import Settings
 from snapstore.manager import SnapshotManager
-from snapstore.settings import Settings
 from tests.helpers import Node, Workspace, tree_state
 
 

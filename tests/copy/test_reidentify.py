@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from snapstore.backend import Backend
+from snapstore.config.settings import Settings
 from snapstore.crypto.keys import KdfParams
 from snapstore.manager import SnapshotManager
 from snapstore.manifest.catalog import Catalog
 from snapstore.ops.repository import Repository
-from snapstore.settings import Settings
 from snapstore.store.cache import IndexCache
 from tests.copy.conftest import Pair
 from tests.helpers import SMALL_CHUNKER

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from snapstore.backend import Backend, Kind, ObjectInfo, open_backend
-from snapstore.errors import DeleteRefused, ObjectNotFound
+from snapstore.base.errors import DeleteRefused, ObjectNotFound
 
 
 class Delegating(Backend):

@@ -192,7 +192,7 @@ def _all_packs(ws: Workspace) -> bytes:
 
 
 def test_raw_backend_refuses_an_encrypted_config(ws: Workspace) -> None:
-    from snapstore.errors import RepositoryError
+    from snapstore.base.errors import RepositoryError
     from snapstore.store.config import read_config
 
     _init(ws)

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from snapstore.base.errors import SnapstoreError
 from snapstore.crypto.backend import EncryptedBackend
 from snapstore.crypto.keyring import add_key
-from snapstore.errors import SnapstoreError
 from tests.helpers import (
     FAST_KDF,
     SMALL_CHUNKER,

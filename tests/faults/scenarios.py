@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from snapstore.config.settings import Settings
 from snapstore.manager import SnapshotManager
 from snapstore.manifest.catalog import Catalog
-from snapstore.settings import Settings
 from tests.faults.killpoint import Steps, count_steps, run_killed_at
 from tests.helpers import SMALL_CHUNKER, Node, Workspace, tree_diff, tree_state
 from tests.lifecycle.conftest import text, write

@@ -152,7 +152,7 @@ def test_a_create_that_fills_the_disk_removes_the_packs_it_wrote(ws: Workspace) 
 HOLD_SHARED = """
 import sys
 from snapstore.backend.local import LocalBackend
-from snapstore.locking import RepositoryLock
+from snapstore.store.locking import RepositoryLock
 with RepositoryLock.acquire(LocalBackend(sys.argv[1]), "create", exclusive=False):
     print("locked", flush=True)
     sys.stdin.read()

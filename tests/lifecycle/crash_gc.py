@@ -2,7 +2,7 @@
 
     python -m tests.lifecycle.crash_gc REPO CACHE STEP [archive NAME...|max-unused=FRACTION]
 
-STEP is one of gc's durable steps (snapstore.gc: packs-written, index-written,
+STEP is one of gc's durable steps (snapstore.maintenance.gc: packs-written, index-written,
 old-index-deleted, old-packs-deleted, archive-index-deleted, archive-rewritten) or
 "after-archive" (archives and index written, nothing else yet). Exit code 0 means the step
 was never reached (nothing to do there).
@@ -14,10 +14,10 @@ import os
 import signal
 import sys
 
-from snapstore.gc import DEFAULT_MAX_UNUSED, collect_garbage
-from snapstore.lifecycle import archive_cold, load_manifests
+from snapstore.config.settings import Settings
+from snapstore.maintenance.gc import DEFAULT_MAX_UNUSED, collect_garbage
+from snapstore.maintenance.lifecycle import archive_cold, load_manifests
 from snapstore.manager import SnapshotManager
-from snapstore.settings import Settings
 
 
 def main() -> int:

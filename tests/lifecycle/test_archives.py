@@ -12,7 +12,7 @@ import pytest
 
 from snapstore.backend import Kind
 from snapstore.backend.local import LocalBackend
-from snapstore.errors import CorruptData
+from snapstore.base.errors import CorruptData
 from snapstore.manager import SnapshotManager
 from snapstore.store import archives as arch
 from snapstore.store.ids import chunk_id

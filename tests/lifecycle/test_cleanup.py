@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 from snapstore.backend.local import LocalBackend
-from snapstore.locking import RepositoryLock
+from snapstore.base.retention import Fate
 from snapstore.manager import SnapshotManager
-from snapstore.retention import Fate
+from snapstore.store.locking import RepositoryLock
 from tests.helpers import Workspace, created_name, error_line, ok
 from tests.lifecycle.conftest import lifecycle_manager, text, write
 

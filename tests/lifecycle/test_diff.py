@@ -9,7 +9,7 @@ from pathlib import Path
 
 from snapstore.backend import Kind
 from snapstore.backend.local import LocalBackend
-from snapstore.diff import diff_snapshots, differing_documents
+from snapstore.inspection.diff import diff_snapshots, differing_documents
 from snapstore.manager import SnapshotManager
 from snapstore.manifest.schema import Manifest
 from snapstore.sources.arangodb.doctree import NodeEntry, encode_node

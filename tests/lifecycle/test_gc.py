@@ -190,7 +190,7 @@ def test_cli_gc_killed_by_sigkill_mid_run(lws: Workspace, tmp_path) -> None:
 
 def test_gc_cli_reports_and_needs_the_exclusive_lock(lws: Workspace) -> None:
     lifecycle_manager(lws).create("one")
-    from snapstore.locking import RepositoryLock
+    from snapstore.store.locking import RepositoryLock
 
     lock = RepositoryLock.acquire(LocalBackend(lws.repo), "create", exclusive=False)
     try:
@@ -209,7 +209,7 @@ def test_mark_fast_path_equals_the_reference_walk(lws: Workspace, lm: SnapshotMa
     iter_references (the schema's one authority) finds."""
     import dataclasses
 
-    from snapstore.references import iter_references, root_chunk_ids
+    from snapstore.maintenance.references import iter_references, root_chunk_ids
     from snapstore.store.chunkstore import ChunkStore
 
     _three_snapshots(lws, lm)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import snapstore.ops.repository as repository_module
-from snapstore.errors import RepositoryError
+from snapstore.base.errors import RepositoryError
 from snapstore.manager import SnapshotManager
 from tests.helpers import Workspace, created_name
 from tests.lifecycle.conftest import lifecycle_manager, text, write

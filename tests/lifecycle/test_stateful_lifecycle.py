@@ -32,13 +32,13 @@ from hypothesis.stateful import (
 
 from snapstore.backend import Kind
 from snapstore.backend.local import LocalBackend
-from snapstore.gc import mark
-from snapstore.lifecycle import load_manifests
+from snapstore.base.reporting import Reporter
+from snapstore.base.retention import Fate, RetentionPolicy, SnapshotFacts, apply_policy
+from snapstore.maintenance.gc import mark
+from snapstore.maintenance.lifecycle import load_manifests
 from snapstore.manager import SnapshotManager
 from snapstore.manifest.catalog import Catalog
 from snapstore.manifest.listing import FILE
-from snapstore.reporting import Reporter
-from snapstore.retention import Fate, RetentionPolicy, SnapshotFacts, apply_policy
 from snapstore.store import archives as arch
 from snapstore.store.chunkstore import ChunkStore
 from tests.helpers import REPO_ROOT, SMALL_CHUNKER, Workspace

@@ -11,7 +11,7 @@ from dataclasses import asdict
 import msgpack
 import pytest
 
-from snapstore.errors import CorruptData, RepositoryError
+from snapstore.base.errors import CorruptData, RepositoryError
 from snapstore.manifest.schema import MANIFEST_VERSION, BulkRoot, Manifest
 
 NAME = "metis_20250301_120000_before_phase_4"

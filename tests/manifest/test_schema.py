@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from snapstore.backend.local import LocalBackend
-from snapstore.errors import CorruptData, RepositoryError
+from snapstore.base.errors import CorruptData, RepositoryError
 from snapstore.manifest.catalog import Catalog
 from snapstore.manifest.listing import DIR, FILE, SYMLINK, FileEntry, load_listing, store_listing
 from snapstore.manifest.schema import METADATA_KEYS, BulkRoot, Manifest

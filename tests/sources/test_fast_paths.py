@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from snapstore.base.reporting import Reporter
 from snapstore.manifest.listing import FILE, FileEntry
-from snapstore.reporting import Reporter
 from snapstore.sources.files.capture import FilesBackup, load_entries, load_entry_maps
 from snapstore.sources.files.restore import restore_root
-from snapstore.sources.files.restore import writer as writer_mod
+from snapstore.sources.files.restore import write_files as writer_mod
 from snapstore.store.chunkstore import ChunkStore
 from tests.helpers import IS_ROOT, assert_same_tree, tree_state
 

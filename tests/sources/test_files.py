@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from snapstore.errors import CorruptData
+from snapstore.base.errors import CorruptData
+from snapstore.base.reporting import Reporter
 from snapstore.manifest.listing import DIR, FILE, SYMLINK, FileEntry, store_listing
 from snapstore.manifest.schema import BulkRoot
-from snapstore.reporting import Reporter
 from snapstore.sources.files.capture import FilesBackup
 from snapstore.sources.files.restore import OLD_TAG, STAGING_TAG, restore_root
 from snapstore.store.chunkstore import ChunkStore

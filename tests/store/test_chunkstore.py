@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from snapstore.backend import Kind
 from snapstore.backend.local import LocalBackend
-from snapstore.check import check_repository
-from snapstore.errors import CorruptData, MissingChunk, ObjectExists, RepositoryError
-from snapstore.reporting import Reporter
+from snapstore.base.errors import CorruptData, MissingChunk, ObjectExists, RepositoryError
+from snapstore.base.reporting import Reporter
+from snapstore.maintenance.check import check_repository
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.config import RepoConfig, read_config, write_config
 from tests.helpers import SMALL_CHUNKER, flip_byte, pack_files

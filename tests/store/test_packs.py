@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from snapstore.errors import CorruptData
+from snapstore.base.errors import CorruptData
 from snapstore.store import compression
 from snapstore.store.ids import chunk_id
 from snapstore.store.index import IndexObject

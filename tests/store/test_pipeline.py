@@ -1,4 +1,4 @@
-"""The parallel write and read paths (store/writer.py, store/reader.py, ChunkStore's writer
+"""The parallel write and read paths (store/pipeline.py, store/reader.py, ChunkStore's writer
 threads, the block-reading chunker): same results as the plain one-chunk-at-a-time paths, in
 the same order, with errors reported at the chunk or file they concern."""
 
@@ -17,15 +17,15 @@ from hypothesis import strategies as st
 import snapstore.store.chunkstore as chunkstore_mod
 from snapstore.backend import Kind
 from snapstore.backend.local import LocalBackend
-from snapstore.check import check_repository
-from snapstore.errors import CorruptData, MissingChunk
+from snapstore.base.errors import CorruptData, MissingChunk
+from snapstore.base.reporting import Reporter
+from snapstore.maintenance.check import check_repository
 from snapstore.manifest.listing import FILE, FileEntry, load_listing, store_listing
-from snapstore.reporting import Reporter
-from snapstore.store import writer
+from snapstore.store import pipeline as writer
 from snapstore.store.chunker import Chunker
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.config import ChunkerParams, RepoConfig, write_config
-from snapstore.store.writer import AddPipeline
+from snapstore.store.pipeline import AddPipeline
 from tests.helpers import SMALL_CHUNKER, flip_byte, pack_files
 
 PARAMS = [

@@ -11,7 +11,7 @@ import pytest
 
 from snapstore.backend import Kind
 from snapstore.backend.local import LocalBackend
-from snapstore.errors import CorruptData
+from snapstore.base.errors import CorruptData
 from snapstore.store import readplan
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.readplan import ReadPlan

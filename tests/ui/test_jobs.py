@@ -8,7 +8,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from snapstore.errors import SnapstoreError
+from snapstore.base.errors import SnapstoreError
 from snapstore.ui.jobs import Job, JobReporter, JobRunner
 from tests.helpers import Workspace, created_name, ok
 from tests.ui.conftest import Server, get, post, start_ui, wait_until

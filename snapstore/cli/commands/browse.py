@@ -9,10 +9,10 @@ from collections.abc import Iterable
 
 import click
 
-from snapstore.browse import EntryInfo
 from snapstore.cli.complete import complete_snapshot
 from snapstore.cli.context import AppContext, pass_app
 from snapstore.cli.render import one_line, size_bytes
+from snapstore.inspection.tree_view import EntryInfo
 
 _TYPE_BITS = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK}
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
+from snapstore.base.errors import InvalidInput
 from snapstore.cli.context import AppContext, pass_app
 from snapstore.cli.render import emit_json, size_bytes
-from snapstore.errors import InvalidInput
 
 
 @click.command("copy")

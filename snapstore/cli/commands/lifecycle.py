@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from snapstore.base.errors import InvalidInput
+from snapstore.base.retention import parse_now
 from snapstore.cli.complete import complete_snapshot
 from snapstore.cli.context import AppContext, confirm, pass_app
 from snapstore.cli.paramtypes import FiniteFloatRange
@@ -17,12 +19,10 @@ from snapstore.cli.render import (
     render_diff,
     render_gc,
 )
-from snapstore.errors import InvalidInput
-from snapstore.gc import DEFAULT_MAX_UNUSED
-from snapstore.retention import parse_now
+from snapstore.maintenance.gc import DEFAULT_MAX_UNUSED
 
 if TYPE_CHECKING:
-    from snapstore.lifecycle import CleanupPlan
+    from snapstore.maintenance.lifecycle import CleanupPlan
 
 
 @click.command("cleanup")

@@ -9,7 +9,7 @@ import click
 from snapstore.cli.complete import complete_snapshot
 from snapstore.cli.context import AppContext, confirm, pass_app
 from snapstore.cli.render import emit_json, render_database_writes, render_diff, render_plan
-from snapstore.records import RestoreOptions, RestorePlan
+from snapstore.ops.records import RestoreOptions, RestorePlan
 
 if TYPE_CHECKING:
     from snapstore.ops.restore import PlannedRestore

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 import click
 
+from snapstore.base.errors import PartialSnapshot
 from snapstore.cli.complete import complete_snapshot
 from snapstore.cli.context import AppContext, confirm, pass_app
 from snapstore.cli.render import emit_json, one_line, render_created, render_list, render_show
-from snapstore.errors import PartialSnapshot
 
 if TYPE_CHECKING:
     from snapstore.ops.maintain import DeletePlan

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
+from snapstore.base.errors import SnapstoreError
+from snapstore.base.reporting import Reporter
 from snapstore.cli.context import AppContext, pass_app
-from snapstore.errors import SnapstoreError
 from snapstore.manager import SnapshotManager
-from snapstore.reporting import Reporter
 
 
 @click.command("ui")

@@ -7,6 +7,6 @@ must not pull in python-arango, which only commands that talk to a server need. 
 (collections, indexes, views, analyzers, graphs), ``docchunks`` (canonical documents and
 key-anchored chunk trees), ``sorting`` (key order in bounded memory), ``dump``, and
 ``restore`` with ``teardown``, ``build``, ``verify``, ``target`` and ``progress``.
-``snapstore.diff`` compares two snapshots' trees by key. spec/database.md describes the
+``snapstore.inspection.diff`` compares two snapshots' trees by key. spec/database.md describes the
 manifest section and the chunk formats.
 """

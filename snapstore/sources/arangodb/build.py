@@ -16,7 +16,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from snapstore.reporting import Reporter
+from snapstore.base.reporting import Reporter
 from snapstore.sources.arangodb import objects
 from snapstore.sources.arangodb.connection import Connection, ServerAnswer, q
 from snapstore.sources.arangodb.doctree import iter_leaves

@@ -1,6 +1,6 @@
 """Compare two snapshots' collections, and walk their document trees, without a server.
 
-``snapstore.diff`` asks this module what changed in a collection: its definition
+``snapstore.inspection.diff`` asks this module what changed in a collection: its definition
 (``structure``: properties and indexes minus what the server assigns), whether its documents
 can differ at all (``data_id``: the tree's root), and, when they can, which keys were added,
 removed or changed (``key_diff``). Both document trees (spec/database.md, *Walking and
@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from snapstore.errors import CorruptData
+from snapstore.base.errors import CorruptData
 from snapstore.sources.arangodb.dbfields import COLLECTION_SERVER_FIELDS, INDEX_SERVER_FIELDS
 from snapstore.sources.arangodb.doctree import iter_tree, read_node
 from snapstore.store.chunkstore import ChunkStore

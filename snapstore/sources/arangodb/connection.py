@@ -49,8 +49,8 @@ from urllib3.connection import HTTPConnection
 from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.util.retry import Retry
 
-from snapstore.errors import DatabaseError
-from snapstore.settings import ArangoSettings
+from snapstore.base.errors import DatabaseError
+from snapstore.config.settings import ArangoSettings
 
 # ArangoDB error numbers we act on (ArangoDB lib/Basics/errors.dat).
 ERR_FORBIDDEN = 11

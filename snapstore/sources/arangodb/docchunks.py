@@ -21,7 +21,7 @@ import blake3
 import msgpack
 import orjson
 
-from snapstore.errors import CorruptData
+from snapstore.base.errors import CorruptData
 from snapstore.sources.arangodb import revdigest
 from snapstore.sources.arangodb.doctree import NodeEntry, encode_node, iter_leaves
 from snapstore.store.chunkstore import ChunkStore

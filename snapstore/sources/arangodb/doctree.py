@@ -7,8 +7,9 @@ manifest keeps. Boundaries at every level are chosen from keys (see
 ``snapstore.sources.arangodb.docchunks``), so equal key ranges give equal chunk ids and two
 snapshots share every subtree that did not change.
 
-This module is the format of the nodes and the walk over a tree: the part that references (check,
-gc: ``snapstore.references``) and the rest of this source need; building trees is ``docchunks``.
+This module is the format of the nodes and the walk over a tree: the part that references
+(check, gc: ``snapstore.maintenance.references``) and the rest of this source need; building
+trees is ``docchunks``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 import msgpack
 
-from snapstore.errors import CorruptData
+from snapstore.base.errors import CorruptData
 from snapstore.manifest.schema import Manifest
 from snapstore.sources.base import Ref
 from snapstore.store.chunkstore import ChunkStore

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from snapstore.errors import DatabaseError
+from snapstore.base.errors import DatabaseError
 from snapstore.sources.arangodb.connection import Connection, q
 
 RESTORE_WRITE = {"isRestore": True, "overwriteMode": "replace", "silent": True}

@@ -24,8 +24,8 @@ from typing import Any, cast
 
 from arango.exceptions import ArangoServerError
 
-from snapstore.errors import DatabaseError
-from snapstore.reporting import Reporter
+from snapstore.base.errors import DatabaseError
+from snapstore.base.reporting import Reporter
 from snapstore.sources.arangodb import objects
 from snapstore.sources.arangodb.batches import BatchReader
 from snapstore.sources.arangodb.connection import (

@@ -30,7 +30,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from snapstore.errors import CorruptData
+from snapstore.base.errors import CorruptData
 from snapstore.sources.arangodb.doctree import iter_leaves, read_node
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.tree.layout import DatabaseFile

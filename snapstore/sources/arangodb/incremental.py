@@ -18,7 +18,7 @@ from typing import Any
 
 import blake3
 
-from snapstore.errors import CorruptData
+from snapstore.base.errors import CorruptData
 from snapstore.sources.arangodb import revdigest
 from snapstore.sources.arangodb.docchunks import (
     Checksum,

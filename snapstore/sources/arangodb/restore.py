@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from snapstore.errors import DatabaseError, DatabaseRestoreStopped, InvalidInput
-from snapstore.reporting import Reporter
+from snapstore.base.errors import DatabaseError, DatabaseRestoreStopped, InvalidInput
+from snapstore.base.reporting import Reporter
 from snapstore.sources.arangodb import build, objects, restore_decide, teardown
 from snapstore.sources.arangodb.connection import (
     Connection,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from snapstore.errors import DatabaseError, InvalidInput
+from snapstore.base.errors import DatabaseError, InvalidInput
 from snapstore.sources.arangodb import objects, restore_decide, teardown
 from snapstore.sources.arangodb.connection import Connection, q
 from snapstore.sources.arangodb.dump import SECTION_FORMAT

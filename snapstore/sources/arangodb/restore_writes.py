@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from snapstore.reporting import Reporter
+from snapstore.base.reporting import Reporter
 from snapstore.sources.arangodb.connection import Connection, q
 from snapstore.sources.arangodb.document_writes import put_restored, raise_failures
 from snapstore.sources.arangodb.progress import Progress

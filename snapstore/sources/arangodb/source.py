@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from snapstore.reporting import Reporter
-from snapstore.settings import ArangoSettings
+from snapstore.base.reporting import Reporter
+from snapstore.config.settings import ArangoSettings
 from snapstore.sources.arangodb.compare import live_objects, object_changes
 from snapstore.sources.arangodb.connection import Connection, q
 from snapstore.sources.arangodb.dump import Dumper

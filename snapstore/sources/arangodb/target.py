@@ -18,7 +18,7 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from snapstore.errors import DatabaseError
+from snapstore.base.errors import DatabaseError
 from snapstore.sources.arangodb import objects
 from snapstore.sources.arangodb.connection import Connection, ServerAnswer
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from snapstore.errors import DatabaseError
+from snapstore.base.errors import DatabaseError
 from snapstore.sources.arangodb.connection import Connection, q
 from snapstore.sources.arangodb.docchunks import Checksum, canonical, canonical_for, iter_lines
 from snapstore.sources.arangodb.doctree import read_node

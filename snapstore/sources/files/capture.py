@@ -6,7 +6,7 @@ without reading it. Directories (empty ones too), symlinks, modes, mtimes and (a
 are kept; sockets, fifos and devices are skipped with a warning; files that cannot be read are
 reported and leave the snapshot marked partial.
 
-Speed and memory (store/writer.py): files are read, hashed and compressed on the pipeline's
+Speed and memory (store/pipeline.py): files are read, hashed and compressed on the pipeline's
 threads while this one walks; entries are streamed into the listing in listing order
 as their chunks are stored, and the parent snapshot's listing is merged in the same order
 rather than loaded whole, so memory does not grow with the number of files (beyond the first
@@ -27,7 +27,8 @@ from typing import Any
 
 import msgpack
 
-from snapstore.errors import CorruptData, InvalidInput
+from snapstore.base.errors import CorruptData, InvalidInput
+from snapstore.base.reporting import Reporter
 from snapstore.manifest.listing import (
     DIR,
     FILE,
@@ -38,7 +39,6 @@ from snapstore.manifest.listing import (
     store_listing,
 )
 from snapstore.manifest.schema import BulkRoot, Manifest
-from snapstore.reporting import Reporter
 from snapstore.sources.base import Ref
 from snapstore.sources.files.walk import (
     Item,
@@ -51,7 +51,7 @@ from snapstore.sources.files.walk import (
 from snapstore.store.chunker import Chunker
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.concurrency import quick_gil_handoff
-from snapstore.store.writer import AddPipeline, FileSlot
+from snapstore.store.pipeline import AddPipeline, FileSlot
 from snapstore.tree.pathmax import STAGING_ROOM
 
 # Items walked ahead of reading so the progress bar knows the total; a bigger tree is streamed

@@ -23,7 +23,7 @@ from typing import Any
 import msgpack
 from blake3 import blake3
 
-from snapstore.errors import CorruptData
+from snapstore.base.errors import CorruptData
 from snapstore.manifest.listing import FILE, load_listing_maps
 from snapstore.manifest.schema import BulkRoot, Manifest
 from snapstore.store.cache import default_cache_root, private_dir, private_file

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from snapstore.errors import SourceError
+from snapstore.base.errors import SourceError
 from snapstore.manifest.listing import DIR, FILE, SYMLINK, FileEntry, exclude_matcher
 from snapstore.tree.pathmax import fits, too_long
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from snapstore.reporting import Reporter
+from snapstore.base.reporting import Reporter
 from snapstore.sources.base import Ref
 from snapstore.sources.registry import SourcePlan
 from snapstore.store.chunkstore import ChunkStore

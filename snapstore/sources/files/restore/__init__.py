@@ -18,10 +18,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from snapstore.errors import SourceError
+from snapstore.base.errors import SourceError
+from snapstore.base.reporting import Reporter
 from snapstore.manifest.listing import DIR, FILE, Coverage, FileEntry, load_listing
 from snapstore.manifest.schema import BulkRoot
-from snapstore.reporting import Reporter
 from snapstore.sources.files.record import forget, restored_parent, write_record
 from snapstore.sources.files.restore.checks import plan_targets
 from snapstore.sources.files.restore.include import Part, part_coverage, part_target, select_parts

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from shlex import quote
 
-from snapstore.errors import CorruptData, InvalidInput
+from snapstore.base.errors import CorruptData, InvalidInput
 from snapstore.manifest.schema import BulkRoot, Manifest
 from snapstore.tree.bulk import check_label
 

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from snapstore.errors import InvalidInput, PathNotFound, SourceError
+from snapstore.base.errors import InvalidInput, PathNotFound, SourceError
 from snapstore.manifest.listing import DIR, Coverage, FileEntry, load_listing, sort_key
 from snapstore.manifest.schema import BulkRoot, Manifest
 from snapstore.store.chunkstore import ChunkStore

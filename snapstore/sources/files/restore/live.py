@@ -17,7 +17,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from snapstore.errors import SourceError
+from snapstore.base.errors import SourceError
 from snapstore.manifest.listing import DIR, FILE, SYMLINK, Coverage, FileEntry, sort_key
 from snapstore.sources.files.walk import Item, TreeWalker
 from snapstore.store.chunker import Chunker

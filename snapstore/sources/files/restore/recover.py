@@ -18,7 +18,7 @@ import os
 import socket
 from pathlib import Path
 
-from snapstore.reporting import Reporter
+from snapstore.base.reporting import Reporter
 from snapstore.sources.files.restore.swap import (
     JOURNAL_EXT,
     JOURNAL_TAG,

@@ -19,10 +19,10 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from snapstore.errors import CorruptData, SourceError
+from snapstore.base.errors import CorruptData, SourceError
+from snapstore.base.reporting import Reporter
 from snapstore.manifest.listing import FileEntry
-from snapstore.reporting import Reporter
-from snapstore.sources.files.restore import writer as _writer
+from snapstore.sources.files.restore import write_files as _writer
 from snapstore.sources.files.restore.live import (
     KEEP,
     KEEP_DIR,
@@ -32,7 +32,7 @@ from snapstore.sources.files.restore.live import (
     WRITE,
     Action,
 )
-from snapstore.sources.files.restore.writer import CREATE, FileWriter, file_chunks, stream_file
+from snapstore.sources.files.restore.write_files import CREATE, FileWriter, file_chunks, stream_file
 from snapstore.sources.files.walk import Item
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.concurrency import quick_gil_handoff

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from datetime import datetime
 
-from snapstore.errors import InvalidInput
+from snapstore.base.errors import InvalidInput
 
 MAX_SLUG = 60
 _NAME_OK = re.compile(r"^[^/\\\x00\s.][^/\\\x00\s]{0,200}$")

@@ -26,7 +26,7 @@ from typing import Any
 import platformdirs
 
 from snapstore.backend import S3Options
-from snapstore.errors import ConfigError
+from snapstore.base.errors import ConfigError
 
 DEFAULT_EXCLUDES = (".tmp", "__pycache__", ".git")
 PERMISSIONS = ("private", "group")
@@ -256,7 +256,7 @@ def _from_file(path: Path) -> dict[str, Any]:
 
 
 def _check_retention(table: Mapping[str, object], where: str) -> None:
-    from snapstore.retention import RetentionPolicy  # pure policy; imported only here
+    from snapstore.base.retention import RetentionPolicy  # pure policy; imported only here
 
     try:
         RetentionPolicy.from_mapping(table)

@@ -22,7 +22,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from snapstore.diff import (
+from snapstore.base.errors import SourceError
+from snapstore.inspection.diff import (
     ADDED,
     CHANGED,
     REMOVED,
@@ -33,7 +34,6 @@ from snapstore.diff import (
     compare_entries,
     snapshot_entries,
 )
-from snapstore.errors import SourceError
 from snapstore.manifest.listing import Coverage, FileEntry
 from snapstore.manifest.schema import Manifest
 from snapstore.sources.database import DatabaseRestorePlan

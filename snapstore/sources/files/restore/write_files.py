@@ -13,9 +13,9 @@ import stat
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from snapstore.errors import CorruptData
+from snapstore.base.errors import CorruptData
+from snapstore.base.reporting import Reporter
 from snapstore.manifest.listing import FileEntry
-from snapstore.reporting import Reporter
 from snapstore.store.concurrency import InFlight, Pool, future_done, new_pool, shutdown_fully
 
 # Files at least this big are pushed to disk as soon as they are written, so the final sync

@@ -1,7 +1,7 @@
 """Cleanup and cold archiving: apply the retention policy's decisions to the repository.
 
 ``snapstore cleanup`` and the automatic run after ``create`` plan, then execute:
-``plan_cleanup`` decides (``snapstore.retention``) and changes nothing; ``execute_cleanup``,
+``plan_cleanup`` decides (``snapstore.base.retention``) and changes nothing; ``execute_cleanup``,
 under the exclusive lock the caller holds, deletes the manifests of snapshots whose fate is
 ``delete``, moves the chunks that only compressed snapshots use into tar.gz archives
 (``archive_cold``), flags the newly compressed snapshots, and collects garbage.
@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from snapstore.backend import Backend
-from snapstore.errors import RepositoryError
-from snapstore.gc import (
+from snapstore.base.errors import RepositoryError
+from snapstore.base.reporting import Reporter
+from snapstore.base.retention import Decision, Fate, RetentionPolicy, SnapshotFacts, apply_policy
+from snapstore.maintenance.gc import (
     COMPRESSED,
     DEFAULT_MAX_UNUSED,
     GcResult,
@@ -25,11 +27,9 @@ from snapstore.gc import (
     is_compressed,
     mark,
 )
+from snapstore.maintenance.references import iter_references
 from snapstore.manifest.catalog import Catalog
 from snapstore.manifest.schema import Manifest
-from snapstore.references import iter_references
-from snapstore.reporting import Reporter
-from snapstore.retention import Decision, Fate, RetentionPolicy, SnapshotFacts, apply_policy
 from snapstore.store import archives as arch
 from snapstore.store.chunkstore import ChunkStore
 

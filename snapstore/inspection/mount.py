@@ -24,11 +24,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from snapstore import browse
 from snapstore.backend import Backend
-from snapstore.errors import InvalidInput, SnapstoreError, SourceError
+from snapstore.base.errors import InvalidInput, SnapstoreError, SourceError
+from snapstore.base.reporting import Reporter
+from snapstore.inspection import tree_view as browse
 from snapstore.manifest.catalog import Catalog
-from snapstore.reporting import Reporter
 from snapstore.store.cache import Location
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.tree.layout import TreeIndex

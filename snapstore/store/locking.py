@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from snapstore.backend import Backend, Kind
-from snapstore.errors import InvalidInput, LockHeld, ObjectNotFound
+from snapstore.base.errors import InvalidInput, LockHeld, ObjectNotFound
 
 STALE_AFTER = 30 * 60.0
 REFRESH_EVERY = 5 * 60.0

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from snapstore.errors import InvalidInput, PathNotFound
+from snapstore.base.errors import InvalidInput, PathNotFound
 from snapstore.manifest.schema import Manifest
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.tree.bulk import BulkTree, matches, parse_path

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from snapstore.manifest.schema import Manifest
 
 if TYPE_CHECKING:
-    from snapstore.lifecycle import CleanupResult
+    from snapstore.maintenance.lifecycle import CleanupResult
     from snapstore.sources.database import DatabaseRestoreReport
     from snapstore.sources.registry import SourcePlan
 

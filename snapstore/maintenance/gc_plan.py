@@ -2,7 +2,7 @@
 
 ``plan_gc`` reads everything and writes nothing: it returns a ``GcPlan`` naming the packs to
 keep, repack and delete, the archives to delete and rewrite, and the figures those decisions
-fix. ``snapstore.gc`` executes exactly that plan; a dry run renders ``GcPlan.preview()``
+fix. ``snapstore.maintenance.gc`` executes exactly that plan; a dry run renders ``GcPlan.preview()``
 (restic's PlanPrune and DoPrune, spec/gc.md). Every refusal (a manifest, archive or index that
 cannot be trusted) happens here, before anything is deleted.
 """
@@ -15,10 +15,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from snapstore.backend import Backend, Kind
-from snapstore.errors import CorruptData, ObjectNotFound, RepositoryError
+from snapstore.base.errors import CorruptData, ObjectNotFound, RepositoryError
+from snapstore.base.reporting import Reporter
+from snapstore.maintenance.references import iter_references, root_chunk_ids
 from snapstore.manifest.schema import Manifest
-from snapstore.references import iter_references, root_chunk_ids
-from snapstore.reporting import Reporter
 from snapstore.store import archives as arch
 from snapstore.store.cache import Location
 from snapstore.store.chunkstore import ChunkStore

@@ -1,4 +1,4 @@
-"""Garbage collection: execute the plan ``snapstore.gc_plan`` made (mark, then sweep).
+"""Garbage collection: execute the plan ``snapstore.maintenance.gc_plan`` made (mark, then sweep).
 
 ``collect_garbage`` is plan then execute: ``plan_gc`` marks every chunk the manifests
 reference and decides each pack's and archive's fate without writing anything; a dry run
@@ -38,7 +38,8 @@ import time
 from collections.abc import Callable
 
 from snapstore.backend import Backend, Kind
-from snapstore.gc_plan import (
+from snapstore.base.reporting import Reporter
+from snapstore.maintenance.gc_plan import (
     COMPRESSED,
     DEFAULT_MAX_UNUSED,
     GcPlan,
@@ -50,7 +51,6 @@ from snapstore.gc_plan import (
     plan_gc,
 )
 from snapstore.manifest.schema import Manifest
-from snapstore.reporting import Reporter
 from snapstore.store import archives as arch
 from snapstore.store.chunkstore import ChunkStore
 from snapstore.store.index import IndexObject

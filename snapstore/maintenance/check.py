@@ -25,14 +25,14 @@ from dataclasses import dataclass, field
 import blake3
 
 from snapstore.backend import Backend, Kind
+from snapstore.base.errors import CorruptData, ObjectNotFound
+from snapstore.base.reporting import Reporter
 from snapstore.crypto.backend import EncryptedBackend
 from snapstore.crypto.keyring import damaged_keys
-from snapstore.errors import CorruptData, ObjectNotFound
+from snapstore.maintenance.references import Ref, iter_database_references
 from snapstore.manifest.catalog import Catalog
 from snapstore.manifest.listing import load_listing, show_path
 from snapstore.manifest.schema import Manifest
-from snapstore.references import Ref, iter_database_references
-from snapstore.reporting import Reporter
 from snapstore.sources.files.restore.checks import check_roots
 from snapstore.sources.registry import section_references
 from snapstore.store.archive_format import ArchivedChunk

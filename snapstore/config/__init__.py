@@ -1,0 +1,1 @@
+"""The user's configuration: defaults, the TOML file, environment variables and flags."""
