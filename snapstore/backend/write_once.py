@@ -11,21 +11,17 @@ before. Every other kind, and every other operation, goes to the wrapped backend
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-from snapstore.backend.base import Backend, Kind, ObjectInfo
+from snapstore.backend.base import Backend, Kind
+from snapstore.backend.delegating import Delegating
 from snapstore.base.errors import ObjectExists, ObjectNotFound
 
 CONTENT_NAMED = frozenset({Kind.PACKS, Kind.INDEX})
 
 
-class WriteOnce(Backend):
+class WriteOnce(Delegating):
     """``backend`` with create-only puts of content-named objects (module doc)."""
-
-    def __init__(self, backend: Backend) -> None:
-        self.inner = backend
-        self.location = backend.location
 
     def __getattr__(self, name: str) -> Any:
         # Whatever else the wrapped backend offers (an encrypted one's chunk identity).
@@ -52,30 +48,3 @@ class WriteOnce(Backend):
             Backend.put_file(self, kind, name, path, overwrite=overwrite)  # through ``put``
         else:
             self.inner.put_file(kind, name, path, overwrite=overwrite)
-
-    def spool_dir(self) -> str | None:
-        return self.inner.spool_dir()
-
-    def exists(self) -> bool:
-        return self.inner.exists()
-
-    def create(self) -> None:
-        self.inner.create()
-
-    def get(self, kind: Kind, name: str, offset: int = 0, length: int | None = None) -> bytes:
-        return self.inner.get(kind, name, offset, length)
-
-    def stat(self, kind: Kind, name: str) -> ObjectInfo:
-        return self.inner.stat(kind, name)
-
-    def list(self, kind: Kind) -> Iterator[ObjectInfo]:
-        return self.inner.list(kind)
-
-    def delete(self, kind: Kind, name: str) -> None:
-        self.inner.delete(kind, name)
-
-    def clean_tmp(self, older_than: float) -> int:
-        return self.inner.clean_tmp(older_than)
-
-    def close(self) -> None:
-        self.inner.close()

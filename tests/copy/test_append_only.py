@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from snapstore.backend import Backend, Kind
+from snapstore.backend.delegating import Delegating
 from snapstore.backend.local import LocalBackend
 from snapstore.manifest.catalog import Catalog
 from tests.copy.conftest import Pair
-from tests.copy.wrappers import AppendOnly, Delegating, wrap_locations
+from tests.copy.wrappers import AppendOnly, wrap_locations
 from tests.helpers import error_line, pack_files
 
 
