@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import os
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from snapstore.base.errors import CorruptData
 
 NONCE_SIZE = 12
@@ -27,6 +24,10 @@ class Aead:
     def __init__(self, key: bytes) -> None:
         if len(key) != KEY_SIZE:
             raise ValueError("an AES-256-GCM key is 32 bytes")
+        # Imported here: commands on unencrypted repositories never load the library (about
+        # 30 ms of every command's start-up, spec/cli.md "Start-up").
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         self._gcm = AESGCM(key)
 
     def seal(self, plaintext: bytes | memoryview, ad: bytes) -> bytes:
@@ -38,6 +39,8 @@ class Aead:
         truncated, moved, or sealed under another key."""
         if len(sealed) < OVERHEAD:
             raise CorruptData(f"{what} is truncated (shorter than its authentication data)")
+        from cryptography.exceptions import InvalidTag
+
         view = memoryview(sealed)
         try:
             return self._gcm.decrypt(view[:NONCE_SIZE], view[NONCE_SIZE:], ad)

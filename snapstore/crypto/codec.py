@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import base64
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESSIV
-
 from snapstore.crypto.aead import OVERHEAD, Aead
 from snapstore.crypto.keys import MasterKey
 
@@ -56,6 +53,8 @@ class RepoCrypto(ChunkCodec):
         self.master = master
         self.repo_id = repo_id
         self.key_id = key_id  # the key object that opened the repository
+        from cryptography.hazmat.primitives.ciphers.aead import AESSIV  # as in aead.py
+
         self._aead = Aead(master.derive("aead"))
         self._siv = AESSIV(master.derive("names", 64))
         self.id_key = master.derive("ids")
@@ -108,6 +107,8 @@ class RepoCrypto(ChunkCodec):
 
     def open_name(self, kind: str, object_name: str) -> str | None:
         """The name an object name stands for; None when it was not sealed by this key."""
+        from cryptography.exceptions import InvalidTag
+
         text = object_name.upper()
         try:
             sealed = base64.b32decode(text + "=" * (-len(text) % 8))

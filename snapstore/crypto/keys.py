@@ -18,7 +18,6 @@ from typing import Any
 
 import blake3
 import msgpack
-from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from snapstore.base.errors import CorruptData, RepositoryError
 from snapstore.crypto.aead import NAME as AEAD_NAME
@@ -60,6 +59,8 @@ class KdfParams:
         return KdfParams(self.memory_kib, self.iterations, self.lanes)
 
     def derive(self, password: str) -> bytes:
+        from cryptography.hazmat.primitives.kdf.argon2 import Argon2id  # as in aead.py
+
         kdf = Argon2id(
             salt=self.salt,
             length=32,

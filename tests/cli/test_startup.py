@@ -50,8 +50,10 @@ HEAVY = (
     "snapstore.maintenance.check",
     "snapstore.inspection.diff",
 )
-# What `list` and `create` never use: the manager imports these where their use case runs.
+# What `list` and `create` never use: the manager imports these where their use case runs,
+# and the crypto package loads the cryptography library only for an encrypted repository.
 NOT_FOR_LIST_OR_CREATE = (
+    "cryptography",
     "snapstore.inspection.tree_view",
     "snapstore.maintenance.check",
     "snapstore.inspection.diff",
