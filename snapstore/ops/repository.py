@@ -236,9 +236,9 @@ class Repository:
         except BaseException:
             lock.release()
             raise
-        # Deletes happen only under the exclusive lock: a refused one is said as what it
+        # A delete or overwrite the storage refuses is said, here in one place, as what it
         # means for the operation, however the command opened the repository.
-        return _refusals_said(lock, operation) if exclusive else lock
+        return _refusals_said(lock, operation)
 
     def _without_lock(
         self, backend: Backend, operation: str, exclusive: bool, e: OSError
@@ -281,10 +281,7 @@ class Repository:
     def session(self, operation: str, *, exclusive: bool, create: bool = False) -> Iterator[Opened]:
         """Open the repository and hold its lock for ``operation``."""
         with self.open(create=create, write_once=operation in SHARED_WRITERS) as opened:
-            with (
-                self.lock(opened.backend, operation, exclusive=exclusive),
-                _needs_delete(operation),
-            ):
+            with self.lock(opened.backend, operation, exclusive=exclusive):
                 yield opened
 
     @contextmanager
@@ -303,8 +300,7 @@ class Repository:
         """The backend alone under the lock, for operations on manifests and locks only
         (delete, pin, rebuild-index): no chunk store is opened."""
         with self.reading() as backend, self.lock(backend, operation, exclusive=exclusive):
-            with _needs_delete(operation):
-                yield backend
+            yield backend
 
     def resolve(self, backend: Backend, name: str) -> Manifest:
         """The snapshot ``name`` names (an exact name, or a unique prefix of one)."""
@@ -343,7 +339,7 @@ def _needs_delete(operation: str) -> Iterator[None]:
     try:
         yield
     except DeleteRefused as e:
-        if e.operation:  # said already, by the session nested inside this one
+        if e.operation:  # said already, by a lock nested inside this one
             raise
         raise DeleteRefused(
             f"{operation} needs the right to delete and replace objects, which these credentials "

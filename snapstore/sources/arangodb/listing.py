@@ -41,21 +41,20 @@ class NotInKeyOrder(Exception):
     collation order, not byte order)."""
 
 
+def cursor_request(name: str, query: str) -> dict[str, Any]:
+    """The body of ``POST /_api/cursor`` for a streaming ``query`` over collection ``name``."""
+    return {
+        "query": query,
+        "bindVars": {"@c": name},
+        "batchSize": BATCH,
+        "ttl": TTL,
+        "options": {"stream": True},
+    }
+
+
 def batches(conn: Connection, name: str, query: str, what: str) -> Iterator[Batch]:
     """``(keys, revisions)`` of each batch of ``query`` over collection ``name``."""
-    body = conn.call(
-        "post",
-        "/_api/cursor",
-        what=what,
-        data={
-            "query": query,
-            "bindVars": {"@c": name},
-            "batchSize": BATCH,
-            "ttl": TTL,
-            "options": {"stream": True},
-        },
-        fast=True,
-    )
+    body = conn.call("post", "/_api/cursor", what=what, data=cursor_request(name, query), fast=True)
     pool = ThreadPoolExecutor(1, thread_name_prefix="listing")
     pending: Future[Any] | None = None
     ident = str(body.get("id", ""))

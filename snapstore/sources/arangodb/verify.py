@@ -29,7 +29,12 @@ from snapstore.sources.arangodb.connection import Connection, q
 from snapstore.sources.arangodb.docchunks import Checksum, canonical, canonical_for, iter_lines
 from snapstore.sources.arangodb.doctree import read_node
 from snapstore.sources.arangodb.dump import READ_QUERY
-from snapstore.sources.arangodb.listing import ANY_ORDER_QUERY, batches, pair_hashes
+from snapstore.sources.arangodb.listing import (
+    ANY_ORDER_QUERY,
+    batches,
+    cursor_request,
+    pair_hashes,
+)
 from snapstore.sources.arangodb.progress import Progress
 from snapstore.sources.arangodb.revdigest import MASK
 from snapstore.store.chunkstore import ChunkStore
@@ -59,25 +64,13 @@ class RevisionSet:
             self.add(doc.get("_key"), doc.get("_rev"))
 
 
-def _cursor(conn: Connection, name: str, query: str, what: str, fast: bool = False) -> Any:
-    body = conn.call(
-        "post",
-        "/_api/cursor",
-        what=what,
-        data={
-            "query": query,
-            "bindVars": {"@c": name},
-            "batchSize": 10000,
-            "ttl": 120,
-            "options": {"stream": True},
-        },
-        fast=fast,
-    )
+def _cursor(conn: Connection, name: str, query: str, what: str) -> Any:
+    body = conn.call("post", "/_api/cursor", what=what, data=cursor_request(name, query))
     while True:
         yield from body.get("result") or []
         if not body.get("hasMore"):
             return
-        body = conn.call("post", f"/_api/cursor/{q(str(body['id']))}", what=what, fast=fast)
+        body = conn.call("post", f"/_api/cursor/{q(str(body['id']))}", what=what)
 
 
 def live_revisions(conn: Connection, name: str) -> RevisionSet:
